@@ -1,0 +1,149 @@
+"""A student's Compose stack, run under the grader's project name with a timeout on every step.
+
+The file is read in its canonical form (``docker compose config --format json``
+with the project name and directory forced). The grader then writes an
+*effective* file next to it, the canonical form plus the job label on every
+service, volume, network and build, and default resource limits where the
+student set none, and runs every command against that file with ``-p``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from .core import Fail
+from .sandbox import (JOB_LABEL, LOG_CONFIG, MEM_LIMIT, PIDS_LIMIT, DockerStepError, Sandbox,
+                      run_cli)
+
+COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+EFFECTIVE_FILE = ".autograder-compose.json"
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+
+
+@dataclass
+class ComposeProject:
+    sandbox: Sandbox
+    directory: Path
+    _config: Optional[dict] = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.sandbox.job
+
+    # -- reading ---------------------------------------------------------------
+    def source_file(self) -> Path:
+        for name in COMPOSE_FILES:
+            path = self.directory / name
+            if path.is_file():
+                return path
+        raise Fail(
+            expected="un fichier compose.yaml à la racine du TP",
+            observed=f"aucun de {', '.join(COMPOSE_FILES)} dans le dossier rendu",
+            hint="créez compose.yaml (Compose v2 : plus besoin de la clé `version:`).",
+        )
+
+    def config(self) -> dict:
+        """The canonical configuration; :class:`Fail` with compose's own message when invalid."""
+        if self._config is None:
+            source = self.source_file()
+            proc = run_cli(["docker", "compose", "-p", self.name, "--project-directory",
+                            str(self.directory), "-f", str(source), "config", "--format", "json"],
+                           timeout=60, cwd=self.directory)
+            if proc.returncode != 0:
+                raise Fail(
+                    expected=f"un fichier {source.name} que `docker compose config` accepte",
+                    observed=_tail(proc.stderr or proc.stdout, 8),
+                    hint="corrigez la ligne indiquée (indentation YAML : des espaces, jamais de "
+                         "tabulations) puis vérifiez avec `docker compose config`.",
+                )
+            self._config = json.loads(proc.stdout)
+        return self._config
+
+    def services(self) -> dict:
+        return self.config().get("services") or {}
+
+    # -- running ---------------------------------------------------------------
+    def effective_file(self) -> Path:
+        path = self.directory / EFFECTIVE_FILE
+        if not path.exists():
+            path.write_text(json.dumps(effective_config(self.config(), self.sandbox.labels), indent=1))
+        return path
+
+    def _cmd(self, *args: str, timeout: float) -> str:
+        if self not in self.sandbox.compose_projects:
+            self.sandbox.compose_projects.append(self)
+        proc = run_cli(["docker", "compose", "-p", self.name, "--project-directory", str(self.directory),
+                        "-f", str(self.effective_file()), *args], timeout=timeout, cwd=self.directory)
+        if proc.returncode != 0:
+            raise DockerStepError(f"`docker compose {' '.join(args)}` a échoué",
+                                  _tail(proc.stderr or proc.stdout, 15))
+        return proc.stdout
+
+    def up(self, *extra: str, timeout: float = 300) -> None:
+        self._cmd("up", "-d", "--remove-orphans", *extra, timeout=timeout)
+
+    def down(self, *, volumes: bool = False, rmi: bool = False, timeout_s: int = 3) -> None:
+        args = ["down", "--remove-orphans", "-t", str(timeout_s)]
+        if volumes:
+            args.append("--volumes")
+        if rmi:
+            args += ["--rmi", "local"]
+        self._cmd(*args, timeout=120 + timeout_s)
+
+    def containers(self, service: str) -> list:
+        return self.sandbox.client.containers.list(all=True, filters={"label": [
+            f"{PROJECT_LABEL}={self.name}", f"{SERVICE_LABEL}={service}"]})
+
+    def container(self, service: str):
+        """The (single) container of ``service``; :class:`Fail` when there is none."""
+        found = self.containers(service)
+        if not found:
+            raise Fail(expected=f"un conteneur pour le service « {service} »",
+                       observed="aucun conteneur créé pour ce service",
+                       hint=f"vérifiez que le service « {service} » existe dans le fichier compose et "
+                            "que `docker compose up -d` le démarre.")
+        return found[0]
+
+    def logs(self, service: str, lines: int = 15) -> str:
+        try:
+            return self._cmd("logs", "--no-color", "--tail", str(lines), service, timeout=30)
+        except DockerStepError as exc:
+            return exc.output
+
+
+def effective_config(config: dict, labels: dict[str, str]) -> dict:
+    """The canonical config plus the grader's labels and default limits."""
+    cfg = copy.deepcopy(config)
+    for svc in (cfg.get("services") or {}).values():
+        svc["labels"] = {**(svc.get("labels") or {}), **labels}
+        svc["restart"] = "no"
+        limits = ((svc.get("deploy") or {}).get("resources") or {}).get("limits") or {}
+        if not svc.get("mem_limit") and not limits.get("memory"):
+            svc["mem_limit"] = MEM_LIMIT
+            svc["memswap_limit"] = MEM_LIMIT
+        if not svc.get("pids_limit") and not limits.get("pids"):
+            svc["pids_limit"] = PIDS_LIMIT
+        svc.setdefault("ulimits", {}).setdefault("core", {"soft": 0, "hard": 0})
+        svc["logging"] = {"driver": LOG_CONFIG["type"], "options": dict(LOG_CONFIG["config"])}
+        if isinstance(svc.get("build"), dict):
+            svc["build"]["labels"] = {**(svc["build"].get("labels") or {}), **labels}
+    for key in ("volumes", "networks"):
+        for name, obj in list((cfg.get(key) or {}).items()):
+            obj = obj if isinstance(obj, dict) else {}
+            obj["labels"] = {**(obj.get("labels") or {}), **labels}
+            cfg[key][name] = obj
+    cfg.setdefault("networks", {}).setdefault("default", {"labels": dict(labels)})
+    return cfg
+
+
+def _tail(text: str, lines: int) -> str:
+    kept = [l for l in (text or "").strip().splitlines() if l.strip()]
+    return "\n".join(kept[-lines:]) or "(aucune sortie)"
+
+
+__all__ = ["ComposeProject", "COMPOSE_FILES", "JOB_LABEL", "effective_config"]

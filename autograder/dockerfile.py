@@ -1,0 +1,81 @@
+"""Static reading of a Dockerfile (through dockerfile-parse): stages and base images."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from dockerfile_parse import DockerfileParser
+
+SLIM_MARKERS = ("slim", "alpine", "distroless", "minimal", "micro")
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    line: int
+    raw: str            # as written after FROM (options removed)
+    image: str          # with ARG defaults substituted
+    alias: Optional[str]
+    stage_ref: bool     # FROM <earlier stage>
+
+    @property
+    def name(self) -> str:
+        ref = self.image.split("@", 1)[0]
+        last = ref.rsplit("/", 1)[-1]
+        return ref.rsplit(":", 1)[0] if ":" in last else ref
+
+    @property
+    def tag(self) -> Optional[str]:
+        ref = self.image.split("@", 1)[0]
+        last = ref.rsplit("/", 1)[-1]
+        return last.split(":", 1)[1] if ":" in last else None
+
+    @property
+    def digest(self) -> Optional[str]:
+        return self.image.split("@", 1)[1] if "@" in self.image else None
+
+
+def base_images(path: Path) -> list[BaseImage]:
+    """Every FROM of the Dockerfile, with ``ARG`` defaults declared before it substituted."""
+    parser = DockerfileParser(path=str(path), cache_content=True)
+    args: dict[str, str] = {}
+    aliases: set[str] = set()
+    result = []
+    for instr in parser.structure:
+        kind = instr["instruction"]
+        if kind == "ARG" and not result:  # global ARGs only apply to FROM lines
+            name, _, default = instr["value"].partition("=")
+            args[name.strip()] = default.strip().strip('"\'')
+        elif kind == "FROM":
+            words = [w for w in instr["value"].split() if not w.startswith("--")]
+            if not words:
+                continue
+            raw = words[0]
+            alias = words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else None
+            image = re.sub(r"\$\{?(\w+)(?::-([^}]*))?\}?",
+                           lambda m: args.get(m.group(1)) or (m.group(2) or ""), raw)
+            result.append(BaseImage(instr["startline"] + 1, raw, image, alias,
+                                    stage_ref=image.lower() in aliases))
+            if alias:
+                aliases.add(alias)
+    return result
+
+
+def final_base(bases: list[BaseImage]) -> Optional[BaseImage]:
+    """The real image the last stage starts from (following ``FROM stage`` chains)."""
+    if not bases:
+        return None
+    by_alias = {b.alias: b for b in bases if b.alias}
+    current = bases[-1]
+    seen = set()
+    while current.stage_ref and current.image.lower() in by_alias and current.image.lower() not in seen:
+        seen.add(current.image.lower())
+        current = by_alias[current.image.lower()]
+    return current
+
+
+def is_slim(base: BaseImage) -> bool:
+    text = base.image.lower()
+    return text == "scratch" or any(marker in text for marker in SLIM_MARKERS)

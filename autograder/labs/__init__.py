@@ -1,0 +1,1 @@
+"""One module per lab; each defines ``LAB`` (see :mod:`autograder.core`)."""

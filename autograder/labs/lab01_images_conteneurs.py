@@ -1,0 +1,168 @@
+"""Lab 01 — images et conteneurs: containerise a small Flask app."""
+
+from __future__ import annotations
+
+from ..core import Fail, Lab
+from ..dockerfile import base_images, final_base, is_slim
+from ..probes import (Timeout, find_files_in_image, logs_tail, stop_duration, user_id, wait_http_ok,
+                      wait_running, wait_until)
+from ..runner import Grading
+
+LAB = Lab(
+    id="01-images-conteneurs",
+    title="Images et conteneurs : conteneuriser une application Python",
+    files=("Dockerfile", ".dockerignore"),
+    budget_s=600,
+)
+
+PORT = 8000
+HEALTH = "/health"
+APP_FILE = "app.py"
+CANARY_ENV = "GRADER_CANARY_SECRET"
+DEPENDENCY_INSTALL = ("pip install", "pip3 install", "pip sync", "uv pip", "uv sync", "poetry install",
+                      "-m pip")
+
+
+def plant_canaries(g: Grading) -> None:
+    """Files a good .dockerignore keeps out of the image (planted before the one build)."""
+    tag = g.job
+    (g.workdir / ".env").write_text(f"{CANARY_ENV}={tag}\n")
+    git = g.workdir / ".git"
+    git.mkdir(exist_ok=True)
+    (git / f"autograder-canary-{tag}").write_text("canary\n")
+    cache = g.workdir / "__pycache__"
+    cache.mkdir(exist_ok=True)
+    (cache / f"autograder_canary_{tag}.cpython-313.pyc").write_bytes(b"canary")
+
+
+LAB.prepare = plant_canaries
+
+
+def container(g: Grading):
+    """One running container of the image, port 8000 published on 127.0.0.1 (shared by checks)."""
+    return g.once("container", lambda: g.sandbox.run(g.image().tag, suffix="app", ports=[PORT]))
+
+
+@LAB.check("01-base-image", "Image de base versionnée et légère", 1, static=True)
+def base_image(g: Grading):
+    path = g.workdir / "Dockerfile"
+    if not path.is_file():
+        raise Fail("un Dockerfile", "Dockerfile introuvable", "créez le fichier Dockerfile.")
+    bases = [b for b in base_images(path) if not b.stage_ref and b.image.lower() != "scratch"]
+    if not bases:
+        raise Fail("au moins une instruction FROM avec une image de base",
+                   "aucune instruction FROM active (tout est encore en commentaire ?)",
+                   "commencez le Dockerfile par `FROM python:3.13-slim`.", rule="DL3006")
+    for b in bases:
+        if not b.tag and not b.digest:
+            raise Fail(f"une étiquette explicite sur `FROM {b.raw}` (ligne {b.line})",
+                       f"`{b.raw}` sans étiquette, donc `latest` implicite",
+                       "fixez la version : `FROM python:3.13-slim`.", rule="DL3006")
+        if b.tag == "latest":
+            raise Fail(f"une version fixe sur `FROM {b.raw}` (ligne {b.line})",
+                       "l'étiquette `latest` change sans prévenir d'un build à l'autre",
+                       "utilisez une version précise : `FROM python:3.13-slim`.", rule="DL3007")
+    final = final_base(base_images(path))
+    if final and not is_slim(final):
+        raise Fail("une image finale légère (variante -slim, -alpine ou distroless)",
+                   f"`FROM {final.raw}` (ligne {final.line})",
+                   "prenez `python:3.13-slim` : quelques dizaines de Mo au lieu de plus de 1 Go.",
+                   rule="CIS Docker 4.3")
+
+
+@LAB.check("01-build", "L'image se construit", 2)
+def build(g: Grading):
+    g.image()
+
+
+@LAB.check("01-http-health", f"Le conteneur répond HTTP 200 sur {HEALTH} (port {PORT})", 2,
+           requires=["01-build"])
+def http_health(g: Grading):
+    url = wait_http_ok(container(g), PORT, HEALTH, timeout=g.remaining(40))
+    return f"{HEALTH} répond 200 ({url.rsplit(':', 1)[0]})"
+
+
+@LAB.check("01-non-root", "Le processus ne tourne pas en root", 1, requires=["01-build"])
+def non_root(g: Grading):
+    c = container(g)
+    wait_running(c, timeout=g.remaining(20))
+    uid = user_id(g.sandbox, c)
+    if uid == 0:
+        raise Fail("un utilisateur non privilégié (`id -u` différent de 0)", "`id -u` = 0 (root)",
+                   "créez un utilisateur (`RUN useradd --create-home app`) puis `USER app` "
+                   "après les installations.", rule="CIS Docker 4.1, DL3002")
+    return f"uid {uid}"
+
+
+@LAB.check("01-exec-form", "CMD en forme exec : `docker stop` est immédiat", 1, requires=["01-build"])
+def exec_form(g: Grading):
+    c = g.sandbox.run(g.image().tag, suffix="stop")
+    # The app installs its SIGTERM handler when it starts: wait for its first log line.
+    try:
+        wait_until(lambda: c.logs(), g.remaining(30), give_up=lambda: _exited(c))
+    except Timeout as exc:
+        raise Fail("l'application démarre", f"{exc.last}\n{logs_tail(c)}",
+                   "lancez l'image avec `docker run` pour voir l'erreur.") from None
+    seconds = stop_duration(c, grace=10)
+    if seconds > 5:
+        raise Fail("`docker stop` en moins de 5 s (le processus Python est le PID 1 et reçoit SIGTERM)",
+                   f"`docker stop` a pris {seconds:.1f} s : le signal n'atteint pas Python, Docker a dû "
+                   "tuer le conteneur (SIGKILL) au bout du délai",
+                   'écrivez CMD en forme exec : `CMD ["python", "app.py"]` et non `CMD python app.py` '
+                   "(la forme shell lance /bin/sh qui garde le PID 1).", rule="DL3025")
+    return f"arrêt en {seconds:.1f} s"
+
+
+def _exited(c):
+    c.reload()
+    return f"le conteneur s'est arrêté (code {c.attrs['State']['ExitCode']})" if c.status == "exited" else None
+
+
+@LAB.check("01-layer-cache", "Dépendances installées avant le code (cache des couches)", 1.5,
+           requires=["01-build"])
+def layer_cache(g: Grading):
+    g.image()
+    app = g.workdir / APP_FILE
+    if not app.is_file():
+        raise Fail(f"le fichier {APP_FILE} fourni", f"{APP_FILE} absent du rendu",
+                   "remettez app.py tel que fourni.")
+    with app.open("a") as fh:
+        fh.write(f"\n# modification du correcteur {g.job}\n")
+    rebuilt = g.build("rebuild")
+    steps = rebuilt.cached_steps()
+    installs = [(s, cached) for s, cached in steps
+                if s.upper().startswith("RUN") and any(k in s for k in DEPENDENCY_INSTALL)]
+    if not installs:
+        raise Fail("une instruction RUN qui installe les dépendances (pip install -r requirements.txt)",
+                   "aucune étape `RUN pip install …` dans le build",
+                   "installez les dépendances dans l'image : `RUN pip install --no-cache-dir -r requirements.txt`.")
+    rerun = [s for s, cached in installs if not cached]
+    if rerun:
+        raise Fail("après une simple modification de app.py, l'étape d'installation des dépendances "
+                   "est reprise du cache (« Using cache »)",
+                   f"l'étape `{rerun[0][:90]}` a été ré-exécutée",
+                   "copiez d'abord requirements.txt seul, lancez pip install, et copiez le code "
+                   "(`COPY . .`) seulement après.")
+    return "étape pip reprise du cache"
+
+
+@LAB.check("01-dockerignore", ".dockerignore efficace (.env, .git, __pycache__ exclus)", 1.5,
+           requires=["01-build"])
+def dockerignore(g: Grading):
+    marker = g.job
+
+    def leaked(path: str, content: bytes | None) -> bool:
+        name = path.rsplit("/", 1)[-1]
+        if f"canary-{marker}" in name or f"canary_{marker}" in name:
+            return True
+        return name == ".env" and content is not None and marker.encode() in content
+
+    found = find_files_in_image(g.sandbox, g.image().tag, leaked,
+                                read_names=lambda p: p.rsplit("/", 1)[-1] == ".env")
+    if found:
+        kinds = sorted({".env" if p.endswith(".env") else ".git/" if "/.git/" in p else "__pycache__/"
+                        for p in found})
+        raise Fail("aucun des fichiers .env, .git/ et __pycache__/ du dossier dans l'image",
+                   f"trouvé dans l'image : {', '.join(found[:4])}",
+                   f"ajoutez à .dockerignore : {', '.join(kinds)} (un secret copié dans une couche "
+                   "y reste, même supprimé plus tard).", rule="DKL-LI-0003")
