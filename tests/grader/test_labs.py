@@ -1,0 +1,81 @@
+"""The grader, tested in both directions on every lab (derived from labs/, never listed by hand)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from autograder.core import Status
+from autograder.registry import get_lab
+from autograder.runner import grade
+from cases import LABS, ROOT, SOLUTIONS, lab_ids, variants
+
+pytestmark = pytest.mark.docker
+
+
+def summary(report) -> str:
+    return "\n".join(f"{r.id}: {r.status.value} {r.earned}/{r.points}\n    {r.message}"
+                     for r in report.results)
+
+
+def cli_json(folder) -> tuple[int, dict]:
+    proc = subprocess.run([sys.executable, "-m", "autograder", "check", str(folder), "--json"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.stdout.strip(), proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="session")
+def python_latest_alias(docker_client):
+    """`FROM python:latest` mutants must build offline too: alias it to the course image if absent."""
+    created = False
+    try:
+        docker_client.images.get("python:latest")
+    except Exception:  # noqa: BLE001 - docker.errors.ImageNotFound
+        docker_client.images.get("python:3.13-slim").tag("python", "latest")
+        created = True
+    yield
+    if created:
+        docker_client.images.remove("python:latest", noprune=True)
+
+
+@pytest.mark.parametrize("lab", lab_ids())
+def test_solution_gets_full_marks(lab):
+    code, result = cli_json(SOLUTIONS / lab)
+    failed = [c for c in result["checks"] if c["status"] != "passed"]
+    assert result["score"] == result["max_score"], json.dumps(failed, ensure_ascii=False, indent=1)
+    assert code == 0
+    assert result["lab"] == lab and result["max_score"] == get_lab(lab).max_score
+
+
+@pytest.mark.parametrize("lab", lab_ids())
+def test_starter_gets_at_most_20_percent(lab):
+    code, result = cli_json(LABS / lab)
+    assert code == 1
+    assert result["score"] <= 0.2 * result["max_score"], json.dumps(result, ensure_ascii=False, indent=1)
+    for check in result["checks"]:
+        if check["status"] == "failed":
+            assert "Attendu" in check["message"] and "Observé" in check["message"]
+
+
+@pytest.mark.parametrize("variant", variants("mutant"), ids=lambda v: v.id)
+def test_mutant_fails_exactly_what_it_names(variant, tmp_path, python_latest_alias):
+    lab = get_lab(variant.lab)
+    assert variant.fails, f"{variant.id}: mutant.toml must name the checks that fail"
+    assert variant.fails <= {c.id for c in lab.checks}, f"{variant.id} names unknown checks"
+    report = grade(lab, variant.materialise(tmp_path))
+    not_passed = {r.id for r in report.results if r.status is not Status.PASSED}
+    assert not_passed == set(variant.fails), summary(report)
+    for r in report.results:
+        assert r.status is not Status.ERROR, summary(report)
+        if r.status is Status.FAILED:
+            assert "Attendu" in r.message and "À faire" in r.message, r.message
+
+
+@pytest.mark.parametrize("variant", variants("alternative"), ids=lambda v: v.id)
+def test_alternative_gets_full_marks(variant, tmp_path):
+    report = grade(get_lab(variant.lab), variant.materialise(tmp_path))
+    assert report.score == report.max_score, summary(report)

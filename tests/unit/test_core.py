@@ -1,0 +1,123 @@
+"""Check registry, runner logic and report — no Docker needed (a fake sandbox stands in)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from rich.console import Console
+
+from autograder import report
+from autograder.core import Check, Fail, GraderUnavailable, Lab, Skip, Status
+from autograder.registry import all_labs, get_lab, lab_for_folder
+from autograder.runner import grade
+
+
+class FakeSandbox:
+    job = "ag-test0001"
+    closed = False
+    labels = {"org.4data.autograder.job": job}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        FakeSandbox.closed = True
+
+
+def make_lab() -> Lab:
+    lab = Lab("99-essai", "Essai", files=("f.txt",))
+
+    @lab.check("99-present", "Le fichier est là", 2)
+    def present(g):
+        if not (g.workdir / "f.txt").exists():
+            raise Fail("f.txt", "absent", "créez f.txt")
+
+    @lab.check("99-content", "Le contenu est bon", 1, requires=["99-present"])
+    def content(g):
+        if (g.workdir / "f.txt").read_text() != "ok":
+            raise Fail("ok", "autre chose", "écrivez ok")
+
+    @lab.check("99-gpu", "GPU réel", 1)
+    def gpu(g):
+        raise Skip("pas de runtime NVIDIA sur cette machine")
+
+    @lab.check("99-bug", "Bogue du correcteur", 1)
+    def bug(g):
+        return {}["missing"]
+
+    return lab
+
+
+def test_full_pass_skip_and_error(tmp_path):
+    (tmp_path / "f.txt").write_text("ok")
+    r = grade(make_lab(), tmp_path, sandbox_factory=FakeSandbox)
+    status = {x.id: x.status for x in r.results}
+    assert status == {"99-present": Status.PASSED, "99-content": Status.PASSED,
+                      "99-gpu": Status.SKIPPED, "99-bug": Status.ERROR}
+    assert r.score == 3 and r.max_score == 5 and not r.all_passed
+    assert FakeSandbox.closed
+    assert "Erreur interne du correcteur" in r.results[3].message
+    assert "pas de runtime NVIDIA" in r.results[2].message
+
+
+def test_failed_prerequisite_skips_dependants_with_reason(tmp_path):
+    r = grade(make_lab(), tmp_path, sandbox_factory=FakeSandbox)
+    first, second = r.results[0], r.results[1]
+    assert first.status is Status.FAILED and first.earned == 0
+    assert first.message.splitlines() == ["Attendu : f.txt", "Observé : absent", "À faire : créez f.txt"]
+    assert second.status is Status.SKIPPED and "99-present" in second.message
+
+
+def test_check_declaration_is_validated():
+    lab = Lab("98-essai", "Essai", files=())
+    with pytest.raises(ValueError):
+        lab.add(Check("97-wrong-lab", "x", 1, lambda g: None))
+    lab.add(Check("98-a", "a", 1, lambda g: None))
+    with pytest.raises(ValueError):
+        lab.add(Check("98-a", "a", 1, lambda g: None))
+    with pytest.raises(ValueError):
+        lab.add(Check("98-b", "b", 1, lambda g: None, requires=("98-later",)))
+    with pytest.raises(ValueError):
+        Check("98-c", "c", 0, lambda g: None)
+    with pytest.raises(ValueError):
+        Lab("9-bad", "x", files=())
+
+
+def test_registry_is_derived_and_consistent():
+    labs = all_labs()
+    assert [lab.id for lab in labs] == sorted(lab.id for lab in labs)
+    ids = [c.id for lab in labs for c in lab.checks]
+    assert len(ids) == len(set(ids))
+    for lab in labs:
+        assert lab.checks and lab.max_score == 10
+        assert all(c.title.strip() for c in lab.checks)
+
+
+def test_get_lab_accepts_numbers_and_ids(tmp_path):
+    first = all_labs()[0]
+    assert get_lab(first.number) is first
+    assert get_lab(str(int(first.number))) is first
+    assert get_lab(first.id) is first
+    with pytest.raises(GraderUnavailable) as err:
+        get_lab("42")
+    assert "TP inconnu" in err.value.fr
+    folder = tmp_path / first.id
+    folder.mkdir()
+    assert lab_for_folder(folder) is first
+    with pytest.raises(GraderUnavailable):
+        lab_for_folder(tmp_path)
+
+
+def test_report_json_contract_and_scorecard(tmp_path):
+    r = grade(make_lab(), tmp_path, sandbox_factory=FakeSandbox)
+    data = r.to_json()
+    assert set(data) >= {"lab", "score", "max_score", "duration_s", "checks"}
+    assert set(data["checks"][0]) == {"id", "title", "points", "earned", "status", "message"}
+    assert {c["status"] for c in data["checks"]} <= {"passed", "failed", "skipped", "error"}
+    json.dumps(data)
+    out = io.StringIO()
+    report.render(r, Console(file=out, width=60, color_system=None))
+    text = out.getvalue()
+    assert "Le fichier est là" in text and "Attendu : f.txt" in text and "Note : 0 / 5" in text
