@@ -18,6 +18,7 @@ from rich.console import Console
 from . import registry, report
 from .core import GraderUnavailable
 from .runner import grade
+from .sandbox import docker_client, run_cli, sweep
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,11 +31,33 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="une ligne JSON sur la sortie standard")
     lst = sub.add_parser("list", help="lister les TP et leurs vérifications")
     lst.add_argument("--json", action="store_true")
+    pre = sub.add_parser("preflight", help="vérifier que Docker et Compose v2 répondent")
+    pre.add_argument("--warn-only", action="store_true", help="avertir sans échouer")
+    sub.add_parser("sweep", help="supprimer tout ce que le correcteur a laissé (étiquette de job)")
     return p
 
 
 def _terminate(signum, frame):  # SIGTERM behaves like Ctrl-C: the runner cleans up on the way out
     raise KeyboardInterrupt
+
+
+def preflight(warn_only: bool, err: Console) -> int:
+    """Docker engine and Compose v2 reachable? Exit 2 with a bilingual message otherwise."""
+    try:
+        docker_client()
+        proc = run_cli(["docker", "compose", "version", "--short"], timeout=30)
+        if proc.returncode != 0 or not proc.stdout.strip().lstrip("v").startswith("2"):
+            raise GraderUnavailable(
+                "Docker Compose v2 est introuvable (`docker compose version` échoue). Installez le "
+                "plugin Compose v2 ; l'ancien `docker-compose` v1 n'est plus maintenu.",
+                "Docker Compose v2 not found (`docker compose version` fails). Install the Compose v2 "
+                "plugin; the old `docker-compose` v1 is end-of-life.")
+    except GraderUnavailable as exc:
+        if warn_only:
+            err.print(f"[yellow]Attention :[/] {exc.fr}\n[dim]Warning: {exc.en}[/]")
+            return 0
+        raise
+    return 0
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -48,6 +71,12 @@ def main(argv: Optional[list[str]] = None) -> int:
                 print(json.dumps(report.labs_json(labs), ensure_ascii=False, indent=1))
             else:
                 report.render_list(labs)
+            return 0
+        if args.command == "preflight":
+            return preflight(args.warn_only, err)
+        if args.command == "sweep":
+            removed = sweep(docker_client())
+            err.print("Supprimé : " + ", ".join(f"{n} {k}" for k, n in removed.items()))
             return 0
         lab = registry.get_lab(args.lab) if args.lab else registry.lab_for_folder(args.dir)
         if not args.json:

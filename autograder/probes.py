@@ -257,10 +257,15 @@ def psql(sandbox: Sandbox, container, sql: str, timeout: float = 30) -> str:
 
 
 def wait_pg_ready(sandbox: Sandbox, container, timeout: float = 60.0) -> None:
-    """Wait until PostgreSQL accepts connections in ``container`` (``pg_isready``)."""
+    """Wait until PostgreSQL accepts connections in ``container`` (``pg_isready``).
+
+    Over TCP on 127.0.0.1: while the init scripts run, the image's temporary server
+    listens on the unix socket only, so a socket-level "ready" would come too early.
+    """
     user, db = pg_credentials(sandbox, container)
     try:
-        wait_until(lambda: sandbox.exec(container, ["pg_isready", "-q", "-U", user, "-d", db],
+        wait_until(lambda: sandbox.exec(container, ["pg_isready", "-q", "-h", "127.0.0.1", "-U", user,
+                                                    "-d", db],
                                         timeout=10)[0] == 0,
                    timeout, give_up=lambda: container_gone(container))
     except Timeout as exc:

@@ -63,6 +63,11 @@ def _short(exc: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _explain(exc: "docker.errors.APIError") -> str:
+    """The daemon's own words, without the request URL."""
+    return _short(exc.explanation or exc, 600) if isinstance(exc.explanation, str) else _short(exc, 600)
+
+
 class DockerStepError(Exception):
     """A Docker step failed or ran past its timeout; ``output`` holds its log tail."""
 
@@ -125,7 +130,7 @@ class Sandbox:
               timeout: float = BUILD_TIMEOUT_S) -> BuildResult:
         """Build ``context`` with the legacy builder (its log says which steps were cached)."""
         tag = f"{self.job}-{tag_suffix}:grading"
-        api = docker.APIClient(base_url=self.client.api.base_url, timeout=int(timeout))
+        api = _api(timeout)
         lines: list[str] = []
         deadline = time.monotonic() + timeout
         image_id = None
@@ -148,7 +153,7 @@ class Sandbox:
             raise DockerStepError(f"build trop long ou interrompu (> {int(timeout)} s)",
                                   "\n".join(lines[-25:]), timed_out=True) from exc
         except docker.errors.APIError as exc:
-            raise DockerStepError(_short(exc, 600), "\n".join(lines[-25:])) from exc
+            raise DockerStepError(_explain(exc), "\n".join(lines[-25:])) from exc
         finally:
             api.close()
         if image_id is None:
@@ -175,12 +180,12 @@ class Sandbox:
         try:
             return self.client.containers.run(image, **params)
         except docker.errors.APIError as exc:
-            raise DockerStepError(_short(exc, 600)) from exc
+            raise DockerStepError(_explain(exc)) from exc
 
     def exec(self, container, cmd: list[str] | str, timeout: float = 30, user: str = "",
              workdir: Optional[str] = None) -> tuple[int, str]:
         """Run ``cmd`` in a running container; ``(exit code, stdout+stderr)``."""
-        api = docker.APIClient(base_url=self.client.api.base_url, timeout=int(timeout) + 5)
+        api = _api(timeout + 5)
         try:
             exec_id = api.exec_create(container.id, cmd, user=user, workdir=workdir)["Id"]
             output = api.exec_start(exec_id).decode("utf-8", "replace")
@@ -190,7 +195,7 @@ class Sandbox:
             raise DockerStepError(f"commande trop longue (> {int(timeout)} s) : {cmd}",
                                   timed_out=True) from exc
         except docker.errors.APIError as exc:
-            raise DockerStepError(_short(exc, 400)) from exc
+            raise DockerStepError(_explain(exc)) from exc
         finally:
             api.close()
 
@@ -249,6 +254,11 @@ def leftovers(client: docker.DockerClient) -> dict[str, list[str]]:
         "volumes": [v.name for v in client.volumes.list(filters=flt)],
         "images": [t for i in client.images.list(filters=flt) for t in (i.tags or [i.short_id])],
     }
+
+
+def _api(timeout: float) -> docker.APIClient:
+    """A low-level client whose socket reads give up after ``timeout`` seconds."""
+    return docker.APIClient(timeout=int(timeout), **docker.utils.kwargs_from_env())
 
 
 def _safe(fn, default=()):
