@@ -28,13 +28,15 @@ class Variant:
     description: str
     fails: frozenset[str] = field(default_factory=frozenset)
     delete: tuple[str, ...] = ()
+    edits: tuple[dict, ...] = ()  # [[edit]] file / old / new: a targeted change of a solution file
 
     @property
     def id(self) -> str:
         return f"{self.lab}/{self.name}"
 
     def materialise(self, dest: Path) -> Path:
-        """A copy of the solution with ``delete`` removed and the variant's files laid over it."""
+        """A copy of the solution with ``delete`` removed, the variant's files laid over it, then
+        its ``[[edit]]`` replacements applied (each must match: a variant never rots silently)."""
         target = dest / self.lab
         shutil.copytree(SOLUTIONS / self.lab, target)
         for rel in self.delete:
@@ -50,6 +52,13 @@ class Variant:
             out = target / rel
             out.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, out)
+        for edit in self.edits:
+            path = target / edit["file"]
+            text = path.read_text()
+            if edit["old"] not in text:
+                raise AssertionError(f"{self.id}: {edit['old']!r} not found in {edit['file']} "
+                                     "(the solution changed: update the variant)")
+            path.write_text(text.replace(edit["old"], edit["new"], 1))
         return target
 
 
@@ -61,5 +70,6 @@ def variants(kind: str) -> list[Variant]:
         for vdir in sorted(p for p in lab_dir.iterdir() if p.is_dir()):
             meta = tomllib.loads((vdir / meta_name).read_text()) if (vdir / meta_name).is_file() else {}
             found.append(Variant(lab_dir.name, kind, vdir.name, vdir, meta.get("description", ""),
-                                 frozenset(meta.get("fails", [])), tuple(meta.get("delete", []))))
+                                 frozenset(meta.get("fails", [])), tuple(meta.get("delete", [])),
+                                 tuple(meta.get("edit", []))))
     return found

@@ -37,6 +37,8 @@ def test_lab_is_complete(lab):
         assert v.description and v.fails and v.fails <= check_ids, v.id
     for v in mutants + alternatives:
         assert (v.path / f"{v.kind}.toml").is_file(), v.id
+        overlay = [p for p in v.path.rglob("*") if p.is_file() and p.name != f"{v.kind}.toml"]
+        assert overlay or v.delete or v.edits, f"{v.id} changes nothing"
 
 
 @pytest.mark.parametrize("lab", all_labs(), ids=lambda lab: lab.id)
