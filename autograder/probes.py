@@ -135,6 +135,25 @@ def user_id(sandbox: Sandbox, container) -> int:
                hint="gardez une image de base qui contient au moins `sh`.")
 
 
+def pid1_catches(sandbox: Sandbox, container, signum: int) -> bool:
+    """Whether PID 1 of the container has installed a handler for ``signum`` (SigCgt mask)."""
+    try:
+        code, out = sandbox.exec(container, ["cat", "/proc/1/status"], timeout=10)
+    except DockerStepError:
+        return False
+    for line in out.splitlines() if code == 0 else []:
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False
+
+
+def http_ok(container, port: int, path: str) -> bool:
+    try:
+        return http_status(f"http://127.0.0.1:{host_port(container, port)}{path}") == 200
+    except (OSError, Fail):
+        return False
+
+
 def stop_duration(container, grace: int = 10) -> float:
     """Seconds ``docker stop`` takes with ``grace`` seconds before SIGKILL."""
     t0 = time.monotonic()
@@ -269,9 +288,9 @@ def wait_pg_ready(sandbox: Sandbox, container, timeout: float = 60.0) -> None:
                                         timeout=10)[0] == 0,
                    timeout, give_up=lambda: container_gone(container))
     except Timeout as exc:
+        observed = exc.last if isinstance(exc.last, str) else f"toujours pas prêt après {int(timeout)} s"
         raise Fail(expected="PostgreSQL accepte les connexions",
-                   observed=f"{exc.last or 'pas prêt'} après {int(timeout)} s au plus\n"
-                            f"Derniers journaux :\n{logs_tail(container)}",
+                   observed=f"{observed}\nDerniers journaux :\n{logs_tail(container)}",
                    hint="lisez `docker compose logs db` : mot de passe manquant "
                         "(POSTGRES_PASSWORD), script d'initialisation en erreur… ") from None
 
