@@ -85,15 +85,20 @@ class ComposeProject:
         return proc.stdout
 
     def up(self, *extra: str, timeout: float = 300) -> None:
+        self.sandbox.remember_volumes(self.all_containers())
         self._cmd("up", "-d", "--remove-orphans", *extra, timeout=timeout)
 
     def down(self, *, volumes: bool = False, rmi: bool = False, timeout_s: int = 3) -> None:
+        self.sandbox.remember_volumes(self.all_containers())
         args = ["down", "--remove-orphans", "-t", str(timeout_s)]
         if volumes:
             args.append("--volumes")
         if rmi:
             args += ["--rmi", "local"]
         self._cmd(*args, timeout=120 + timeout_s)
+
+    def all_containers(self) -> list:
+        return self.sandbox.client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={self.name}"})
 
     def containers(self, service: str) -> list:
         return self.sandbox.client.containers.list(all=True, filters={"label": [

@@ -117,7 +117,8 @@ def grade(lab: Lab, submission: Path, sandbox_factory: Callable[[], Sandbox] = S
     started = time.monotonic()
     notes: list[str] = []
     results: list[CheckResult] = []
-    with tempfile.TemporaryDirectory(prefix="autograder-") as tmp, sandbox_factory() as sandbox:
+    with tempfile.TemporaryDirectory(prefix="autograder-", ignore_cleanup_errors=True) as tmp, \
+            sandbox_factory() as sandbox:
         workdir = Path(tmp) / lab.id
         try:
             copy_submission(submission, workdir, notes)

@@ -37,6 +37,7 @@ PIDS_LIMIT = 512
 LOG_CONFIG = {"type": "json-file", "config": {"max-size": "1m", "max-file": "1"}}
 
 API_TIMEOUT_S = 60
+ANONYMOUS = re.compile(r"^[0-9a-f]{64}$")
 BUILD_TIMEOUT_S = 600
 
 
@@ -106,6 +107,9 @@ class Sandbox:
     job: str = field(default_factory=new_job_id)
     client: docker.DockerClient = field(default=None)  # type: ignore[assignment]
     compose_projects: list = field(default_factory=list)
+    # Anonymous volumes (an image's VOLUME) carry no label: remembered before every teardown
+    # or re-creation, since Compose forgets them after a re-creation or a plain `down`.
+    anonymous_volumes: set = field(default_factory=set)
 
     def __post_init__(self) -> None:
         if self.client is None:
@@ -212,6 +216,12 @@ class Sandbox:
             container.remove(force=True)
 
     # -- cleanup ------------------------------------------------------------------
+    def remember_volumes(self, containers) -> None:
+        for c in containers:
+            for m in c.attrs.get("Mounts", []):
+                if m.get("Type") == "volume" and ANONYMOUS.match(m.get("Name", "")):
+                    self.anonymous_volumes.add(m["Name"])
+
     def close(self) -> None:
         """Remove everything this job created. Never raises."""
         for project in list(self.compose_projects):
@@ -219,7 +229,11 @@ class Sandbox:
                 project.down(volumes=True, rmi=True, timeout_s=0)
             except Exception as exc:  # noqa: BLE001 - cleanup must go on
                 log.warning("compose down failed for %s: %s", project.name, exc)
+        self.remember_volumes(_safe(lambda: self.client.containers.list(
+            all=True, filters={"label": f"{JOB_LABEL}={self.job}"})))
         sweep(self.client, self.job)
+        for name in self.anonymous_volumes:
+            _safe(lambda: self.client.volumes.get(name).remove(force=True), default=False)
 
 
 def sweep(client: docker.DockerClient, job: Optional[str] = None) -> dict[str, int]:

@@ -19,6 +19,20 @@ def pytest_collection_modifyitems(config, items):
         items.append(item)
 
 
+VOLUMES_AT_START: set[str] | None = None
+
+
+def pytest_sessionstart(session):
+    """Remember the volumes that existed before the suite (anonymous ones carry no label)."""
+    global VOLUMES_AT_START
+    try:
+        import docker
+
+        VOLUMES_AT_START = {v.name for v in docker.from_env(timeout=10).volumes.list()}
+    except Exception:  # noqa: BLE001 - no Docker: the docker tests will say so
+        VOLUMES_AT_START = None
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "last: run after every other test")
 
