@@ -242,6 +242,17 @@ def mount_at(container, path: str) -> Optional[dict]:
     return best
 
 
+def inspect_field(obj, path: str):
+    """A field of ``docker inspect`` by dotted path (``HostConfig.Memory``); None when absent."""
+    obj.reload()
+    value = obj.attrs
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
 def container_env(container) -> dict[str, str]:
     container.reload()
     env = {}

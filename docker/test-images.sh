@@ -115,7 +115,8 @@ stops_fast() { # docker stop returns in less than 3 s and the server shut down c
 	end="$(date +%s%N)"
 	echo "docker stop took $(((end - start) / 1000000)) ms"
 	[ $(((end - start) / 1000000)) -lt 3000 ] &&
-		docker logs "$1" 2>&1 | grep -q 'database system is shut down'
+		# Not `docker logs | grep -q`: with pipefail, grep's early exit makes the pipe fail (SIGPIPE).
+		grep -q 'database system is shut down' <<<"$(docker logs "$1" 2>&1)"
 }
 refuses() { # refuses EXPECTED_MESSAGE docker-run-args...: the container exits 1 with the message
 	local message="$1" rc=0

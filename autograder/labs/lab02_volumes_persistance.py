@@ -106,28 +106,33 @@ def named_volume(g: Grading):
     return f"volume « {declared[mount['Name']]} » sur {mount['Destination']}"
 
 
+def rows_survive(g: Grading, action, what: str) -> None:
+    """Insert a row, run ``action`` (tear down, re-create…), read the row back."""
+    value = pg_write_token(g.sandbox, db_ready(g))
+    action()
+    if not pg_has_token(g.sandbox, db_ready(g), value):
+        raise Fail(f"la ligne insérée par le correcteur toujours là après {what}",
+                   f"la ligne a disparu après {what} : les données vivaient dans le conteneur "
+                   "(ou dans un volume anonyme abandonné)",
+                   "montez un volume nommé sur le répertoire de données de PostgreSQL "
+                   "(/var/lib/postgresql/data pour postgres:17).")
+
+
 @LAB.check("02-survives-down-up", "Les données survivent à `docker compose down` puis `up`", 2,
            requires=["02-stack-up"])
 def survives_down_up(g: Grading):
-    value = pg_write_token(g.sandbox, db_ready(g))
-    g.compose().down(volumes=False, timeout_s=10)
-    g.compose().up(timeout=g.remaining(300))
-    if not pg_has_token(g.sandbox, db_ready(g), value):
-        raise Fail("la ligne insérée par le correcteur toujours là après `down` puis `up`",
-                   "la ligne a disparu : les données étaient dans le conteneur supprimé",
-                   "montez un volume nommé sur le répertoire de données de PostgreSQL "
-                   "(/var/lib/postgresql/data pour postgres:17).")
+    def down_up():
+        g.compose().down(volumes=False, timeout_s=10)
+        g.compose().up(timeout=g.remaining(300))
+
+    rows_survive(g, down_up, "`docker compose down` (sans -v) puis `up -d`")
 
 
 @LAB.check("02-survives-recreate", "Les données survivent à la re-création du conteneur", 1,
            requires=["02-stack-up"])
 def survives_recreate(g: Grading):
-    value = pg_write_token(g.sandbox, db_ready(g))
-    g.compose().up("--force-recreate", timeout=g.remaining(300))
-    if not pg_has_token(g.sandbox, db_ready(g), value):
-        raise Fail("la ligne insérée toujours là après `docker compose up -d --force-recreate`",
-                   "la ligne a disparu après la re-création du conteneur",
-                   "montez un volume nommé sur le répertoire de données de PostgreSQL.")
+    rows_survive(g, lambda: g.compose().up("--force-recreate", timeout=g.remaining(300)),
+                 "`docker compose up -d --force-recreate`")
 
 
 @LAB.check("02-shared-volume", "Un fichier écrit par producteur est lu par consommateur", 1.5,
