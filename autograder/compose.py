@@ -20,7 +20,7 @@ from .sandbox import (JOB_LABEL, LOG_CONFIG, MEM_LIMIT, PIDS_LIMIT, DockerStepEr
                       run_cli)
 
 COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
-EFFECTIVE_FILE = ".autograder-compose.json"
+EFFECTIVE_FILE = "-compose.effective.json"
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 
@@ -69,7 +69,8 @@ class ComposeProject:
 
     # -- running ---------------------------------------------------------------
     def effective_file(self) -> Path:
-        path = self.directory / EFFECTIVE_FILE
+        # Beside the copy, not in it: the file must not land in a build context.
+        path = self.directory.parent / f"{self.name}{EFFECTIVE_FILE}"
         if not path.exists():
             path.write_text(json.dumps(effective_config(self.config(), self.sandbox.labels), indent=1))
         return path

@@ -24,6 +24,7 @@ from typing import Iterator, Optional
 import docker
 import docker.errors
 import requests.exceptions
+import urllib3.exceptions
 
 from .core import GraderUnavailable
 
@@ -37,6 +38,9 @@ PIDS_LIMIT = 512
 LOG_CONFIG = {"type": "json-file", "config": {"max-size": "1m", "max-file": "1"}}
 
 API_TIMEOUT_S = 60
+# A socket read that gave up: requests wraps urllib3's error, except while streaming.
+TIMEOUTS = (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError,
+            urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ProtocolError)
 ANONYMOUS = re.compile(r"^[0-9a-f]{64}$")
 BUILD_TIMEOUT_S = 600
 
@@ -140,7 +144,7 @@ class Sandbox:
         image_id = None
         try:
             stream = api.build(path=str(context), dockerfile=dockerfile, tag=tag, labels=self.labels,
-                               rm=True, forcerm=True, pull=False, decode=True,
+                               rm=True, forcerm=True, pull=False, decode=True, timeout=int(timeout),
                                container_limits={"memory": 2 * 1024**3, "memswap": 2 * 1024**3})
             for chunk in stream:
                 if "stream" in chunk:
@@ -153,7 +157,7 @@ class Sandbox:
                 if time.monotonic() > deadline:
                     raise DockerStepError(f"build trop long (> {int(timeout)} s)", "\n".join(lines[-25:]),
                                           timed_out=True)
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as exc:
+        except TIMEOUTS as exc:
             raise DockerStepError(f"build trop long ou interrompu (> {int(timeout)} s)",
                                   "\n".join(lines[-25:]), timed_out=True) from exc
         except docker.errors.APIError as exc:
@@ -195,7 +199,7 @@ class Sandbox:
             output = api.exec_start(exec_id).decode("utf-8", "replace")
             code = api.exec_inspect(exec_id)["ExitCode"]
             return (code if code is not None else -1), output
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as exc:
+        except TIMEOUTS as exc:
             raise DockerStepError(f"commande trop longue (> {int(timeout)} s) : {cmd}",
                                   timed_out=True) from exc
         except docker.errors.APIError as exc:
@@ -253,7 +257,7 @@ def sweep(client: docker.DockerClient, job: Optional[str] = None) -> dict[str, i
     for v in _safe(lambda: client.volumes.list(filters=flt)):
         if _safe(lambda: v.remove(force=True), default=False) is not False:
             removed["volumes"] += 1
-    for i in _safe(lambda: client.images.list(filters=flt)):
+    for i in _safe(lambda: client.images.list(all=True, filters=flt)):
         if _safe(lambda: client.images.remove(i.id, force=True, noprune=True), default=False) is not False:
             removed["images"] += 1
     return removed
@@ -266,7 +270,7 @@ def leftovers(client: docker.DockerClient) -> dict[str, list[str]]:
         "containers": [c.name for c in client.containers.list(all=True, filters=flt)],
         "networks": [n.name for n in client.networks.list(filters=flt)],
         "volumes": [v.name for v in client.volumes.list(filters=flt)],
-        "images": [t for i in client.images.list(filters=flt) for t in (i.tags or [i.short_id])],
+        "images": [t for i in client.images.list(all=True, filters=flt) for t in (i.tags or [i.short_id])],
     }
 
 
