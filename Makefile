@@ -10,6 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 LAB ?=
 PYTEST_ARGS ?=
+JUPYTER_ARGS ?=
 
 .PHONY: help venv lab test test-unit test-grader check list images docker-ready clean-docker
 
@@ -30,7 +31,8 @@ docker-ready: $(STAMP) ## Stop with a clear message (exit 2) when no Docker engi
 
 lab: $(STAMP) ## Open JupyterLab on the course (chapters/ and labs/)
 	@$(PY) -m autograder preflight --warn-only
-	$(VENV)/bin/jupyter lab --notebook-dir=. --ServerApp.default_url=/lab/tree/README.md
+	$(VENV)/bin/jupyter lab --notebook-dir=. --ServerApp.default_url=/lab/tree/README.md $(JUPYTER_ARGS) \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 images: docker-ready ## Make sure the course images exist (pull, or build offline stand-ins)
 	bash docker/images.sh
