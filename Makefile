@@ -37,7 +37,7 @@ lab: $(STAMP) ## Open JupyterLab on the course (chapters/ and labs/)
 images: docker-ready ## Make sure the course images exist (pull, or build offline stand-ins)
 	bash docker/images.sh
 
-check: docker-ready ## Grade a lab: make check LAB=01 (grades labs/01-*)
+check: $(STAMP) ## Grade a lab: make check LAB=01 (grades labs/01-*; exit 2 without Docker)
 	@test -n "$(LAB)" || { echo "Usage : make check LAB=01   (numéro du TP)"; exit 2; }
 	@dir=$$(ls -d labs/$$(printf '%02d' $$((10#$(LAB))))-*/ 2>/dev/null | head -1); \
 	  test -n "$$dir" || { echo "TP $(LAB) introuvable dans labs/ / lab $(LAB) not found"; exit 2; }; \
@@ -49,7 +49,10 @@ list: $(STAMP) ## List the labs, their checks and points
 test-unit: $(STAMP) ## Fast tests that need no Docker
 	$(PY) -m pytest -m "not docker" $(PYTEST_ARGS)
 
-test: images ## Run the whole suite (unit, layout, grader both ways, notebooks)
+test-grader: images ## The grader tested both ways on every lab (solutions, starters, mutants, alternatives)
+	$(PY) -m pytest tests/grader $(PYTEST_ARGS)
+
+test: images ## Run the whole suite (unit, layout, course images, grader both ways, no leftovers)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean-docker: docker-ready ## Remove every container, volume, network and image the grader left
