@@ -197,9 +197,7 @@ def _is_running(container) -> bool:
 
 def health_status(container, timeout: float = 90.0) -> str:
     """Wait for the container's HEALTHCHECK verdict (``healthy`` or :class:`Fail`)."""
-    container.reload()
-    if not (container.attrs["Config"].get("Healthcheck") or {}).get("Test") or \
-            container.attrs["Config"]["Healthcheck"]["Test"] == ["NONE"]:
+    if inspect_field(container, "Config.Healthcheck.Test") in (None, [], ["NONE"]):
         raise Fail(expected="un healthcheck défini pour ce service",
                    observed="aucun healthcheck (docker inspect : Config.Healthcheck vide)",
                    hint="ajoutez un bloc `healthcheck:` (test, interval, timeout, retries, start_period).",
