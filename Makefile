@@ -56,4 +56,4 @@ test: images ## Run the whole suite (unit, layout, course images, grader both wa
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean-docker: docker-ready ## Remove every container, volume, network and image the grader left
-	@$(PY) -m autograder sweep
+	@$(PY) -m autograder clean

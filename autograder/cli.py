@@ -1,7 +1,7 @@
 """``python -m autograder``: grade a lab folder, or list the labs and their checks.
 
 Exit status: 0 every check passed, 1 some did not, 2 the grader itself could not
-run (no Docker, unknown lab, unreadable folder).
+run or finish (no Docker, Docker lost mid-grading, unknown lab, unreadable folder).
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     lst.add_argument("--json", action="store_true")
     pre = sub.add_parser("preflight", help="vérifier que Docker et Compose v2 répondent")
     pre.add_argument("--warn-only", action="store_true", help="avertir sans échouer")
-    sub.add_parser("sweep", help="supprimer tout ce que le correcteur a laissé (étiquette de job)")
+    for name in ("clean", "sweep"):
+        sub.add_parser(name, help="supprimer tout ce qu'une correction interrompue a laissé "
+                                  "(conteneurs, réseaux, volumes, images portant l'étiquette du correcteur)")
     return p
 
 
@@ -74,7 +76,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             return 0
         if args.command == "preflight":
             return preflight(args.warn_only, err)
-        if args.command == "sweep":
+        if args.command in ("clean", "sweep"):
             removed = sweep(docker_client())
             err.print("Supprimé : " + ", ".join(f"{n} {k}" for k, n in removed.items()))
             return 0
@@ -86,6 +88,11 @@ def main(argv: Optional[list[str]] = None) -> int:
             report.to_json(result, sys.stdout)
         else:
             report.render(result)
+        if result.incomplete:
+            err.print("[bold red]Correction incomplète :[/] Docker a cessé de répondre. Relancez Docker, "
+                      "puis `python -m autograder clean`, puis la correction.\n"
+                      "[dim]Grading incomplete: the Docker daemon stopped answering.[/]")
+            return 2
         return 0 if result.all_passed else 1
     except GraderUnavailable as exc:
         if getattr(args, "json", False):

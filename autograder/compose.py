@@ -1,35 +1,49 @@
 """A student's Compose stack, run under the grader's project name with a timeout on every step.
 
 The file is read in its canonical form (``docker compose config --format json``
-with the project name and directory forced). The grader then writes an
-*effective* file next to it, the canonical form plus the job label on every
-service, volume, network and build, and default resource limits where the
-student set none, and runs every command against that file with ``-p``.
+with the project name and directory forced) and reviewed by :mod:`autograder.policy`
+before anything runs. The grader then writes an *effective* file next to it (the
+canonical form rewritten by :func:`autograder.policy.rewrite`: job labels, imposed
+limits, no fixed names or host ports) and runs every command against that file
+with ``-p``.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from . import policy
 from .core import Fail
-from .sandbox import (JOB_LABEL, LOG_CONFIG, MEM_LIMIT, PIDS_LIMIT, DockerStepError, Sandbox,
-                      run_cli)
+from .sandbox import JOB_LABEL, DockerStepError, Sandbox, run_cli
 
 COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 EFFECTIVE_FILE = "-compose.effective.json"
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
+# Compose commands that create or start something: never run for a refused submission.
+STARTING = {"up", "build", "create", "run", "start", "restart", "pull"}
+
+
+class Refused(Fail):
+    """The submission asks for something the grader will not run (see :mod:`autograder.policy`)."""
+
+    def __init__(self, refusals: list):
+        rules = sorted({part.strip() for r in refusals for part in r.rule.split(",") if r.rule})
+        super().__init__(*policy.refusal_message(refusals), rule=", ".join(rules))
+        self.refusals = list(refusals)
 
 
 @dataclass
 class ComposeProject:
     sandbox: Sandbox
     directory: Path
+    internet: bool = False
+    notes: list = field(default_factory=list)
     _config: Optional[dict] = field(default=None, repr=False)
+    _refusals: Optional[list] = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -51,6 +65,9 @@ class ComposeProject:
         """The canonical configuration; :class:`Fail` with compose's own message when invalid."""
         if self._config is None:
             source = self.source_file()
+            outside = policy.review_sources(source, self.directory)
+            if outside:  # compose itself would open those files: refuse before running it
+                raise Refused(outside)
             proc = run_cli(["docker", "compose", "-p", self.name, "--project-directory",
                             str(self.directory), "-f", str(source), "config", "--format", "json"],
                            timeout=60, cwd=self.directory)
@@ -67,19 +84,44 @@ class ComposeProject:
     def services(self) -> dict:
         return self.config().get("services") or {}
 
+    def refusals(self) -> list[policy.Refusal]:
+        """What the grader refuses to run in this file (empty: it may run).
+
+        :class:`Fail` when the file is missing or invalid (the static checks say so).
+        """
+        if self._refusals is None:
+            try:
+                self._refusals = policy.review(self.config(), self.directory)
+            except Refused as exc:
+                self._refusals = exc.refusals
+        return self._refusals
+
+    def refused(self) -> Optional["Refused"]:
+        """The :class:`Fail` to report for a refused submission, or ``None``."""
+        found = self.refusals()
+        return Refused(found) if found else None
+
     # -- running ---------------------------------------------------------------
     def effective_file(self) -> Path:
         # Beside the copy, not in it: the file must not land in a build context.
         path = self.directory.parent / f"{self.name}{EFFECTIVE_FILE}"
         if not path.exists():
-            path.write_text(json.dumps(effective_config(self.config(), self.sandbox.labels), indent=1))
+            effective, notes = policy.rewrite(self.config(), self.name, self.sandbox.labels,
+                                              internet=self.internet)
+            self.notes.extend(notes)
+            path.write_text(json.dumps(effective, indent=1))
         return path
 
     def _cmd(self, *args: str, timeout: float) -> str:
+        if args and args[0] in STARTING:
+            refused = self.refused()
+            if refused is not None:
+                raise refused
         if self not in self.sandbox.compose_projects:
             self.sandbox.compose_projects.append(self)
         proc = run_cli(["docker", "compose", "-p", self.name, "--project-directory", str(self.directory),
-                        "-f", str(self.effective_file()), *args], timeout=timeout, cwd=self.directory)
+                        "-f", str(self.effective_file()), *args], timeout=timeout, cwd=self.directory,
+                       sandbox=self.sandbox)
         if proc.returncode != 0:
             raise DockerStepError(f"`docker compose {' '.join(args)}` a échoué",
                                   _tail(proc.stderr or proc.stdout, 15))
@@ -122,34 +164,9 @@ class ComposeProject:
             return exc.output
 
 
-def effective_config(config: dict, labels: dict[str, str]) -> dict:
-    """The canonical config plus the grader's labels and default limits."""
-    cfg = copy.deepcopy(config)
-    for svc in (cfg.get("services") or {}).values():
-        svc["labels"] = {**(svc.get("labels") or {}), **labels}
-        svc["restart"] = "no"
-        limits = ((svc.get("deploy") or {}).get("resources") or {}).get("limits") or {}
-        if not svc.get("mem_limit") and not limits.get("memory"):
-            svc["mem_limit"] = MEM_LIMIT
-            svc["memswap_limit"] = MEM_LIMIT
-        if not svc.get("pids_limit") and not limits.get("pids"):
-            svc["pids_limit"] = PIDS_LIMIT
-        svc.setdefault("ulimits", {}).setdefault("core", {"soft": 0, "hard": 0})
-        svc["logging"] = {"driver": LOG_CONFIG["type"], "options": dict(LOG_CONFIG["config"])}
-        if isinstance(svc.get("build"), dict):
-            svc["build"]["labels"] = {**(svc["build"].get("labels") or {}), **labels}
-    for key in ("volumes", "networks"):
-        for name, obj in list((cfg.get(key) or {}).items()):
-            obj = obj if isinstance(obj, dict) else {}
-            obj["labels"] = {**(obj.get("labels") or {}), **labels}
-            cfg[key][name] = obj
-    cfg.setdefault("networks", {}).setdefault("default", {"labels": dict(labels)})
-    return cfg
-
-
 def _tail(text: str, lines: int) -> str:
     kept = [l for l in (text or "").strip().splitlines() if l.strip()]
     return "\n".join(kept[-lines:]) or "(aucune sortie)"
 
 
-__all__ = ["ComposeProject", "COMPOSE_FILES", "JOB_LABEL", "effective_config"]
+__all__ = ["ComposeProject", "COMPOSE_FILES", "JOB_LABEL", "Refused"]

@@ -80,6 +80,8 @@ class Lab:
     title: str
     files: tuple[str, ...]
     budget_s: float = 600.0
+    # Containers reach outside the host only when the lab needs it (e.g. to download packages).
+    internet: bool = False
     checks: list[Check] = field(default_factory=list)
     prepare: Optional[Callable[["Grading"], None]] = None
 
@@ -146,6 +148,8 @@ class Report:
     results: list[CheckResult]
     duration_s: float
     notes: list[str] = field(default_factory=list)
+    # The grading could not finish (the Docker daemon stopped answering): the CLI exits 2.
+    incomplete: bool = False
 
     @property
     def score(self) -> float:
@@ -165,6 +169,7 @@ class Report:
             "score": self.score,
             "max_score": self.max_score,
             "duration_s": round(self.duration_s, 1),
+            "incomplete": self.incomplete,
             "notes": list(self.notes),
             "checks": [r.to_json() for r in self.results],
         }

@@ -11,10 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .compose import ComposeProject
+from .compose import COMPOSE_FILES, ComposeProject, Refused
 from .core import Check, CheckResult, Fail, GraderUnavailable, Lab, Report, Skip, Status
+from .policy import inside
 from .sandbox import BuildResult, DockerStepError, Sandbox
 
+# A submission is a few source files: past these, it is refused before it is even copied.
+MAX_SUBMISSION_MB = 200
+MAX_SUBMISSION_FILES = 5000
+LARGE_FILE_MB = 10
 TEXT_SUFFIXES = {".sh", ".sql", ".py", ".yaml", ".yml", ".txt", ".toml", ".cfg", ".ini", ".env"}
 TEXT_NAMES = {"Dockerfile", ".dockerignore", ".env", "Makefile"}
 
@@ -33,6 +38,10 @@ class Grading:
     sandbox: Sandbox
     deadline: float
     notes: list[str] = field(default_factory=list)
+    # Why the grader will not run this submission (runtime checks then score 0 with it).
+    refused: Optional[Fail] = None
+    # The Docker daemon stopped answering: later checks are not attempted.
+    daemon_lost: bool = False
     _memo: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -79,16 +88,64 @@ class Grading:
                        observed=f"{exc}\n{exc.output}".strip(), hint=hint) from None
 
     def compose(self) -> ComposeProject:
-        return self.once("compose", lambda: ComposeProject(self.sandbox, self.workdir))
+        return self.once("compose", lambda: ComposeProject(self.sandbox, self.workdir,
+                                                           internet=self.lab.internet, notes=self.notes))
+
+
+def uses_compose(lab: Lab) -> bool:
+    return any(Path(f).name in COMPOSE_FILES for f in lab.files)
+
+
+def measure(src: Path) -> tuple[int, int, list[tuple[str, int]]]:
+    """(bytes, files, large files) of a folder, without following links; stops past the limits."""
+    total, count, large = 0, 0, []
+    for dirpath, dirnames, filenames in os.walk(src):
+        dirnames[:] = [d for d in dirnames if d != ".ipynb_checkpoints"]
+        for name in filenames:
+            path = Path(dirpath) / name
+            try:
+                size = path.lstat().st_size
+            except OSError:
+                continue
+            total += size
+            count += 1
+            if size > LARGE_FILE_MB * 1024**2:
+                large.append((str(path.relative_to(src)), size))
+            if total > MAX_SUBMISSION_MB * 1024**2 or count > MAX_SUBMISSION_FILES:
+                return total, count, large
+    return total, count, large
+
+
+def too_large(src: Path, notes: list[str]) -> Optional[Fail]:
+    """A :class:`Fail` for a submission past the size limits; notes for merely large files."""
+    total, count, large = measure(src)
+    if total > MAX_SUBMISSION_MB * 1024**2 or count > MAX_SUBMISSION_FILES:
+        return Fail(f"un rendu de moins de {MAX_SUBMISSION_MB} Mo et {MAX_SUBMISSION_FILES} fichiers",
+                    f"plus de {total // 1024**2} Mo / {count} fichiers : le rendu n'a pas été corrigé",
+                    "ne rendez que vos sources : ni données, ni environnement virtuel (.venv), ni "
+                    "node_modules, ni images exportées.")
+    for rel, size in large:
+        notes.append(f"Fichier volumineux : {rel} ({size // 1024**2} Mo). Il alourdit le contexte de build "
+                     "envoyé au démon Docker : ajoutez-le à .dockerignore s'il n'est pas nécessaire à l'image.")
+    return None
 
 
 def copy_submission(src: Path, dest: Path, notes: list[str]) -> None:
-    """Copy the submission, note CRLF endings, and keep Compose from picking its own project name."""
+    """Copy the submission, note CRLF endings, and keep Compose from picking its own project name.
+
+    Symbolic links that lead outside the submission are not copied: a bind mount or a
+    build context would otherwise reach the grading host's files through them.
+    """
     shutil.copytree(src, dest, symlinks=True, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    crlf = []
+    crlf, dropped = [], []
     for path in sorted(dest.rglob("*")):
-        if not path.is_file() or path.is_symlink() or ".git" in path.relative_to(dest).parts:
+        if path.is_symlink():
+            if not inside(path, dest):
+                dropped.append(f"{path.relative_to(dest)} → {os.readlink(path)}")
+                path.unlink()
+            continue
+        if not path.is_file() or ".git" in path.relative_to(dest).parts:
             continue
         if path.suffix in TEXT_SUFFIXES or path.name in TEXT_NAMES:
             try:
@@ -101,6 +158,10 @@ def copy_submission(src: Path, dest: Path, notes: list[str]) -> None:
                 kept = [l for l in data.decode("utf-8", "replace").splitlines()
                         if not l.strip().startswith("COMPOSE_")]
                 path.write_text("\n".join(kept) + "\n")
+    if dropped:
+        notes.append("Liens symboliques ignorés, car ils pointent hors du dossier rendu : " +
+                     ", ".join(dropped) + ". Le correcteur ne lit que les fichiers du TP ; copiez le "
+                     "fichier voulu dans le dossier au lieu d'un lien.")
     if crlf:
         notes.append(
             "Fins de ligne Windows (CRLF) détectées dans : " + ", ".join(crlf) +
@@ -127,8 +188,16 @@ def grade(lab: Lab, submission: Path, sandbox_factory: Callable[[], Sandbox] = S
     started = time.monotonic()
     notes: list[str] = []
     results: list[CheckResult] = []
+    oversized = too_large(submission, notes)
+    if oversized is not None:
+        results = [CheckResult(c.id, c.title, c.points, 0.0, Status.FAILED, oversized.message())
+                   for c in lab.checks]
+        return Report(lab=lab.id, title=lab.title, results=results,
+                      duration_s=time.monotonic() - started, notes=notes)
+    g: Optional[Grading] = None
     with tempfile.TemporaryDirectory(prefix="autograder-", ignore_cleanup_errors=True) as tmp, \
             sandbox_factory() as sandbox:
+        sandbox.internet = lab.internet
         workdir = Path(tmp) / lab.id
         try:
             copy_submission(submission, workdir, notes)
@@ -138,13 +207,30 @@ def grade(lab: Lab, submission: Path, sandbox_factory: Callable[[], Sandbox] = S
         g = Grading(lab, workdir, sandbox, deadline=started + budget_s(lab), notes=notes)
         if lab.prepare:
             lab.prepare(g)
+        g.refused = review(g)
         status_by_id: dict[str, Status] = {}
         for check in lab.checks:
             result = run_check(check, g, status_by_id)
             status_by_id[check.id] = result.status
             results.append(result)
+    if g.daemon_lost:
+        notes.append("Docker a cessé de répondre pendant la correction : elle est incomplète. Une fois "
+                     "Docker relancé, supprimez ce qui reste avec `python -m autograder clean` puis "
+                     "relancez la correction.")
     return Report(lab=lab.id, title=lab.title, results=results,
-                  duration_s=time.monotonic() - started, notes=notes)
+                  duration_s=time.monotonic() - started, notes=notes, incomplete=g.daemon_lost)
+
+
+def review(g: Grading) -> Optional[Fail]:
+    """Read the Compose file before anything runs; what it asks for that the grader refuses."""
+    if not uses_compose(g.lab):
+        return None
+    try:
+        return g.compose().refused()
+    except Refused as exc:
+        return exc
+    except Fail:
+        return None  # missing or invalid file: the static checks report it
 
 
 def run_check(check: Check, g: Grading, status_by_id: dict[str, Status]) -> CheckResult:
@@ -154,6 +240,10 @@ def run_check(check: Check, g: Grading, status_by_id: dict[str, Status]) -> Chec
                            time.monotonic() - t0)
 
     t0 = time.monotonic()
+    if g.refused is not None and not check.static:
+        return result(Status.FAILED, g.refused.message(), t0)
+    if g.daemon_lost and not check.static:
+        return result(Status.ERROR, "Non évalué : Docker ne répond plus.", t0)
     blocked = [r for r in check.requires if status_by_id.get(r) is not Status.PASSED]
     if blocked:
         return result(Status.SKIPPED, "Non évalué : dépend de " + ", ".join(blocked) +
@@ -164,17 +254,23 @@ def run_check(check: Check, g: Grading, status_by_id: dict[str, Status]) -> Chec
     try:
         note = check.verify(g)
         return result(Status.PASSED, note or "", t0)
-    except Fail as exc:
-        return result(Status.FAILED, exc.message(), t0)
-    except Skip as exc:
-        return result(Status.SKIPPED, f"Non évalué ici : {exc}", t0)
-    except DockerStepError as exc:
-        detail = f"\n{exc.output}" if exc.output else ""
-        return result(Status.FAILED, f"Attendu : l'étape Docker réussit.\nObservé : {exc}{detail}\n"
-                                     "À faire : relancez la commande à la main pour voir l'erreur complète.", t0)
     except GraderUnavailable:
         raise
-    except Exception as exc:  # noqa: BLE001 - a grader bug must not hide the other checks
+    except Exception as exc:  # noqa: BLE001 - every outcome becomes a result
+        if not isinstance(exc, Skip) and not check.static and not g.sandbox.alive():
+            g.daemon_lost = True
+            return result(Status.ERROR, f"Non évalué : Docker a cessé de répondre pendant cette "
+                                        f"vérification ({type(exc).__name__}).", t0)
+        if isinstance(exc, Fail):
+            return result(Status.FAILED, exc.message(), t0)
+        if isinstance(exc, Skip):
+            return result(Status.SKIPPED, f"Non évalué ici : {exc}", t0)
+        if isinstance(exc, DockerStepError):
+            detail = f"\n{exc.output}" if exc.output else ""
+            return result(Status.FAILED, f"Attendu : l'étape Docker réussit.\nObservé : {exc}{detail}\n"
+                                         "À faire : relancez la commande à la main pour voir l'erreur "
+                                         "complète.", t0)
+        # A grader bug must not hide the other checks.
         last = traceback.extract_tb(exc.__traceback__)[-1]
         return result(Status.ERROR, f"Erreur interne du correcteur ({type(exc).__name__}: {exc} — "
                                     f"{Path(last.filename).name}:{last.lineno}). Signalez-la à "

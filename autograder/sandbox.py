@@ -14,9 +14,15 @@ import logging
 import os
 import re
 import secrets
+import shutil
+import signal
+import socket
 import subprocess
 import tarfile
+import threading
 import time
+from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional
@@ -27,15 +33,16 @@ import requests.exceptions
 import urllib3.exceptions
 
 from .core import GraderUnavailable
+from .policy import DEFAULT_CPUS, DEFAULT_MEMORY, DEFAULT_PIDS, LOGGING, NO_MASQUERADE
 
 log = logging.getLogger(__name__)
 
 JOB_LABEL = "org.4data.autograder.job"
 # Limits imposed on every container the grader starts (PrairieLearn-like).
-MEM_LIMIT = "1g"
-NANO_CPUS = 1_000_000_000
-PIDS_LIMIT = 512
-LOG_CONFIG = {"type": "json-file", "config": {"max-size": "1m", "max-file": "1"}}
+MEM_LIMIT = DEFAULT_MEMORY
+NANO_CPUS = int(DEFAULT_CPUS * 1e9)
+PIDS_LIMIT = DEFAULT_PIDS
+LOG_CONFIG = {"type": LOGGING["driver"], "config": dict(LOGGING["options"])}
 
 API_TIMEOUT_S = 60
 # A socket read that gave up: requests wraps urllib3's error, except while streaming.
@@ -43,6 +50,14 @@ TIMEOUTS = (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError
             urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ProtocolError)
 ANONYMOUS = re.compile(r"^[0-9a-f]{64}$")
 BUILD_TIMEOUT_S = 600
+# What one grading may add to the disk of the Docker host (image layers, container writes)
+# before the grader stops it; AUTOGRADER_DISK_LIMIT_MB overrides it.
+DISK_LIMIT_MB = 4096
+# Output the grader keeps from one command or build (a flood is cut, never buffered whole).
+OUTPUT_LIMIT = 256 * 1024
+BUILD_LOG_TAIL = 200
+# The environment the docker CLI (and so Compose interpolation) sees: nothing of the grader's own.
+CLI_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")
 
 
 def new_job_id() -> str:
@@ -71,6 +86,17 @@ def _short(exc: BaseException, limit: int = 300) -> str:
 def _explain(exc: "docker.errors.APIError") -> str:
     """The daemon's own words, without the request URL."""
     return _short(exc.explanation or exc, 600) if isinstance(exc.explanation, str) else _short(exc, 600)
+
+
+def daemon_alive(client: docker.DockerClient) -> bool:
+    """Does the daemon behind ``client`` answer a ping within a few seconds?"""
+    api = _api(5)
+    try:
+        return bool(api.ping())
+    except Exception:  # noqa: BLE001 - any failure means: not reachable now
+        return False
+    finally:
+        api.close()
 
 
 class DockerStepError(Exception):
@@ -106,18 +132,45 @@ class BuildResult:
         return steps
 
 
+class _BuildClient(docker.APIClient):
+    """A low-level client that keeps the build's HTTP response, so another thread can cut it."""
+
+    response = None
+
+    def _stream_helper(self, response, decode=False):
+        self.response = response
+        return super()._stream_helper(response, decode)
+
+
+def _cut(response) -> None:
+    """Shut the socket under a streaming response: the reader wakes up, the daemon cancels."""
+    try:
+        raw = response.raw._fp.fp.raw
+        sock = getattr(raw, "_sock", raw)
+        sock.shutdown(socket.SHUT_RDWR)
+    except (AttributeError, OSError):
+        pass
+
+
 @dataclass
 class Sandbox:
     job: str = field(default_factory=new_job_id)
     client: docker.DockerClient = field(default=None)  # type: ignore[assignment]
+    internet: bool = False  # containers reach outside the host only when the lab needs it
     compose_projects: list = field(default_factory=list)
     # Anonymous volumes (an image's VOLUME) carry no label: remembered before every teardown
     # or re-creation, since Compose forgets them after a re-creation or a plain `down`.
     anonymous_volumes: set = field(default_factory=set)
+    # Set by the disk guard when this job wrote more than it may: every later step fails with it.
+    stopped: Optional[str] = None
+    _aborts: dict = field(default_factory=dict, repr=False)
+    _guard: Optional["DiskGuard"] = field(default=None, repr=False)
+    _network: Optional[str] = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.client is None:
             self.client = docker_client()
+        self._guard = DiskGuard.start(self)
 
     # -- context management -------------------------------------------------
     def __enter__(self) -> "Sandbox":
@@ -133,45 +186,102 @@ class Sandbox:
     def name(self, suffix: str) -> str:
         return f"{self.job}-{suffix}".lower()
 
+    def alive(self) -> bool:
+        return daemon_alive(self.client)
+
+    def check_stopped(self) -> None:
+        if self.stopped:
+            raise DockerStepError(self.stopped)
+
+    @contextmanager
+    def abortable(self, abort) -> Iterator[None]:
+        """Register ``abort`` (a callable) for the disk guard while a long step runs."""
+        key = object()
+        self._aborts[key] = abort
+        try:
+            yield
+        finally:
+            self._aborts.pop(key, None)
+
+    def stop_everything(self, reason: str) -> None:
+        """Called by the guard: cut running steps, kill this job's containers, refuse later steps."""
+        self.stopped = reason
+        for abort in list(self._aborts.values()):
+            try:
+                abort()
+            except Exception:  # noqa: BLE001 - best effort from a watchdog thread
+                pass
+        for c in _safe(lambda: self.client.containers.list(filters={"label": f"{JOB_LABEL}={self.job}"})):
+            _safe(c.kill, default=None)
+
     # -- images ---------------------------------------------------------------
     def build(self, context: Path, tag_suffix: str, dockerfile: str = "Dockerfile",
               timeout: float = BUILD_TIMEOUT_S) -> BuildResult:
-        """Build ``context`` with the legacy builder (its log says which steps were cached)."""
+        """Build ``context`` with the legacy builder (its log says which steps were cached).
+
+        The log kept is bounded (the step lines and the last lines), whatever the build prints.
+        """
+        self.check_stopped()
         tag = f"{self.job}-{tag_suffix}:grading"
-        api = _api(timeout)
-        lines: list[str] = []
+        api = _BuildClient(timeout=int(timeout), **docker.utils.kwargs_from_env())
+        steps: list[str] = []
+        tail: deque[str] = deque(maxlen=BUILD_LOG_TAIL)
         deadline = time.monotonic() + timeout
         image_id = None
+
+        def keep(text: str) -> None:
+            for line in text.rstrip("\n").splitlines():
+                if line.startswith("Step ") or "Using cache" in line:
+                    steps.append(line[:500])
+                tail.append(line[:500])
+
+        def output() -> str:
+            return "\n".join(list(tail)[-25:])
+
         try:
-            stream = api.build(path=str(context), dockerfile=dockerfile, tag=tag, labels=self.labels,
-                               rm=True, forcerm=True, pull=False, decode=True, timeout=int(timeout),
-                               container_limits={"memory": 2 * 1024**3, "memswap": 2 * 1024**3})
-            for chunk in stream:
-                if "stream" in chunk:
-                    lines.extend(chunk["stream"].rstrip("\n").splitlines())
-                if "aux" in chunk and "ID" in chunk["aux"]:
-                    image_id = chunk["aux"]["ID"]
-                if "error" in chunk:
-                    lines.append(chunk["error"].strip())
-                    raise DockerStepError(chunk["error"].strip(), "\n".join(lines[-25:]))
-                if time.monotonic() > deadline:
-                    raise DockerStepError(f"build trop long (> {int(timeout)} s)", "\n".join(lines[-25:]),
-                                          timed_out=True)
+            with self.abortable(lambda: api.response is not None and _cut(api.response)):
+                stream = api.build(path=str(context), dockerfile=dockerfile, tag=tag, labels=self.labels,
+                                   rm=True, forcerm=True, pull=False, decode=True, timeout=int(timeout),
+                                   container_limits={"memory": 2 * 1024**3, "memswap": 2 * 1024**3})
+                for chunk in stream:
+                    if "stream" in chunk:
+                        keep(chunk["stream"])
+                    if "aux" in chunk and "ID" in chunk["aux"]:
+                        image_id = chunk["aux"]["ID"]
+                    if "error" in chunk:
+                        keep(chunk["error"])
+                        raise DockerStepError(chunk["error"].strip()[:2000], output())
+                    if time.monotonic() > deadline:
+                        raise DockerStepError(f"build trop long (> {int(timeout)} s)", output(), timed_out=True)
+                    self.check_stopped()
         except TIMEOUTS as exc:
+            self.check_stopped()
             raise DockerStepError(f"build trop long ou interrompu (> {int(timeout)} s)",
-                                  "\n".join(lines[-25:]), timed_out=True) from exc
+                                  output(), timed_out=True) from exc
         except docker.errors.APIError as exc:
-            raise DockerStepError(_explain(exc), "\n".join(lines[-25:])) from exc
+            raise DockerStepError(_explain(exc), output()) from exc
         finally:
             api.close()
+        self.check_stopped()
         if image_id is None:
             image_id = self.client.images.get(tag).id
-        return BuildResult(tag=tag, image_id=image_id, log=lines)
+        return BuildResult(tag=tag, image_id=image_id, log=steps + ["..."] + list(tail))
 
     # -- containers -------------------------------------------------------------
+    def network(self) -> str:
+        """This job's own bridge network (no route outside the host unless ``internet``)."""
+        if self._network is None:
+            name = self.name("net")
+            self.client.networks.create(name, driver="bridge", labels=self.labels,
+                                        options={} if self.internet else dict(NO_MASQUERADE))
+            self._network = name
+        return self._network
+
     def run(self, image: str, *, suffix: str, ports: Optional[list[int]] = None,
             **kwargs) -> "docker.models.containers.Container":
-        """Start a detached, labelled, resource-limited container; ports go to 127.0.0.1."""
+        """Start a detached, labelled, resource-limited container on the job's network;
+        ports go to free ports on 127.0.0.1."""
+        self.check_stopped()
         params = dict(
             detach=True,
             name=self.name(suffix),
@@ -180,25 +290,45 @@ class Sandbox:
             memswap_limit=MEM_LIMIT,
             nano_cpus=NANO_CPUS,
             pids_limit=PIDS_LIMIT,
+            restart_policy={"Name": "no"},
             ulimits=[docker.types.Ulimit(name="core", soft=0, hard=0)],
             log_config=docker.types.LogConfig(**LOG_CONFIG),
             ports={f"{p}/tcp": ("127.0.0.1", None) for p in (ports or [])},
         )
         params.update(kwargs)
         try:
+            if "network" not in params and "network_mode" not in params:
+                params["network"] = self.network()
             return self.client.containers.run(image, **params)
         except docker.errors.APIError as exc:
             raise DockerStepError(_explain(exc)) from exc
 
     def exec(self, container, cmd: list[str] | str, timeout: float = 30, user: str = "",
              workdir: Optional[str] = None) -> tuple[int, str]:
-        """Run ``cmd`` in a running container; ``(exit code, stdout+stderr)``."""
+        """Run ``cmd`` in a running container; ``(exit code, stdout+stderr)``.
+
+        The output is read as a stream and cut at :data:`OUTPUT_LIMIT` bytes and at the
+        deadline: a command that floods or never ends cannot hold the grader.
+        """
+        self.check_stopped()
         api = _api(timeout + 5)
+        deadline = time.monotonic() + timeout
         try:
             exec_id = api.exec_create(container.id, cmd, user=user, workdir=workdir)["Id"]
-            output = api.exec_start(exec_id).decode("utf-8", "replace")
+            stream = api.exec_start(exec_id, stream=True)
+            data = bytearray()
+            try:
+                with self.abortable(stream.close):
+                    for chunk in stream:
+                        if len(data) < OUTPUT_LIMIT:
+                            data += chunk[: OUTPUT_LIMIT - len(data)]
+                        if time.monotonic() > deadline:
+                            raise DockerStepError(f"commande trop longue (> {int(timeout)} s) : {cmd}",
+                                                  timed_out=True)
+            finally:
+                stream.close()
             code = api.exec_inspect(exec_id)["ExitCode"]
-            return (code if code is not None else -1), output
+            return (code if code is not None else -1), data.decode("utf-8", "replace")
         except TIMEOUTS as exc:
             raise DockerStepError(f"commande trop longue (> {int(timeout)} s) : {cmd}",
                                   timed_out=True) from exc
@@ -210,7 +340,8 @@ class Sandbox:
     def image_files(self, image: str) -> Iterator[tuple[tarfile.TarInfo, tarfile.TarFile]]:
         """Every file of ``image`` (from ``docker create`` + export: no student code runs)."""
         container = self.client.containers.create(image, name=self.name("files-" + secrets.token_hex(2)),
-                                                  labels=self.labels, entrypoint=["/nonexistent"])
+                                                  labels=self.labels, entrypoint=["/nonexistent"],
+                                                  network_mode="none")
         try:
             stream = _IterStream(container.export(chunk_size=1 << 20))
             with tarfile.open(fileobj=stream, mode="r|") as tar:
@@ -227,17 +358,89 @@ class Sandbox:
                     self.anonymous_volumes.add(m["Name"])
 
     def close(self) -> None:
-        """Remove everything this job created. Never raises."""
-        for project in list(self.compose_projects):
+        """Remove everything this job created. Never raises; Ctrl-C and SIGTERM wait for it."""
+        with signals_deferred():
+            if self._guard is not None:
+                self._guard.stop()
+            for project in list(self.compose_projects):
+                try:
+                    project.down(volumes=True, rmi=True, timeout_s=0)
+                except Exception as exc:  # noqa: BLE001 - cleanup must go on
+                    log.warning("compose down failed for %s: %s", project.name, exc)
+            self.remember_volumes(_safe(lambda: self.client.containers.list(
+                all=True, filters={"label": f"{JOB_LABEL}={self.job}"})))
+            sweep(self.client, self.job)
+            for name in self.anonymous_volumes:
+                _safe(lambda: self.client.volumes.get(name).remove(force=True), default=False)
+
+
+class DiskGuard(threading.Thread):
+    """Watches the Docker host's disk while a job runs; past its limit, stops the job.
+
+    Build layers and container writes land under the daemon's root directory; when
+    the free space there has dropped by more than the limit since the job started
+    (or falls under a floor), the job's running build is cut and its containers are
+    killed. Works when the grader and the daemon share a machine, which is how it is
+    run; elsewhere the guard stays off.
+    """
+
+    def __init__(self, sandbox: Sandbox, path: str, limit: int, interval: float = 0.5):
+        super().__init__(name=f"disk-guard-{sandbox.job}", daemon=True)
+        self.sandbox, self.path, self.limit, self.interval = sandbox, path, limit, interval
+        self.start_free = shutil.disk_usage(path).free
+        self.floor = min(2 * 1024**3, self.start_free // 10)
+        self.halt = threading.Event()
+        self.peak = 0
+
+    @classmethod
+    def start(cls, sandbox: Sandbox) -> Optional["DiskGuard"]:
+        try:
+            limit = int(float(os.environ.get("AUTOGRADER_DISK_LIMIT_MB", DISK_LIMIT_MB)) * 1024**2)
+            root = sandbox.client.info().get("DockerRootDir") or "/var/lib/docker"
+            if limit <= 0 or not os.path.isdir(root):
+                return None
+            guard = cls(sandbox, root, limit)
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError, ValueError):
+            return None
+        threading.Thread.start(guard)
+        return guard
+
+    def run(self) -> None:
+        while not self.halt.wait(self.interval):
             try:
-                project.down(volumes=True, rmi=True, timeout_s=0)
-            except Exception as exc:  # noqa: BLE001 - cleanup must go on
-                log.warning("compose down failed for %s: %s", project.name, exc)
-        self.remember_volumes(_safe(lambda: self.client.containers.list(
-            all=True, filters={"label": f"{JOB_LABEL}={self.job}"})))
-        sweep(self.client, self.job)
-        for name in self.anonymous_volumes:
-            _safe(lambda: self.client.volumes.get(name).remove(force=True), default=False)
+                free = shutil.disk_usage(self.path).free
+            except OSError:
+                continue
+            used = self.start_free - free
+            self.peak = max(self.peak, used)
+            if used > self.limit or free < self.floor:
+                self.sandbox.stop_everything(
+                    f"arrêté par le correcteur : la correction a écrit plus de {self.limit // 1024**2} Mo "
+                    f"sur le disque ({used // 1024**2} Mo). Un build ou un conteneur écrit-il des "
+                    "fichiers énormes ?")
+                return
+
+    def stop(self) -> None:
+        self.halt.set()
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM while cleaning up; deliver them afterwards (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s in previous:
+        signal.signal(s, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if received:
+            raise KeyboardInterrupt
 
 
 def sweep(client: docker.DockerClient, job: Optional[str] = None) -> dict[str, int]:
@@ -310,19 +513,56 @@ class _IterStream(io.RawIOBase):
 
 
 def run_cli(args: list[str], *, timeout: float, cwd: Optional[Path] = None,
-            env: Optional[dict[str, str]] = None) -> subprocess.CompletedProcess:
-    """Run a docker CLI command with a timeout; raise :class:`DockerStepError` on timeout."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_")}
+            env: Optional[dict[str, str]] = None, sandbox: Optional[Sandbox] = None) -> subprocess.CompletedProcess:
+    """Run a docker CLI command with a timeout; raise :class:`DockerStepError` on timeout.
+
+    The command sees a minimal environment (PATH, HOME, locale and the ``DOCKER_*``
+    connection settings): Compose interpolates ``${VAR}`` from it, so a submission
+    can never read the grader's own variables. Its output is cut at
+    :data:`OUTPUT_LIMIT` characters per stream. With ``sandbox``, the disk guard can
+    stop the command.
+    """
+    full_env = {k: v for k, v in os.environ.items()
+                if k in CLI_ENV_KEYS or k.startswith(("LC_", "DOCKER_", "XDG_"))}
     full_env.update(env or {})
     try:
-        return subprocess.run(args, cwd=cwd, env=full_env, capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as exc:
-        out = (exc.stdout or "") + (exc.stderr or "") if isinstance(exc.stdout, str) else ""
-        raise DockerStepError(f"`{' '.join(args[:4])} …` trop long (> {int(timeout)} s)", out,
-                              timed_out=True) from exc
+        proc = subprocess.Popen(args, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, text=True, errors="replace", start_new_session=True)
     except FileNotFoundError as exc:
         raise GraderUnavailable(
             "La commande `docker` est introuvable : installez Docker Engine avec le plugin Compose v2.",
             "The `docker` command was not found: install Docker Engine with the Compose v2 plugin.",
         ) from exc
+    guard = sandbox.abortable(proc.kill) if sandbox is not None else _nothing()
+    try:
+        with guard:
+            out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        _kill(proc)
+        out, err = proc.communicate()
+        raise DockerStepError(f"`{' '.join(args[:4])} …` trop long (> {int(timeout)} s)",
+                              _clip((out or "") + (err or "")), timed_out=True) from exc
+    except BaseException:
+        _kill(proc)  # Ctrl-C: no docker CLI outlives the grader
+        proc.communicate()
+        raise
+    if sandbox is not None:
+        sandbox.check_stopped()
+    return subprocess.CompletedProcess(args, proc.returncode, _clip(out), _clip(err))
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+
+
+def _clip(text: Optional[str]) -> str:
+    text = text or ""
+    return text if len(text) <= OUTPUT_LIMIT else "…" + text[-OUTPUT_LIMIT:]
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield

@@ -12,7 +12,7 @@ LABS = ROOT / "labs"
 SOLUTIONS = ROOT / "solutions"
 MUTANTS = ROOT / "tests" / "mutants"
 ALTERNATIVES = ROOT / "tests" / "alternatives"
-META = {"mutant.toml", "alternative.toml"}
+META = {"mutant.toml", "alternative.toml", "case.toml"}
 
 
 def lab_ids() -> list[str]:
@@ -52,14 +52,19 @@ class Variant:
             out = target / rel
             out.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, out)
-        for edit in self.edits:
-            path = target / edit["file"]
-            text = path.read_text()
-            if edit["old"] not in text:
-                raise AssertionError(f"{self.id}: {edit['old']!r} not found in {edit['file']} "
-                                     "(the solution changed: update the variant)")
-            path.write_text(text.replace(edit["old"], edit["new"], 1))
+        apply_edits(target, self.edits, self.id)
         return target
+
+
+def apply_edits(target: Path, edits, ident: str) -> None:
+    """Targeted replacements in a copied solution; each must match (a variant never rots silently)."""
+    for edit in edits:
+        path = target / edit["file"]
+        text = path.read_text()
+        if edit["old"] not in text:
+            raise AssertionError(f"{ident}: {edit['old']!r} not found in {edit['file']} "
+                                 "(the solution changed: update the variant)")
+        path.write_text(text.replace(edit["old"], edit["new"], 1))
 
 
 def variants(kind: str) -> list[Variant]:
@@ -72,4 +77,91 @@ def variants(kind: str) -> list[Variant]:
             found.append(Variant(lab_dir.name, kind, vdir.name, vdir, meta.get("description", ""),
                                  frozenset(meta.get("fails", [])), tuple(meta.get("delete", [])),
                                  tuple(meta.get("edit", []))))
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# tests/sandbox/: hostile and legitimate-but-unusual submissions
+# ---------------------------------------------------------------------------------------------
+SANDBOX = ROOT / "tests" / "sandbox"
+
+
+@dataclass(frozen=True)
+class RefusedCase:
+    """One refused setting: the lab 02 solution with one edit (tests/sandbox/refused.toml)."""
+
+    name: str
+    setting: str
+    old: str
+    new: str
+    before_config: bool = False
+    lab: str = "02-volumes-persistance"
+    more: tuple = ()  # further {old, new} edits of compose.yaml
+
+    def materialise(self, dest: Path) -> Path:
+        target = dest / self.lab
+        shutil.copytree(SOLUTIONS / self.lab, target)
+        edits = [{"file": "compose.yaml", "old": e["old"], "new": e["new"]}
+                 for e in ({"old": self.old, "new": self.new}, *self.more)]
+        apply_edits(target, edits, self.name)
+        return target
+
+
+def refused_cases() -> list[RefusedCase]:
+    data = tomllib.loads((SANDBOX / "refused.toml").read_text())
+    return [RefusedCase(**{**case, "more": tuple(case.get("more", []))}) for case in data["case"]]
+
+
+@dataclass(frozen=True)
+class SandboxCase:
+    """A folder of tests/sandbox/<lab>/<name>/ with its case.toml.
+
+    ``expect``: "full" (a legitimate but unusual submission: full marks) or "bounded" (a hostile
+    one: the grading ends within ``budget_s`` plus a margin, with exactly ``fails`` not passing).
+    ``env``: environment for the grader (limits lowered so the test is quick). ``generate``:
+    files made at materialisation ({path, size_mb, sparse}) so the repository stays small.
+    ``links``: symbolic links made at materialisation ({path, target}).
+    """
+
+    variant: Variant
+    expect: str
+    budget_s: float
+    env: dict
+    generate: tuple
+    links: tuple
+    note: str
+
+    @property
+    def id(self) -> str:
+        return self.variant.id
+
+    def materialise(self, dest: Path) -> Path:
+        target = self.variant.materialise(dest)
+        for gen in self.generate:
+            path = target / gen["path"]
+            size = int(gen["size_mb"] * 1024**2)
+            with path.open("wb") as fh:
+                if gen.get("sparse"):
+                    fh.truncate(size)
+                else:
+                    chunk = bytes(range(256)) * 4096
+                    for _ in range(size // len(chunk)):
+                        fh.write(chunk)
+        for link in self.links:
+            (target / link["path"]).symlink_to(link["target"])
+        return target
+
+
+def sandbox_cases(expect: str) -> list[SandboxCase]:
+    found = []
+    for meta_path in sorted(SANDBOX.glob("*/*/case.toml")):
+        meta = tomllib.loads(meta_path.read_text())
+        vdir = meta_path.parent
+        variant = Variant(vdir.parent.name, "sandbox", vdir.name, vdir, meta.get("description", ""),
+                          frozenset(meta.get("fails", [])), tuple(meta.get("delete", [])),
+                          tuple(meta.get("edit", [])))
+        case = SandboxCase(variant, meta["expect"], float(meta.get("budget_s", 120)), meta.get("env", {}),
+                           tuple(meta.get("generate", [])), tuple(meta.get("link", [])), meta.get("note", ""))
+        if case.expect == expect:
+            found.append(case)
     return found

@@ -25,6 +25,9 @@ class FakeSandbox:
     def __exit__(self, *exc):
         FakeSandbox.closed = True
 
+    def alive(self):
+        return True
+
 
 def make_lab() -> Lab:
     lab = Lab("99-essai", "Essai", files=("f.txt",))

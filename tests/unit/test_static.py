@@ -1,6 +1,5 @@
-"""Static readers: Dockerfile bases and the effective Compose configuration."""
+"""Static readers: Dockerfile bases and the legacy builder's log."""
 
-from autograder.compose import effective_config
 from autograder.dockerfile import base_images, final_base, is_slim
 from autograder.sandbox import BuildResult
 
@@ -31,21 +30,6 @@ def test_tags_latest_and_registry_ports(tmp_path):
     assert bases[1].tag == "latest"
     assert bases[2].digest == "sha256:abc" and bases[2].tag is None
     assert not is_slim(bases[1])
-
-
-def test_effective_config_labels_everything_and_keeps_student_limits():
-    labels = {"org.4data.autograder.job": "ag-1"}
-    cfg = {"services": {"a": {"image": "x", "mem_limit": "256m"},
-                        "b": {"build": {"context": "/tmp/x"}, "restart": "always"}},
-           "volumes": {"data": {"name": "p_data"}}, "networks": {"back": None}}
-    eff = effective_config(cfg, labels)
-    assert eff["services"]["a"]["mem_limit"] == "256m"
-    assert eff["services"]["b"]["mem_limit"] == "1g" and eff["services"]["b"]["restart"] == "no"
-    assert eff["services"]["b"]["build"]["labels"] == labels
-    assert eff["volumes"]["data"]["labels"] == labels and eff["volumes"]["data"]["name"] == "p_data"
-    assert eff["networks"]["back"]["labels"] == labels
-    assert eff["networks"]["default"]["labels"] == labels
-    assert cfg["services"]["a"].get("labels") is None  # the canonical config is not modified
 
 
 def test_cached_steps_from_legacy_builder_log():
