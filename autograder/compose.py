@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+import docker.errors
+
 from . import policy
 from .core import Fail
 from .sandbox import JOB_LABEL, DockerStepError, Sandbox, run_cli
@@ -23,6 +25,7 @@ COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-c
 EFFECTIVE_FILE = "-compose.effective.json"
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
+VOLUME_LABEL = "com.docker.compose.volume"
 # Compose commands that create or start something: never run for a refused submission.
 STARTING = {"up", "build", "create", "run", "start", "restart", "pull"}
 
@@ -129,7 +132,8 @@ class ComposeProject:
 
     def up(self, *extra: str, timeout: float = 300) -> None:
         self.sandbox.remember_volumes(self.all_containers())
-        self._cmd("up", "-d", "--remove-orphans", *extra, timeout=timeout)
+        self._cmd("up", "-d", "--remove-orphans", "--timeout", str(policy.MAX_STOP_GRACE_S), *extra,
+                  timeout=timeout)
 
     def down(self, *, volumes: bool = False, rmi: bool = False, timeout_s: int = 3) -> None:
         self.sandbox.remember_volumes(self.all_containers())
@@ -156,6 +160,18 @@ class ComposeProject:
                        hint=f"vérifiez que le service « {service} » existe dans le fichier compose et "
                             "que `docker compose up -d` le démarre.")
         return found[0]
+
+    def volume_key(self, name: str) -> Optional[str]:
+        """The key under top-level ``volumes:`` that Docker volume ``name`` was created for,
+        or ``None`` (anonymous, or not this project's). Read from compose's own labels, so it
+        holds whatever ``name:`` the student chose and however the grader renamed it."""
+        try:
+            labels = self.sandbox.client.volumes.get(name).attrs.get("Labels") or {}
+        except docker.errors.NotFound:
+            return None
+        if labels.get(PROJECT_LABEL) != self.name:
+            return None
+        return labels.get(VOLUME_LABEL)
 
     def logs(self, service: str, lines: int = 15) -> str:
         try:

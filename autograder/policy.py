@@ -48,6 +48,7 @@ DEFAULT_CPUS = 1.0
 MAX_CPUS = 2.0
 DEFAULT_PIDS = 512
 MAX_PIDS = 1024
+MAX_STOP_GRACE_S = 10
 LOGGING = {"driver": "json-file", "options": {"max-size": "1m", "max-file": "1"}}
 NO_MASQUERADE = {"com.docker.network.bridge.enable_ip_masquerade": "false"}
 
@@ -430,6 +431,8 @@ def rewrite(config: dict, job: str, labels: dict[str, str], *, internet: bool = 
         svc["restart"] = "no"
         (svc.get("deploy") or {}).pop("restart_policy", None)
         svc["logging"] = copy.deepcopy(LOGGING)
+        if _seconds(svc.get("stop_grace_period")) > MAX_STOP_GRACE_S:
+            svc["stop_grace_period"] = f"{MAX_STOP_GRACE_S}s"  # a stop or re-creation stays bounded
         if svc.get("network_mode") == "bridge":
             del svc["network_mode"]  # Docker's shared bridge: use the project's own network instead
             svc["networks"] = {"default": None}
@@ -499,6 +502,12 @@ def _limit(svc: dict) -> None:
                        if k in limits})
     ulimits = svc.setdefault("ulimits", {})
     ulimits["core"] = {"soft": 0, "hard": 0}
+
+
+def _seconds(value: Any) -> float:
+    """Seconds in a Go duration as compose writes it (``1h0m0s``, ``1m30s``, ``500ms``)."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+    return sum(float(n) * units[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)", str(value or "")))
 
 
 def _bytes(value: Any) -> Optional[int]:

@@ -88,15 +88,20 @@ def _explain(exc: "docker.errors.APIError") -> str:
     return _short(exc.explanation or exc, 600) if isinstance(exc.explanation, str) else _short(exc, 600)
 
 
+class DockerGone(Exception):
+    """The Docker daemon stopped answering during a grading (not a slow step: a lost one)."""
+
+
 def daemon_alive(client: docker.DockerClient) -> bool:
     """Does the daemon behind ``client`` answer a ping within a few seconds?"""
-    api = _api(5)
     try:
-        return bool(api.ping())
+        api = _api(5, client.api.api_version)
+        try:
+            return bool(api.ping())
+        finally:
+            api.close()
     except Exception:  # noqa: BLE001 - any failure means: not reachable now
         return False
-    finally:
-        api.close()
 
 
 class DockerStepError(Exception):
@@ -189,6 +194,11 @@ class Sandbox:
     def alive(self) -> bool:
         return daemon_alive(self.client)
 
+    def raise_if_gone(self, exc: BaseException) -> None:
+        """A lost connection is :class:`DockerGone` when the daemon no longer answers at all."""
+        if not self.alive():
+            raise DockerGone(f"Docker ne répond plus ({type(exc).__name__})") from exc
+
     def check_stopped(self) -> None:
         if self.stopped:
             raise DockerStepError(self.stopped)
@@ -223,16 +233,22 @@ class Sandbox:
         """
         self.check_stopped()
         tag = f"{self.job}-{tag_suffix}:grading"
-        api = _BuildClient(timeout=int(timeout), **docker.utils.kwargs_from_env())
+        api = _BuildClient(timeout=int(timeout), version=self.client.api.api_version,
+                           **docker.utils.kwargs_from_env())
         steps: list[str] = []
         tail: deque[str] = deque(maxlen=BUILD_LOG_TAIL)
         deadline = time.monotonic() + timeout
         image_id = None
+        finished = False
+        running: list[str] = []  # the legacy builder's intermediate containers ("Running in <id>")
 
         def keep(text: str) -> None:
             for line in text.rstrip("\n").splitlines():
                 if line.startswith("Step ") or "Using cache" in line:
                     steps.append(line[:500])
+                m = re.match(r"^-*> Running in ([0-9a-f]{12,64})$", line.strip())
+                if m:
+                    running.append(m.group(1))
                 tail.append(line[:500])
 
         def output() -> str:
@@ -254,14 +270,20 @@ class Sandbox:
                     if time.monotonic() > deadline:
                         raise DockerStepError(f"build trop long (> {int(timeout)} s)", output(), timed_out=True)
                     self.check_stopped()
+                self.check_stopped()
+            finished = True
         except TIMEOUTS as exc:
             self.check_stopped()
+            self.raise_if_gone(exc)
             raise DockerStepError(f"build trop long ou interrompu (> {int(timeout)} s)",
                                   output(), timed_out=True) from exc
         except docker.errors.APIError as exc:
             raise DockerStepError(_explain(exc), output()) from exc
         finally:
             api.close()
+            if not finished and running:
+                # A cut build: the daemon cancels it, but removes its step container lazily.
+                _safe(lambda: self.client.containers.get(running[-1]).remove(force=True), default=None)
         self.check_stopped()
         if image_id is None:
             image_id = self.client.images.get(tag).id
@@ -311,7 +333,7 @@ class Sandbox:
         deadline: a command that floods or never ends cannot hold the grader.
         """
         self.check_stopped()
-        api = _api(timeout + 5)
+        api = _api(timeout + 5, self.client.api.api_version)
         deadline = time.monotonic() + timeout
         try:
             exec_id = api.exec_create(container.id, cmd, user=user, workdir=workdir)["Id"]
@@ -330,6 +352,7 @@ class Sandbox:
             code = api.exec_inspect(exec_id)["ExitCode"]
             return (code if code is not None else -1), data.decode("utf-8", "replace")
         except TIMEOUTS as exc:
+            self.raise_if_gone(exc)
             raise DockerStepError(f"commande trop longue (> {int(timeout)} s) : {cmd}",
                                   timed_out=True) from exc
         except docker.errors.APIError as exc:
@@ -366,7 +389,7 @@ class Sandbox:
                 try:
                     project.down(volumes=True, rmi=True, timeout_s=0)
                 except Exception as exc:  # noqa: BLE001 - cleanup must go on
-                    log.warning("compose down failed for %s: %s", project.name, exc)
+                    log.debug("compose down failed for %s: %s", project.name, exc)
             self.remember_volumes(_safe(lambda: self.client.containers.list(
                 all=True, filters={"label": f"{JOB_LABEL}={self.job}"})))
             sweep(self.client, self.job)
@@ -477,9 +500,10 @@ def leftovers(client: docker.DockerClient) -> dict[str, list[str]]:
     }
 
 
-def _api(timeout: float) -> docker.APIClient:
-    """A low-level client whose socket reads give up after ``timeout`` seconds."""
-    return docker.APIClient(timeout=int(timeout), **docker.utils.kwargs_from_env())
+def _api(timeout: float, version: str) -> docker.APIClient:
+    """A low-level client whose socket reads give up after ``timeout`` seconds (``version``
+    given, so that making it asks the daemon nothing)."""
+    return docker.APIClient(timeout=int(timeout), version=version, **docker.utils.kwargs_from_env())
 
 
 def _safe(fn, default=()):

@@ -89,8 +89,6 @@ def named_volume(g: Grading):
     c = db(g)
     pgdata = container_env(c).get("PGDATA") or "/var/lib/postgresql/data"
     mount = mount_at(c, pgdata)
-    declared = {spec.get("name", f"{g.compose().name}_{key}"): key
-                for key, spec in (g.compose().config().get("volumes") or {}).items()}
     if mount is None:
         raise Fail(f"un volume nommé monté sur le répertoire de données ({pgdata})",
                    "aucun volume : les données vivent dans la couche du conteneur",
@@ -98,12 +96,13 @@ def named_volume(g: Grading):
     if mount["Type"] != "volume":
         raise Fail(f"un volume nommé sur {pgdata}", f"un montage de type {mount['Type']}",
                    "utilisez un volume nommé géré par Docker plutôt qu'un dossier de l'hôte.")
-    if mount.get("Name") not in declared:
+    key = g.compose().volume_key(mount.get("Name", ""))
+    if key is None:
         raise Fail(f"un volume nommé, déclaré sous `volumes:`, monté sur {pgdata}",
                    f"un volume anonyme ({mount.get('Name', '?')[:12]}…) monté sur {mount['Destination']}",
                    f"montez votre volume exactement sur {pgdata} (pour postgres:17), et déclarez-le "
                    "dans la section `volumes:` de premier niveau.")
-    return f"volume « {declared[mount['Name']]} » sur {mount['Destination']}"
+    return f"volume « {key} » sur {mount['Destination']}"
 
 
 def rows_survive(g: Grading, action, what: str) -> None:

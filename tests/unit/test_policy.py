@@ -118,7 +118,8 @@ def test_rewrite_scopes_names_moves_ports_and_imposes_limits():
               "mem_limit": "68719476736", "pids_limit": -1,
               "deploy": {"resources": {"limits": {"memory": "68719476736"}},
                          "restart_policy": {"condition": "any"}}},
-        "c": {"image": "monapp:1.0", "network_mode": "bridge", "logging": {"driver": "journald"}}},
+        "c": {"image": "monapp:1.0", "network_mode": "bridge", "logging": {"driver": "journald"},
+              "stop_grace_period": "1h0m0s"}},
         "volumes": {"data": {"name": "pgdata"}}, "networks": {"back": {"ipam": {"config": [{"subnet": "1/8"}]}}}}
     eff, notes = rewrite(cfg, "ag-1", LABELS)
     a, b, c = (eff["services"][k] for k in "abc")
@@ -130,7 +131,7 @@ def test_rewrite_scopes_names_moves_ports_and_imposes_limits():
     assert b["image"] == c["image"] == "ag-1-b:grading" and "tags" not in b["build"]
     assert b["build"]["labels"] == LABELS and b["ulimits"]["core"] == {"soft": 0, "hard": 0}
     assert "network_mode" not in c and c["networks"] == {"default": None}
-    assert c["logging"] == policy.LOGGING and c["labels"] == LABELS
+    assert c["logging"] == policy.LOGGING and c["labels"] == LABELS and c["stop_grace_period"] == "10s"
     assert eff["volumes"]["data"] == {"name": "ag-1_data", "labels": LABELS}
     assert eff["networks"]["back"]["name"] == "ag-1_back" and "ipam" not in eff["networks"]["back"]
     assert eff["networks"]["default"]["driver_opts"] == policy.NO_MASQUERADE
