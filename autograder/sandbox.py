@@ -489,9 +489,9 @@ def sweep(client: docker.DockerClient, job: Optional[str] = None) -> dict[str, i
     return removed
 
 
-def leftovers(client: docker.DockerClient) -> dict[str, list[str]]:
-    """Names of objects still carrying the grader's label (used by the suite's last test)."""
-    flt = {"label": JOB_LABEL}
+def leftovers(client: docker.DockerClient, job: Optional[str] = None) -> dict[str, list[str]]:
+    """Names of objects still carrying the grader's label (``job``'s only, when given)."""
+    flt = {"label": f"{JOB_LABEL}={job}" if job else JOB_LABEL}
     return {
         "containers": [c.name for c in client.containers.list(all=True, filters=flt)],
         "networks": [n.name for n in client.networks.list(filters=flt)],

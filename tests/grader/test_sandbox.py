@@ -16,7 +16,7 @@ import pytest
 from autograder.core import Status
 from autograder.registry import get_lab
 from autograder.runner import grade
-from autograder.sandbox import JOB_LABEL, leftovers
+from autograder.sandbox import JOB_LABEL, Sandbox, leftovers
 from cases import ROOT, refused_cases, sandbox_cases
 
 pytestmark = pytest.mark.docker
@@ -28,17 +28,20 @@ def summary(report) -> str:
     return "\n".join(f"{r.id}: {r.status.value} {r.earned}/{r.points}\n    {r.message}" for r in report.results)
 
 
-def container_events(client, since: float, until: float) -> list[dict]:
+def container_events(client, job: str, since: float, until: float) -> list[dict]:
+    """Events of containers carrying ``job``'s label (other gradings may run on the same engine)."""
     return list(client.events(since=dt.datetime.fromtimestamp(since), until=dt.datetime.fromtimestamp(until),
-                              filters={"type": "container"}, decode=True))
+                              filters={"type": "container", "label": f"{JOB_LABEL}={job}"}, decode=True))
 
 
 @pytest.mark.parametrize("case", refused_cases(), ids=lambda c: c.name)
 def test_refused_setting_never_starts_a_container(case, tmp_path, docker_client):
     lab = get_lab(case.lab)
+    sandboxes = []
     t0 = time.time()
-    report = grade(lab, case.materialise(tmp_path))
-    events = container_events(docker_client, t0 - 1, time.time() + 1)
+    report = grade(lab, case.materialise(tmp_path), sandbox_factory=lambda: sandboxes.append(Sandbox()) or
+                   sandboxes[-1])
+    events = container_events(docker_client, sandboxes[0].job, t0 - 1, time.time() + 1)
     assert events == [], f"{case.name}: containers were created: {events[:3]}"
     for check, result in zip(lab.checks, report.results):
         if check.static and not case.before_config:
@@ -47,7 +50,7 @@ def test_refused_setting_never_starts_a_container(case, tmp_path, docker_client)
         assert result.status is Status.FAILED and result.earned == 0, summary(report)
         assert "refuse de lancer" in result.message and case.setting in result.message, result.message
         assert "Attendu" in result.message and "À faire" in result.message
-    assert leftovers(docker_client) == NOTHING
+    assert leftovers(docker_client, sandboxes[0].job) == NOTHING
 
 
 class HostSampler(threading.Thread):
@@ -104,23 +107,26 @@ def grade_case(case, tmp_path, monkeypatch, docker_client):
     folder = case.materialise(tmp_path)
     sampler = HostSampler(docker_client.info()["DockerRootDir"])
     sampler.start()
+    sandboxes = []
     t0 = time.monotonic()
     try:
-        report = grade(get_lab(case.variant.lab), folder)
+        report = grade(get_lab(case.variant.lab), folder,
+                       sandbox_factory=lambda: sandboxes.append(Sandbox()) or sandboxes[-1])
     finally:
         metrics = sampler.stop()
     metrics["wall_s"] = round(time.monotonic() - t0, 1)
     METRICS[case.id] = metrics
+    metrics["job"] = sandboxes[0].job if sandboxes else ""
     return report, metrics
 
 
 @pytest.mark.parametrize("case", sandbox_cases("full"), ids=lambda c: c.id)
 def test_legitimate_but_unusual_gets_full_marks(case, tmp_path, monkeypatch, docker_client):
-    report, _ = grade_case(case, tmp_path, monkeypatch, docker_client)
+    report, metrics = grade_case(case, tmp_path, monkeypatch, docker_client)
     assert report.score == report.max_score, summary(report)
     if case.note:
         assert any(case.note in n for n in report.notes), report.notes
-    assert leftovers(docker_client) == NOTHING
+    assert leftovers(docker_client, metrics["job"] or None) == NOTHING
 
 
 @pytest.mark.parametrize("case", sandbox_cases("bounded"), ids=lambda c: c.id)
@@ -134,6 +140,6 @@ def test_hostile_submission_is_bounded(case, tmp_path, monkeypatch, docker_clien
     # The host keeps running: the daemon answers, memory is left, nothing of the job remains.
     assert docker_client.ping()
     assert HostSampler.available() > 512 * 1024**2
-    assert leftovers(docker_client) == NOTHING
+    assert leftovers(docker_client, metrics["job"] or None) == NOTHING
     assert not [c for c in docker_client.containers.list(all=True)
                 if any(word in " ".join(c.attrs.get("Args") or []) for word in ("sleep 3600", "dd if=/dev/zero"))]
