@@ -135,6 +135,11 @@ class ComposeProject:
         self._cmd("up", "-d", "--remove-orphans", "--timeout", str(policy.MAX_STOP_GRACE_S), *extra,
                   timeout=timeout)
 
+    def run(self, service: str, *options: str, timeout: float = 120) -> str:
+        """``docker compose run OPTIONS SERVICE`` (a one-off container of ``service``, labelled like
+        the others); its output."""
+        return self._cmd("run", *options, service, timeout=timeout)
+
     def down(self, *, volumes: bool = False, rmi: bool = False, timeout_s: int = 3) -> None:
         self.sandbox.remember_volumes(self.all_containers())
         args = ["down", "--remove-orphans", "-t", str(timeout_s)]

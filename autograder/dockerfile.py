@@ -79,3 +79,34 @@ def final_base(bases: list[BaseImage]) -> Optional[BaseImage]:
 def is_slim(base: BaseImage) -> bool:
     text = base.image.lower()
     return text == "scratch" or any(marker in text for marker in SLIM_MARKERS)
+
+
+def require_pinned(bases: list[BaseImage], example: str) -> list[BaseImage]:
+    """The external base images of a Dockerfile, each with a fixed tag or a digest.
+
+    Stage references and ``scratch`` are skipped. :class:`~autograder.core.Fail` (DL3006/DL3007,
+    DS-0001) for a missing FROM, an implicit ``latest`` or an explicit one; ``example`` is the
+    ``FROM`` line the hint suggests.
+    """
+    from .core import Fail  # noqa: PLC0415 - core does not depend on this module
+
+    external = [b for b in bases if not b.stage_ref and b.image.lower() != "scratch"]
+    if not external:
+        raise Fail("au moins une instruction FROM avec une image de base",
+                   "aucune instruction FROM active (tout est encore en commentaire ?)",
+                   f"commencez le Dockerfile par `FROM {example}`.", rule="DL3006")
+    for b in external:
+        if b.digest:
+            continue
+        if not b.tag:
+            raise Fail(f"une étiquette explicite sur `FROM {b.raw}` (ligne {b.line})",
+                       f"`{b.raw}` sans étiquette, donc `latest` implicite",
+                       f"fixez la version : `FROM {example}` (ou un digest `@sha256:…`).",
+                       rule="DL3006, DS-0001")
+        if b.tag.lower() == "latest":
+            raise Fail(f"une version fixe sur `FROM {b.raw}` (ligne {b.line})",
+                       "l'étiquette `latest` désigne une autre image à chaque nouvelle version : le même "
+                       "Dockerfile ne reconstruit pas la même chose",
+                       f"utilisez une version précise : `FROM {example}`, voire son digest.",
+                       rule="DL3007, DS-0001")
+    return external

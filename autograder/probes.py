@@ -319,3 +319,469 @@ def pg_has_token(sandbox: Sandbox, container, value: str) -> bool:
 
 def _table_exists(sandbox: Sandbox, container) -> bool:
     return psql(sandbox, container, "SELECT to_regclass('public.autograder_probe') IS NOT NULL") == "t"
+
+
+# -- networks ----------------------------------------------------------------------------------
+# Questions about container networking, asked from inside a container with the tools its image
+# has (Python, getent, bash, nc): no tool is installed, nothing is published for the probe.
+import re  # noqa: E402 - appended section; the module header is shared with other sections
+
+_PY_RESOLVE = ("import socket, sys\n"
+               "try:\n"
+               "    infos = socket.getaddrinfo(sys.argv[1], None, socket.AF_INET)\n"
+               "except socket.gaierror as exc:\n"
+               "    print(exc); sys.exit(2)\n"
+               "print('\\n'.join(sorted({i[4][0] for i in infos})))\n")
+_PY_CONNECT = ("import socket, sys\n"
+               "try:\n"
+               "    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3])).close()\n"
+               "except socket.gaierror as exc:\n"
+               "    print(f'nom introuvable ({exc})'); sys.exit(2)\n"
+               "except OSError as exc:\n"
+               "    print(exc if str(exc) else type(exc).__name__); sys.exit(1)\n"
+               "print('connecté')\n")
+_PY_HTTP_GET = ("import sys, urllib.error, urllib.request\n"
+                "try:\n"
+                "    r = urllib.request.urlopen(sys.argv[1], timeout=float(sys.argv[2]))\n"
+                "except urllib.error.HTTPError as exc:\n"
+                "    r = exc\n"
+                "except OSError as exc:\n"
+                "    print(f'-1 {getattr(exc, \"reason\", exc)}'); sys.exit(0)\n"
+                "sys.stdout.write(f'{r.status} ' + r.read(65536).decode('utf-8', 'replace'))\n")
+# Exit codes of `docker exec` when the program does not exist in the image.
+_MISSING_TOOL = (126, 127)
+
+
+class NoTool(Exception):
+    """None of the tools a network probe can use exists in the container."""
+
+
+def _first_tool(sandbox: Sandbox, container, attempts: list, timeout: float) -> tuple[int, str]:
+    """``(code, output)`` of the first command in ``attempts`` whose program exists."""
+    for cmd in attempts:
+        code, out = sandbox.exec(container, cmd, timeout=timeout)
+        if code in _MISSING_TOOL and ("not found" in out or "no such file" in out.lower() or not out.strip()):
+            continue
+        return code, out
+    raise NoTool(", ".join(cmd[0] for cmd in attempts))
+
+
+def _shown(container) -> str:
+    """A container as the student knows it: its Compose service, else its name."""
+    return (getattr(container, "labels", None) or {}).get("com.docker.compose.service") or container.name
+
+
+def _no_tool_fail(container, exc: NoTool) -> Fail:
+    return Fail("un outil réseau dans le conteneur (python, getent, bash ou nc) pour le tester",
+                f"aucun de {exc} dans le conteneur {_shown(container)}",
+                "gardez une image de base qui contient au moins Python ou bash (ex. python:3.13-slim).")
+
+
+def resolve_in(sandbox: Sandbox, container, name: str, timeout: float = 3.0) -> list[str]:
+    """IPv4 addresses ``name`` resolves to *inside* ``container`` (Docker's embedded DNS on
+    user-defined networks); ``[]`` when the name does not resolve.
+
+    Docker's DNS answers the names of the container's networks at once and forwards other
+    names to the host's resolvers; on a network without outside access that forward only
+    times out (10 s with the default resolv.conf), so no answer within ``timeout`` counts as
+    "does not resolve"."""
+    t = f"{timeout:g}"
+    try:
+        code, out = _first_tool(sandbox, container, [
+            ["timeout", t, "getent", "ahostsv4", name],
+            ["timeout", t, "python3", "-c", _PY_RESOLVE, name],
+            ["getent", "ahostsv4", name],
+            ["python3", "-c", _PY_RESOLVE, name],
+            ["python", "-c", _PY_RESOLVE, name],
+        ], timeout + 15)
+    except NoTool as exc:
+        raise _no_tool_fail(container, exc) from None
+    if code != 0:
+        return []
+    ips = {line.split()[0] for line in out.splitlines() if line.strip()}
+    return sorted(ip for ip in ips if re.match(r"^\d{1,3}(\.\d{1,3}){3}$", ip))
+
+
+def tcp_connect_from(sandbox: Sandbox, container, host: str, port: int,
+                     timeout: float = 3.0) -> tuple[bool, str]:
+    """Whether a TCP connection from ``container`` to ``host:port`` opens within ``timeout``;
+    with what was seen (the error when it does not)."""
+    t = f"{timeout:g}"
+    try:
+        code, out = _first_tool(sandbox, container, [
+            ["python3", "-c", _PY_CONNECT, host, str(port), t],
+            ["python", "-c", _PY_CONNECT, host, str(port), t],
+            ["timeout", t, "bash", "-c", 'exec 3<>"/dev/tcp/$0/$1"', host, str(port)],
+            ["nc", "-z", "-w", str(max(1, int(timeout))), host, str(port)],
+        ], timeout + 10)
+    except NoTool as exc:
+        raise _no_tool_fail(container, exc) from None
+    detail = out.strip()[-300:]
+    if code == 0:
+        return True, detail or "connecté"
+    if code == 124:  # coreutils timeout
+        detail = f"délai de {t} s dépassé"
+    return False, detail or f"échec (code {code})"
+
+
+def wait_tcp_from(sandbox: Sandbox, container, host: str, port: int, timeout: float = 20.0) -> str:
+    """Wait until ``container`` opens a TCP connection to ``host:port`` (the target may still be
+    starting); :class:`Fail` with the last error and the probing container's state otherwise."""
+    last = [""]
+
+    def connected() -> bool:
+        ok, detail = tcp_connect_from(sandbox, container, host, port, timeout=2.0)
+        last[0] = detail
+        return ok
+
+    try:
+        wait_until(connected, timeout, give_up=lambda: container_gone(container))
+    except Timeout as exc:
+        observed = exc.last if isinstance(exc.last, str) else last[0]
+        raise Fail(f"une connexion TCP de {_shown(container)} vers {host}:{port}",
+                   f"{observed or 'pas de connexion'} (essais pendant {int(timeout)} s)",
+                   f"vérifiez que les deux services partagent un réseau et que le service visé écoute "
+                   f"sur 0.0.0.0:{port} (`docker compose exec SERVICE getent hosts {host}`).") from None
+    return last[0]
+
+
+def http_get_from(sandbox: Sandbox, container, url: str, timeout: float = 5.0) -> tuple[int, str]:
+    """``(status, body)`` of ``GET url`` made from inside ``container`` (Python's urllib);
+    status -1 with the error when no HTTP answer came."""
+    try:
+        code, out = _first_tool(sandbox, container, [
+            ["python3", "-c", _PY_HTTP_GET, url, f"{timeout:g}"],
+            ["python", "-c", _PY_HTTP_GET, url, f"{timeout:g}"],
+        ], timeout + 10)
+    except NoTool as exc:
+        raise _no_tool_fail(container, exc) from None
+    head, _, body = out.partition(" ")
+    if code != 0 or not re.match(r"^-?\d+$", head):
+        return -1, out.strip()[-300:]
+    return int(head), body
+
+
+def container_networks(container) -> dict[str, str]:
+    """Network name → the container's IPv4 address on it (``docker inspect``)."""
+    container.reload()
+    nets = (container.attrs.get("NetworkSettings") or {}).get("Networks") or {}
+    return {name: (info or {}).get("IPAddress") or "" for name, info in nets.items()}
+
+
+def published_ports(service: dict) -> list[dict]:
+    """Ports a service of the canonical compose config publishes on the host
+    (``ports`` entries; ``expose`` publishes nothing)."""
+    return [p for p in service.get("ports") or [] if isinstance(p, dict)]
+
+
+def is_loopback(host_ip: Optional[str]) -> bool:
+    """Whether a published port's ``host_ip`` keeps it on this machine (127.0.0.0/8, ::1)."""
+    text = str(host_ip or "").strip("[]")
+    return text == "::1" or bool(re.match(r"^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$", text))
+
+
+# -- image security --------------------------------------------------------------------------
+# Secrets in an image's configuration, history and layers (lab 06). The image is read from
+# `docker inspect`, `docker history` and `docker save`: no student code runs.
+import json as _json  # noqa: E402
+import re as _re  # noqa: E402
+import tarfile as _tarfile  # noqa: E402
+from dataclasses import dataclass as _dataclass  # noqa: E402
+from pathlib import Path as _Path  # noqa: E402
+
+# Names of variables that usually hold a credential (CIS 4.10, DL3064, DS-0031).
+SECRET_NAME = _re.compile(r"(PASS(WORD|WD)?|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|"
+                          r"(^|_)KEY$|(^|_)AUTH$)", _re.I)
+# …unless they name where the secret lives (the `*_FILE` convention): a path is not a secret.
+NOT_A_SECRET_SUFFIXES = ("_FILE", "_PATH", "_DIR", "_FILENAME", "_URL_FILE")
+
+
+def secret_name(name: str) -> bool:
+    """Whether a variable called ``name`` would hold a credential (and not a path to one)."""
+    upper = name.upper()
+    return bool(SECRET_NAME.search(upper)) and not upper.endswith(NOT_A_SECRET_SUFFIXES)
+
+
+def secret_env(env: list, inherited: list = ()) -> list:
+    """``KEY=value`` entries of an image's ``Config.Env`` that look like credentials.
+
+    Entries inherited unchanged from the base image are left out (the official python image
+    sets ``GPG_KEY``, a public key fingerprint); an empty value holds nothing.
+    """
+    base = set(inherited or ())
+    found = []
+    for item in env or []:
+        key, _, value = item.partition("=")
+        if item not in base and value.strip() and secret_name(key):
+            found.append(key)
+    return found
+
+
+def history_secrets(created_by: list) -> list:
+    """``(instruction, variable)`` of every ``ARG``/``ENV`` with a credential-like name and a value,
+    and of every build argument with such a name recorded on a ``RUN`` step, from
+    ``docker history --no-trunc`` (legacy builder ``/bin/sh -c #(nop)  ARG X=…``, ``|1 X=… /bin/sh
+    -c …``, and BuildKit ``ARG X=…``, ``RUN |1 X=… …`` forms)."""
+    found = []
+    for line in created_by or []:
+        text = _re.sub(r"^/bin/sh -c #\(nop\)\s*", "", (line or "").strip())
+        pairs: list = []
+        m = _re.match(r"^(ARG|ENV)\s+(.*)$", text, _re.S)
+        if m:
+            pairs = _re.findall(r'([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|\'[^\']*\'|\S*)', m.group(2))
+        else:
+            b = _re.match(r"^(?:RUN\s+)?\|(\d+)\s+(.*)$", text, _re.S)
+            if b:
+                tokens = b.group(2).split()[: int(b.group(1))]
+                pairs = [tuple(t.split("=", 1)) for t in tokens if "=" in t]
+        for name, value in pairs:
+            if value.strip("\"'") and secret_name(name):
+                found.append((_instruction(line)[:160], name))
+    return found
+
+
+def image_attrs(sandbox: Sandbox, ref: str) -> Optional[dict]:
+    """``docker image inspect`` of ``ref``; None when the image is not on this engine."""
+    try:
+        return sandbox.client.images.get(ref).attrs
+    except docker.errors.DockerException:
+        return None
+
+
+def image_history(sandbox: Sandbox, ref: str) -> list:
+    """The ``CreatedBy`` lines of ``docker history --no-trunc``, newest first."""
+    return [h.get("CreatedBy", "") for h in sandbox.client.api.history(ref)]
+
+
+def save_image(sandbox: Sandbox, ref: str, dest: _Path) -> _Path:
+    """``docker save ref > dest`` through the SDK (streamed, never held in memory)."""
+    sandbox.check_stopped()
+    with open(dest, "wb") as fh:
+        for chunk in sandbox.client.images.get(ref).save(chunk_size=1 << 20):
+            fh.write(chunk)
+    return dest
+
+
+@_dataclass(frozen=True)
+class Layer:
+    index: int          # 1 = the lowest layer
+    diff_id: str
+    created_by: str     # the instruction that made it ("" when unknown)
+    member: str         # the layer's tar inside the saved archive
+
+
+def saved_layers(archive: _Path) -> list:
+    """The layers of a ``docker save`` archive, lowest first, each with its instruction."""
+    with _tarfile.open(archive, "r:") as outer:
+        manifest = _json.load(outer.extractfile("manifest.json"))[0]
+        config = _json.load(outer.extractfile(manifest["Config"]))
+    diff_ids = config.get("rootfs", {}).get("diff_ids", [])
+    steps = [h.get("created_by", "") for h in config.get("history", []) if not h.get("empty_layer")]
+    steps = [""] * (len(diff_ids) - len(steps)) + steps if len(steps) < len(diff_ids) else steps[-len(diff_ids):]
+    return [Layer(i + 1, d, _instruction(steps[i]), m)
+            for i, (d, m) in enumerate(zip(diff_ids, manifest["Layers"]))]
+
+
+def _instruction(created_by: str) -> str:
+    text = _re.sub(r"^/bin/sh -c #\(nop\)\s*", "", created_by or "").strip()
+    text = _re.sub(r"^(RUN\s+)?\|\d+ (\S+=\S*\s+)*", r"\1", text)
+    text = _re.sub(r"^/bin/sh -c ", "RUN ", text)
+    return text[:120]
+
+
+def layer_files(archive: _Path, layers: list, read: Callable[[str, int], bool]):
+    """``(layer, path, content or None, whiteout)`` for every entry of the given layers of a
+    saved image; ``content`` (first 1 MiB) only for regular files where ``read(path, size)``."""
+    with _tarfile.open(archive, "r:") as outer:
+        for layer in layers:
+            fh = outer.extractfile(layer.member)
+            if fh is None:
+                continue
+            with _tarfile.open(fileobj=fh, mode="r|*") as inner:
+                for member in inner:
+                    path = "/" + member.name.lstrip("./")
+                    name = path.rsplit("/", 1)[-1]
+                    if name.startswith(".wh."):
+                        yield layer, path.rsplit("/", 1)[0] + "/" + name[4:], None, True
+                        continue
+                    content = None
+                    if member.isfile() and read(path, member.size):
+                        data = inner.extractfile(member)
+                        content = data.read(1 << 20) if data else None
+                    yield layer, path, content, False
+
+
+def buildkit_build(sandbox: Sandbox, context: _Path, tag_suffix: str, dockerfile: _Path,
+                   secrets: Optional[dict] = None, timeout: float = 600):
+    """Build with BuildKit through the docker CLI (``RUN --mount=type=secret`` needs it; the SDK
+    only drives the legacy builder). ``secrets`` maps an id to a file given with ``--secret``.
+
+    Tries ``docker buildx build --load``, then ``DOCKER_BUILDKIT=1 docker build`` with the
+    ``docker`` on PATH and Debian's ``/usr/bin/docker``. Returns a ``BuildResult``; raises
+    :class:`DockerStepError` with the log tail when every builder fails.
+    """
+    from .sandbox import JOB_LABEL, BuildResult, run_cli  # noqa: PLC0415 - local by design
+
+    tag = f"{sandbox.job}-{tag_suffix}:grading"
+    common = ["--label", f"{JOB_LABEL}={sandbox.job}", "-t", tag, "-f", str(dockerfile), "--progress", "plain"]
+    for key, src in (secrets or {}).items():
+        common += ["--secret", f"id={key},src={src}"]
+    attempts = [(["docker", "buildx", "build", "--load", *common, "."], {})]
+    for exe in dict.fromkeys(["docker", "/usr/bin/docker"]):
+        attempts.append(([exe, "build", *common, "."], {"DOCKER_BUILDKIT": "1"}))
+    last = ""
+    for args, env in attempts:
+        if args[0].startswith("/") and not _Path(args[0]).exists():
+            continue
+        proc = run_cli(args, timeout=timeout, cwd=context, env=env, sandbox=sandbox)
+        output = (proc.stdout + proc.stderr).strip()
+        if proc.returncode == 0:
+            image_id = sandbox.client.images.get(tag).id
+            return BuildResult(tag=tag, image_id=image_id, log=output.splitlines()[-200:])
+        unavailable = ("buildx component is missing", "is not a docker command", "unknown flag",
+                       "BuildKit is enabled but", "requires BuildKit")
+        if not any(u in output for u in unavailable):
+            raise DockerStepError("le build BuildKit a échoué", "\n".join(output.splitlines()[-25:]))
+        last = output
+    raise DockerStepError("aucun builder BuildKit disponible (ni `docker buildx`, ni DOCKER_BUILDKIT=1)",
+                          "\n".join(last.splitlines()[-10:]))
+
+
+# -- images ------------------------------------------------------------------------------------
+# General-purpose questions about a built image (lab 05 and any lab that builds one): its size,
+# the steps its Dockerfile's final stage added (image history), the build tools its file system
+# still holds, and which build steps a rebuild after a code change ran again. Metadata, the file
+# list (`docker create` + export) and build logs only: no student code runs.
+import re  # noqa: E402 - appended section; the module header is shared with other sections
+from dataclasses import dataclass  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .runner import Grading
+
+MB = 1000 ** 2  # `docker image ls` shows decimal megabytes
+
+# Instructions as `docker history` records them: legacy builder `/bin/sh -c #(nop)  ENV …`,
+# `/bin/sh -c #(nop) COPY file:… in /x` (a RUN is the bare command, `|N ARG=… /bin/sh -c …` with
+# build arguments); BuildKit `RUN /bin/sh -c … # buildkit`, `COPY src/ ./ # buildkit`.
+DOCKERFILE_INSTRUCTIONS = ("ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "HEALTHCHECK",
+                           "LABEL", "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER",
+                           "VOLUME", "WORKDIR")
+FILESYSTEM_INSTRUCTIONS = ("RUN", "COPY", "ADD")
+
+
+@dataclass(frozen=True)
+class HistoryStep:
+    """One entry of ``docker history``: the instruction that made it, its text, its size."""
+
+    instruction: str   # RUN, COPY, ENV… ("" for an imported base layer)
+    created_by: str
+    size: int
+
+    @property
+    def makes_layer(self) -> bool:
+        return self.instruction in FILESYSTEM_INSTRUCTIONS
+
+    def short(self, width: int = 80) -> str:
+        text = re.sub(r"^/bin/sh -c #\(nop\)\s*", "", self.created_by.strip())
+        text = re.sub(r"^(?:RUN )?(?:\|\d+ (?:\S+=\S*\s+)*)?/bin/sh -c\s+", "RUN ", text)
+        text = re.sub(r"\s+# buildkit$", "", re.sub(r"\s+", " ", text))
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def history_instruction(created_by: str) -> str:
+    """The Dockerfile instruction behind a ``CreatedBy`` line (legacy builder or BuildKit)."""
+    text = (created_by or "").strip()
+    if not text:
+        return ""
+    m = re.match(r"^/bin/sh -c #\(nop\)\s*([A-Z]+)\b", text)
+    if m:
+        return m.group(1)
+    word = text.split(None, 1)[0]
+    if word in DOCKERFILE_INSTRUCTIONS:
+        return word
+    return "RUN"  # legacy builder: a RUN is recorded as the command itself
+
+
+def image_size(sandbox: Sandbox, ref: str) -> int:
+    """Size in bytes of ``ref`` with its base, as ``docker image inspect --format '{{.Size}}'``."""
+    return int(sandbox.client.images.get(ref).attrs["Size"])
+
+
+def history_steps(sandbox: Sandbox, ref: str) -> list[HistoryStep]:
+    """Every entry of ``docker history ref``, oldest first; ``[]`` for an unknown image."""
+    try:
+        entries = sandbox.client.api.history(ref)
+    except docker.errors.NotFound:
+        return []
+    return [HistoryStep(history_instruction(e.get("CreatedBy", "")), e.get("CreatedBy", "") or "",
+                        int(e.get("Size") or 0)) for e in reversed(entries)]
+
+
+def added_steps(sandbox: Sandbox, ref: str, base: Optional[str]) -> list[HistoryStep]:
+    """The steps ``ref`` has on top of its base image ``base`` (oldest first): what the final
+    stage of its Dockerfile added. ``base`` None or ``scratch``: every step."""
+    steps = history_steps(sandbox, ref)
+    if not base or base.lower() == "scratch":
+        return steps
+    below = len(history_steps(sandbox, base))
+    return steps[below:] if below <= len(steps) else steps
+
+
+def consecutive_runs(steps: list[HistoryStep]) -> list[tuple[HistoryStep, HistoryStep]]:
+    """Pairs of RUN steps that follow each other directly (hadolint DL3059)."""
+    return [(a, b) for a, b in zip(steps, steps[1:]) if a.instruction == "RUN" and b.instruction == "RUN"]
+
+
+# Compilers, linkers and build drivers, in a bin directory; `x86_64-linux-gnu-gcc-14` too.
+BUILD_TOOL = re.compile(r"^(?:[a-z0-9_]+-linux-gnu[a-z0-9_]*-)?(?:gcc|g\+\+|c\+\+|cc|c89|c99|c89-gcc|c99-gcc|"
+                        r"cpp|clang|clang\+\+|tcc|ld|ld\.bfd|ld\.gold|ld\.lld|as|make|gmake|cmake|"
+                        r"ninja|meson|rustc|cargo|go)(?:-[0-9][0-9.]*)?$")
+# The compiler proper, wherever its driver went (/usr/libexec/gcc/<triplet>/<version>/cc1).
+GCC_INTERNALS = {"cc1", "cc1plus", "cc1obj", "collect2", "lto1", "lto-wrapper"}
+
+
+def is_build_tool(path: str) -> bool:
+    """Whether ``path`` (an image path) is a compiler or build tool, or build-essential's trace."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if not parts:
+        return False
+    name, parent = parts[-1], parts[-2] if len(parts) > 1 else ""
+    if parent.endswith("bin") and BUILD_TOOL.match(name):
+        return True
+    if name in GCC_INTERNALS and "gcc" in parts:
+        return True
+    return parts[:4] == ["usr", "share", "doc", "build-essential"]
+
+
+def build_tools_in_image(sandbox: Sandbox, ref: str) -> list[str]:
+    """Paths of compilers and build tools in ``ref``'s file system (CIS Docker 4.3)."""
+    return find_files_in_image(sandbox, ref, lambda path, _content: is_build_tool(path))
+
+
+# Package installs: what a good Dockerfile keeps cached while only the code changes.
+PACKAGE_INSTALL = re.compile(r"\b(?:apt-get|apt|aptitude)\b[^;&|]*\binstall\b|\bapk\s+add\b|"
+                             r"\b(?:dnf|yum|microdnf|zypper)\b[^;&|]*\binstall\b|"
+                             r"\bpip3?\s+install\b|-m\s+pip\s+install\b|\buv\s+(?:pip|sync)\b|"
+                             r"\bpoetry\s+install\b|\bnpm\s+(?:ci|install)\b")
+
+
+def rebuild_after_touch(g: "Grading", rel: str, line: str, suffix: str = "rebuild") -> list[tuple[str, bool]]:
+    """Build the submission (once), append ``line`` to its file ``rel`` (a comment: a code-only
+    change), build again; ``(instruction, served_from_cache)`` of each step of the rebuild
+    (legacy builder log). :class:`Fail` when ``rel`` is not in the submission."""
+    g.image()
+    path = g.workdir / rel
+    if not path.is_file():
+        raise Fail(f"le fichier {rel} fourni", f"{rel} absent du rendu", f"remettez {rel} tel que fourni.")
+    with path.open("a") as fh:
+        fh.write(f"\n{line}\n")
+    return g.build(suffix).cached_steps()
+
+
+def install_steps(steps: list[tuple[str, bool]],
+                  is_install: Callable[[str], bool] = lambda s: bool(PACKAGE_INSTALL.search(s))
+                  ) -> list[tuple[str, bool]]:
+    """The RUN steps of ``steps`` (from :func:`rebuild_after_touch`) that install packages, each
+    once (a build log lists a step again in its tail)."""
+    return list(dict.fromkeys((s, cached) for s, cached in steps if s.upper().startswith("RUN") and is_install(s)))

@@ -117,14 +117,15 @@ class DockerStepError(Exception):
 class BuildResult:
     tag: str
     image_id: str
-    log: list[str]
+    log: list[str]  # the last lines of the build's output
+    step_lines: Optional[list[str]] = None  # every "Step n/m" and "Using cache" line, in order
 
     def cached_steps(self) -> list[tuple[str, bool]]:
         """``(instruction, served_from_cache)`` for each step of a legacy-builder log."""
         steps: list[tuple[str, bool]] = []
         current: Optional[str] = None
         cached = False
-        for line in self.log:
+        for line in self.step_lines if self.step_lines is not None else self.log:
             m = re.match(r"^Step \d+/\d+ : (.*)$", line.strip())
             if m:
                 if current is not None:
@@ -171,6 +172,7 @@ class Sandbox:
     _aborts: dict = field(default_factory=dict, repr=False)
     _guard: Optional["DiskGuard"] = field(default=None, repr=False)
     _network: Optional[str] = field(default=None, repr=False)
+    _on_close: list = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         if self.client is None:
@@ -198,6 +200,10 @@ class Sandbox:
         """A lost connection is :class:`DockerGone` when the daemon no longer answers at all."""
         if not self.alive():
             raise DockerGone(f"Docker ne répond plus ({type(exc).__name__})") from exc
+
+    def on_close(self, callback) -> None:
+        """Run ``callback()`` when the sandbox closes, before its sweep (errors are logged)."""
+        self._on_close.append(callback)
 
     def check_stopped(self) -> None:
         if self.stopped:
@@ -287,7 +293,7 @@ class Sandbox:
         self.check_stopped()
         if image_id is None:
             image_id = self.client.images.get(tag).id
-        return BuildResult(tag=tag, image_id=image_id, log=steps + ["..."] + list(tail))
+        return BuildResult(tag=tag, image_id=image_id, log=list(tail), step_lines=steps)
 
     # -- containers -------------------------------------------------------------
     def network(self) -> str:
@@ -371,7 +377,7 @@ class Sandbox:
                 for member in tar:
                     yield member, tar
         finally:
-            container.remove(force=True)
+            container.remove(force=True, v=True)
 
     # -- cleanup ------------------------------------------------------------------
     def remember_volumes(self, containers) -> None:
@@ -385,6 +391,11 @@ class Sandbox:
         with signals_deferred():
             if self._guard is not None:
                 self._guard.stop()
+            for callback in reversed(self._on_close):
+                try:
+                    callback()
+                except Exception as exc:  # noqa: BLE001 - cleanup must go on
+                    log.debug("close callback failed: %s", exc)
             for project in list(self.compose_projects):
                 try:
                     project.down(volumes=True, rmi=True, timeout_s=0)
@@ -483,9 +494,18 @@ def sweep(client: docker.DockerClient, job: Optional[str] = None) -> dict[str, i
     for v in _safe(lambda: client.volumes.list(filters=flt)):
         if _safe(lambda: v.remove(force=True), default=False) is not False:
             removed["volumes"] += 1
-    for i in _safe(lambda: client.images.list(all=True, filters=flt)):
-        if _safe(lambda: client.images.remove(i.id, force=True, noprune=True), default=False) is not False:
-            removed["images"] += 1
+    # Children first: the legacy builder applies build labels as one LABEL step per label, so a
+    # chain of intermediate images may carry the job label; a parent goes once its children have.
+    for _ in range(100):
+        images = _safe(lambda: client.images.list(all=True, filters=flt))
+        parents = {i.attrs.get("Parent") for i in images}
+        progress = False
+        for i in (i for i in images if i.id not in parents):
+            if _safe(lambda: client.images.remove(i.id, force=True, noprune=True), default=False) is not False:
+                removed["images"] += 1
+                progress = True
+        if not progress:
+            break
     return removed
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import signal
 
 from ..core import Fail, Lab
-from ..dockerfile import base_images, final_base, is_slim
-from ..probes import (Timeout, container_gone, find_files_in_image, http_ok, logs_tail, pid1_catches,
-                      stop_duration, user_id, wait_http_ok, wait_running, wait_until)
+from ..dockerfile import base_images, final_base, is_slim, require_pinned
+from ..probes import (Timeout, container_gone, find_files_in_image, http_ok, install_steps, logs_tail,
+                      pid1_catches, rebuild_after_touch, stop_duration, user_id, wait_http_ok, wait_running,
+                      wait_until)
 from ..runner import Grading
 
 LAB = Lab(
@@ -50,20 +51,7 @@ def base_image(g: Grading):
     path = g.workdir / "Dockerfile"
     if not path.is_file():
         raise Fail("un Dockerfile", "Dockerfile introuvable", "créez le fichier Dockerfile.")
-    bases = [b for b in base_images(path) if not b.stage_ref and b.image.lower() != "scratch"]
-    if not bases:
-        raise Fail("au moins une instruction FROM avec une image de base",
-                   "aucune instruction FROM active (tout est encore en commentaire ?)",
-                   "commencez le Dockerfile par `FROM python:3.13-slim`.", rule="DL3006")
-    for b in bases:
-        if not b.tag and not b.digest:
-            raise Fail(f"une étiquette explicite sur `FROM {b.raw}` (ligne {b.line})",
-                       f"`{b.raw}` sans étiquette, donc `latest` implicite",
-                       "fixez la version : `FROM python:3.13-slim`.", rule="DL3006")
-        if b.tag == "latest":
-            raise Fail(f"une version fixe sur `FROM {b.raw}` (ligne {b.line})",
-                       "l'étiquette `latest` change sans prévenir d'un build à l'autre",
-                       "utilisez une version précise : `FROM python:3.13-slim`.", rule="DL3007")
+    require_pinned(base_images(path), "python:3.13-slim")
     final = final_base(base_images(path))
     if final and not is_slim(final):
         raise Fail("une image finale légère (variante -slim, -alpine ou distroless)",
@@ -121,17 +109,8 @@ def exec_form(g: Grading):
 @LAB.check("01-layer-cache", "Dépendances installées avant le code (cache des couches)", 1.5,
            requires=["01-build"])
 def layer_cache(g: Grading):
-    g.image()
-    app = g.workdir / APP_FILE
-    if not app.is_file():
-        raise Fail(f"le fichier {APP_FILE} fourni", f"{APP_FILE} absent du rendu",
-                   "remettez app.py tel que fourni.")
-    with app.open("a") as fh:
-        fh.write(f"\n# modification du correcteur {g.job}\n")
-    rebuilt = g.build("rebuild")
-    steps = rebuilt.cached_steps()
-    installs = [(s, cached) for s, cached in steps
-                if s.upper().startswith("RUN") and any(k in s for k in DEPENDENCY_INSTALL)]
+    steps = rebuild_after_touch(g, APP_FILE, f"# modification du correcteur {g.job}")
+    installs = install_steps(steps, lambda s: any(k in s for k in DEPENDENCY_INSTALL))
     if not installs:
         raise Fail("une instruction RUN qui installe les dépendances (pip install -r requirements.txt)",
                    "aucune étape `RUN pip install …` dans le build",
