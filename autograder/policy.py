@@ -105,8 +105,10 @@ def review_sources(source: Path, root: Path, _seen: Optional[set] = None) -> lis
             found.append(Refusal(where, f"{what} distant ({value}) : le correcteur ne télécharge rien, "
                                         "gardez tout dans le dossier du TP"))
             return None
-        if "$" in value:
-            return None  # interpolated: the canonical form is checked after resolution
+        if "$" in value:  # compose would read it before any canonical form exists: not checkable
+            found.append(Refusal(where, f"{what} au chemin calculé ({value}) : écrivez un chemin relatif "
+                                        "fixe, dans le dossier du TP (`./…`)"))
+            return None
         path = (base / value)
         if not inside(path, root):
             found.append(Refusal(where, f"{what} hors du dossier rendu ({value})", "CIS 5.6"))

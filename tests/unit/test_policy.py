@@ -105,6 +105,8 @@ def test_sources_outside_are_refused_before_compose_reads_them(tmp_path):
         "    extends: {file: /etc/base.yaml, service: b}\n")
     where = sorted(r.where for r in review_sources(root / "compose.yaml", root))
     assert where == ["include[1]", "services.web.env_file", "services.web.extends.file", "services.x.env_file"]
+    (root / "compose.yaml").write_text("services:\n  web:\n    image: a\n    env_file: ${HOME}/.aws/credentials\n")
+    assert [r.where for r in review_sources(root / "compose.yaml", root)] == ["services.web.env_file"]
     (root / "compose.yaml").write_text("services: [not: valid")  # compose reports YAML errors itself
     assert review_sources(root / "compose.yaml", root) == []
 
