@@ -87,6 +87,17 @@ class ComposeProject:
     def services(self) -> dict:
         return self.config().get("services") or {}
 
+    def require_services(self, names, hint: str = "gardez exactement ces noms de services : le correcteur "
+                                                  "s'en sert.") -> dict:
+        """The canonical services; :class:`Fail` naming those of ``names`` that are missing."""
+        services = self.services()
+        missing = [s for s in names if s not in services]
+        if missing:
+            raise Fail(f"les services {', '.join(names)}",
+                       f"service(s) manquant(s) : {', '.join(missing)} "
+                       f"(trouvés : {', '.join(services) or 'aucun'})", hint)
+        return services
+
     def refusals(self) -> list[policy.Refusal]:
         """What the grader refuses to run in this file (empty: it may run).
 

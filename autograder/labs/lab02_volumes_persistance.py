@@ -33,12 +33,7 @@ def db_ready(g: Grading):
 @LAB.check("02-compose-valid", "compose.yaml valide avec les services db, producteur, consommateur",
            0.5, static=True)
 def compose_valid(g: Grading):
-    services = g.compose().services()
-    missing = [s for s in SERVICES if s not in services]
-    if missing:
-        raise Fail(f"les services {', '.join(SERVICES)}",
-                   f"service(s) manquant(s) : {', '.join(missing)} (trouvés : {', '.join(services) or 'aucun'})",
-                   "gardez exactement ces noms de services : le correcteur s'en sert.")
+    g.compose().require_services(SERVICES)
 
 
 @LAB.check("02-stack-up", "La pile démarre et PostgreSQL accepte les connexions", 0.5,

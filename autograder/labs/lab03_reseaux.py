@@ -98,13 +98,8 @@ def app_health(g: Grading, container, port: int, what: str) -> None:
 
 @LAB.check("03-compose-valid", "compose.yaml valide avec les services front, api et db", 0.5, static=True)
 def compose_valid(g: Grading):
-    services = g.compose().services()
-    missing = [s for s in SERVICES if s not in services]
-    if missing:
-        raise Fail(f"les services {', '.join(SERVICES)}",
-                   f"service(s) manquant(s) : {', '.join(missing)} (trouvés : {', '.join(services) or 'aucun'})",
-                   "gardez exactement ces noms de services : ce sont aussi les noms DNS que les "
-                   "conteneurs utilisent entre eux.")
+    g.compose().require_services(SERVICES, "gardez exactement ces noms de services : ce sont aussi les noms "
+                                           "DNS que les conteneurs utilisent entre eux.")
 
 
 @LAB.check("03-db-not-published", "La base ne publie aucun port sur l'hôte", 1, static=True,
