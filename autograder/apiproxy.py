@@ -250,6 +250,10 @@ class Decision:
     allowed: bool
     reason: str = ""
     target: Optional[str] = None  # the rewritten request target, when the request is changed
+    # Read the (small, Content-Length framed) body first and ask this function about it.
+    check_body: Optional[Callable[[bytes], "Decision"]] = None
+    # After this request the connection is a raw stream both ways (exec start: `Upgrade: tcp`).
+    hijack: bool = False
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -535,8 +539,10 @@ class ApiProxy:
         self.policy = policy
         self.path = str(path)
         self.upstream = upstream or default_upstream()
-        if policy.inspect is None:
+        if getattr(policy, "inspect", None) is None:
             policy.inspect = lambda name: inspect_image(self.upstream, name)
+        if hasattr(policy, "fetch") and policy.fetch is None:
+            policy.fetch = lambda path: inspect_object(self.upstream, path)
         self.decisions: list[tuple[str, bool, str]] = []
         self.max_log = max_log
         self._server: Optional[socket.socket] = None
@@ -621,9 +627,21 @@ class ApiProxy:
                     decision = self.policy.decide(req)
                 except Exception as exc:  # noqa: BLE001 - a policy bug refuses, never forwards
                     decision = Decision(False, f"requête non comprise ({type(exc).__name__})")
+                body: Optional[bytes] = None
+                if decision.allowed and decision.check_body is not None:
+                    if req.chunked() or req.content_length() > MAX_EXEC_BODY:
+                        decision = Decision(False, "corps de requête trop long ou fragmenté")
+                    else:
+                        body = rfile.read(req.content_length())
+                        if len(body) != req.content_length():
+                            raise BadRequest("corps de requête tronqué")
+                        try:
+                            decision = decision.check_body(body)
+                        except Exception as exc:  # noqa: BLE001 - a policy bug refuses, never forwards
+                            decision = Decision(False, f"requête non comprise ({type(exc).__name__})")
                 self._log(f"{req.method} {req.path}", decision.allowed, decision.reason)
                 if not decision.allowed:
-                    if "100-continue" not in (req.header("Expect") or "").lower():
+                    if body is None and "100-continue" not in (req.header("Expect") or "").lower():
                         try:  # read the body first: the client then reads the 403, not a broken pipe
                             copy_body(rfile, req, lambda data: None, limit=MAX_DRAINED)
                         except BadRequest:
@@ -641,7 +659,17 @@ class ApiProxy:
                     threading.Thread(target=_pump, args=(upstream, client), name="apiproxy-pump",
                                      daemon=True).start()
                 upstream.sendall(req.head_bytes(decision.target))
-                copy_body(rfile, req, upstream.sendall)
+                if body is not None:
+                    upstream.sendall(body)
+                else:
+                    copy_body(rfile, req, upstream.sendall)
+                if decision.hijack:
+                    # From here on the daemon speaks a raw stream (after its 101 answer): pipe the
+                    # client's bytes (the command's stdin) and pass on its half-close.
+                    while data := rfile.read1(1 << 16):
+                        upstream.sendall(data)
+                    _shutdown(upstream, socket.SHUT_WR)
+                    return
         except (OSError, BadRequest):
             pass
         finally:
@@ -680,3 +708,119 @@ def _close(s: socket.socket) -> None:
         s.close()
     except OSError:
         pass
+
+
+# ---------------------------------------------------------------------------------------------
+# `docker compose exec` on one Compose project (lab 08: backup.sh / restore.sh)
+# ---------------------------------------------------------------------------------------------
+PROJECT_LABEL = "com.docker.compose.project"
+MAX_EXEC_BODY = 64 * 1024
+EXEC_KEYS = {"AttachStdin", "AttachStdout", "AttachStderr", "Detach", "DetachKeys", "Tty", "ConsoleSize", "Env",
+             "Cmd", "Privileged", "User", "WorkingDir"}
+
+
+def inspect_object(upstream: str, path: str) -> Optional[dict]:
+    """``GET path`` on the daemon (``/containers/ID/json``, ``/exec/ID/json``): the JSON, or ``None``."""
+    conn = _UnixConnection(upstream)
+    try:
+        conn.request("GET", urllib.parse.quote(path, safe="/:@"))
+        resp = conn.getresponse()
+        data = resp.read()
+        return json.loads(data) if resp.status == 200 else None
+    except (OSError, ValueError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+
+
+@dataclass
+class ExecPolicy:
+    """Only what ``docker compose exec -T SERVICE CMD`` needs, on the containers of one project.
+
+    ``project``: the Compose project name (label ``com.docker.compose.project``); containers of
+    any other project, or of none, are invisible: listing is filtered by the grader, inspecting,
+    exec-ing or starting an exec in them is refused. ``privileged`` execs are refused. ``fetch``:
+    ``path -> JSON`` from the daemon (set by :class:`ApiProxy`).
+
+    A started exec is a hijacked connection (``Upgrade: tcp``, then a raw stream both ways): its
+    decision carries ``hijack=True`` and the proxy stops framing HTTP on that connection.
+    """
+
+    project: str
+    fetch: Optional[Callable[[str], Optional[dict]]] = None
+    inspect: Optional[Callable[[str], Optional[dict]]] = None  # unused; ApiProxy sets it for Policy
+
+    def _in_project(self, obj: Optional[dict]) -> bool:
+        labels = ((obj or {}).get("Config") or {}).get("Labels") or {}
+        return labels.get(PROJECT_LABEL) == self.project
+
+    def _container(self, ident: str) -> bool:
+        return self.fetch is not None and self._in_project(self.fetch(f"/containers/{ident}/json"))
+
+    def _exec(self, ident: str) -> bool:
+        if self.fetch is None:
+            return False
+        found = self.fetch(f"/exec/{ident}/json")
+        return bool(found) and self._container(str(found.get("ContainerID") or ""))
+
+    def decide(self, req: Request) -> Decision:
+        raw = req.raw_path
+        segments = raw.split("/")[1:]
+        if not raw.startswith("/") or "%" in raw or "\\" in raw or any(s in ("", ".", "..") for s in segments):
+            return Decision(False, f"chemin de requête refusé : {raw[:200]}")
+        keys = [k for k, _ in req.query]
+        if len(keys) != len(set(keys)):
+            return Decision(False, "paramètre répété")
+        method, path = req.method, req.path
+        if method == "HEAD":
+            method = "GET"
+        if method == "GET" and path in ("/_ping", "/version", "/info"):
+            return Decision(True)
+        if method == "GET" and path == "/containers/json":
+            return self._list(req)
+        m = re.match(r"^/containers/(?P<id>[A-Za-z0-9][A-Za-z0-9_.-]*)/(?P<op>json|exec)$", path)
+        if m and (method, m.group("op")) in (("GET", "json"), ("POST", "exec")):
+            if not self._container(m.group("id")):
+                return Decision(False, f"le conteneur {m.group('id')} n'appartient pas au projet Compose "
+                                       f"{self.project} (utilisez `docker compose exec`, sans `-p`)")
+            if m.group("op") == "exec":
+                return Decision(True, check_body=self._exec_body)
+            return Decision(True)
+        m = re.match(r"^/exec/(?P<id>[0-9a-f]{12,64})/(?P<op>start|json|resize)$", path)
+        if m and (method, m.group("op")) in (("POST", "start"), ("GET", "json"), ("POST", "resize")):
+            if not self._exec(m.group("id")):
+                return Decision(False, "exec inconnue dans ce projet")
+            return Decision(True, hijack=m.group("op") == "start")
+        return Decision(False, f"{req.method} {path} n'est pas permis pendant cette étape (seul "
+                               "`docker compose exec` sur les services du TP l'est)")
+
+    def _list(self, req: Request) -> Decision:
+        query = dict(req.query)
+        try:
+            filters = json.loads(query.get("filters") or "{}")
+        except ValueError:
+            return Decision(False, "filtres illisibles")
+        if not isinstance(filters, dict):
+            return Decision(False, "filtres illisibles")
+        label = filters.get("label") or {}
+        if not isinstance(label, dict):
+            label = {str(x): True for x in label}
+        filters["label"] = {**label, f"{PROJECT_LABEL}={self.project}": True}
+        query["filters"] = json.dumps(filters)
+        target = urllib.parse.quote(req.prefix + "/containers/json", safe="/:@")
+        return Decision(True, target=target + "?" + urllib.parse.urlencode(list(query.items())))
+
+    @staticmethod
+    def _exec_body(body: bytes) -> Decision:
+        try:
+            spec = json.loads(body or b"{}")
+        except ValueError:
+            return Decision(False, "corps de `exec` illisible")
+        if not isinstance(spec, dict):
+            return Decision(False, "corps de `exec` illisible")
+        unknown = set(spec) - EXEC_KEYS
+        if unknown:
+            return Decision(False, f"option d'exec inconnue du correcteur : {', '.join(sorted(unknown))}")
+        if spec.get("Privileged"):
+            return Decision(False, "`exec --privileged` donnerait tous les droits : refusé")
+        return Decision(True)

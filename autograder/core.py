@@ -129,6 +129,8 @@ class CheckResult:
     status: Status
     message: str = ""
     duration_s: float = 0.0
+    # Skipped because this host cannot judge it (no GPU, no conda image…), not because of the work.
+    skipped_here: bool = False
 
     def to_json(self) -> dict:
         return {
@@ -137,6 +139,7 @@ class CheckResult:
             "points": self.points,
             "earned": self.earned,
             "status": self.status.value,
+            "skipped_here": self.skipped_here,
             "message": self.message,
         }
 
@@ -160,14 +163,21 @@ class Report:
         return round(sum(r.points for r in self.results), 2)
 
     @property
+    def attainable(self) -> float:
+        """The points this host can award (the checks it cannot judge left out)."""
+        return round(sum(r.points for r in self.results if not r.skipped_here), 2)
+
+    @property
     def all_passed(self) -> bool:
-        return all(r.status is Status.PASSED for r in self.results)
+        """Every check this host can judge passed."""
+        return all(r.status is Status.PASSED or r.skipped_here for r in self.results)
 
     def to_json(self) -> dict:
         return {
             "lab": self.lab,
             "score": self.score,
             "max_score": self.max_score,
+            "attainable": self.attainable,
             "duration_s": round(self.duration_s, 1),
             "incomplete": self.incomplete,
             "notes": list(self.notes),

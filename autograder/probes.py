@@ -785,3 +785,51 @@ def install_steps(steps: list[tuple[str, bool]],
     """The RUN steps of ``steps`` (from :func:`rebuild_after_touch`) that install packages, each
     once (a build log lists a step again in its tail)."""
     return list(dict.fromkeys((s, cached) for s, cached in steps if s.upper().startswith("RUN") and is_install(s)))
+
+
+# -- postgres sql --
+# Lab 08: .env files, the Compose plugin, per-table checksums.
+def env_file_read(path) -> dict[str, str]:
+    """``KEY=value`` lines of a ``.env`` file (comments and blank lines skipped, quotes removed)."""
+    values: dict[str, str] = {}
+    for line in _Path(path).read_text(errors="replace").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def env_file_write(path, values: dict[str, str]) -> None:
+    _Path(path).write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+
+
+def compose_plugin() -> Optional[_Path]:
+    """The Compose v2 plugin binary the host's docker CLI uses (``None`` when absent)."""
+    import os as _os
+    dirs = [_Path(_os.environ.get("DOCKER_CONFIG", _Path.home() / ".docker")) / "cli-plugins",
+            _Path("/usr/local/lib/docker/cli-plugins"), _Path("/usr/local/libexec/docker/cli-plugins"),
+            _Path("/usr/lib/docker/cli-plugins"), _Path("/usr/libexec/docker/cli-plugins")]
+    for d in dirs:
+        candidate = d / "docker-compose"
+        if candidate.is_file():
+            return candidate.resolve()
+    return None
+
+
+def pg_table_checksums(sandbox: Sandbox, container, tables) -> dict[str, tuple[str, int]]:
+    """``table -> (md5 of its rows in order, row count)``, as ``COPY (SELECT … ORDER BY 1..n) TO STDOUT``."""
+    out = {}
+    for table in tables:
+        text = exec_ok(sandbox, container, ["sh", "-c",
+                                            'psql -X -q -v ON_ERROR_STOP=1 -U "$1" -d "$2" -c "$3"',
+                                            "sh", *pg_credentials(sandbox, container),
+                                            f"COPY (SELECT * FROM {table} ORDER BY 1, 2) TO STDOUT"],
+                       timeout=30)
+        import hashlib as _hashlib
+        out[table] = (_hashlib.md5(text.encode()).hexdigest()[:12], len(text.splitlines()))
+    return out

@@ -264,7 +264,9 @@ def run_check(check: Check, g: Grading, status_by_id: dict[str, Status]) -> Chec
         if isinstance(exc, Fail):
             return result(Status.FAILED, exc.message(), t0)
         if isinstance(exc, Skip):
-            return result(Status.SKIPPED, f"Non évalué ici : {exc}", t0)
+            skipped = result(Status.SKIPPED, f"Non évalué ici : {exc}", t0)
+            skipped.skipped_here = True
+            return skipped
         if isinstance(exc, DockerStepError):
             detail = f"\n{exc.output}" if exc.output else ""
             return result(Status.FAILED, f"Attendu : l'étape Docker réussit.\nObservé : {exc}{detail}\n"

@@ -15,17 +15,15 @@ allow-list of the Docker API (build, tag, push and pull to the grader's registry
 
 from __future__ import annotations
 
-import os
 import secrets
-import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import docker.errors
 
-from ..apiproxy import ApiProxy, Policy
-from ..core import Fail, GraderUnavailable, Lab
-from ..probes import Timeout, host_port, wait_http_ok, wait_until
+from ..apiproxy import Policy
+from ..core import Fail, Lab
+from ..probes import host_port, wait_http_ok
+from ..scripts import run_script
 from ..registry_api import RegistryApi, RegistryError, parse_rfc3339, recent, wait_registry
 from ..runner import Grading
 from ..sandbox import DockerStepError
@@ -43,18 +41,13 @@ VERSION_FILE = "VERSION"
 PORT = 8000
 HEALTH = "/health"
 REGISTRY_IMAGE = "registry:2"
-RUNNER_IMAGE = "python:3.13-slim"
 IN_LAB = "/lab/04-registre"
-IN_SUBMISSION = "/submission"
 # The script works on a copy in memory: what it writes is bounded and never reaches the host's disk.
 LAB_TMPFS = "mode=1777,size=256m"
-IN_SOCKET_DIR = "/run/autograder"
 SCRIPT_TIMEOUT_S = 180
-LOG_LINES = 40
 LABEL_VERSION = "org.opencontainers.image.version"
 LABEL_SOURCE = "org.opencontainers.image.source"
 LABEL_CREATED = "org.opencontainers.image.created"
-INTERPRETERS = {"sh", "bash", "dash"}
 
 
 @dataclass
@@ -123,87 +116,20 @@ def registry(g: Grading) -> RegistryApi:
     return g.once("registry", start)
 
 
-def interpreter(script: Path) -> list[str]:
-    """The shell named by the script's ``#!`` line, with its options (``bash`` when there is none)."""
-    try:
-        first = script.read_text(errors="replace").splitlines()[0] if script.stat().st_size else ""
-    except (OSError, IndexError):
-        return ["bash"]
-    if first.startswith("#!"):
-        words = first[2:].split()
-        if words and Path(words[0]).name == "env" and len(words) > 1:
-            words = words[1:]
-        if words and Path(words[0]).name in INTERPRETERS:
-            return [Path(words[0]).name] + [w for w in words[1:] if w.startswith("-")]
-    return ["bash"]
-
-
 def publish(g: Grading) -> Publication:
     """Run ``publier.sh`` once per grading, behind the API proxy, with ``REGISTRY`` set."""
     return g.once("publish", lambda: _publish(g))
 
 
 def _publish(g: Grading) -> Publication:
-    script = g.workdir / SCRIPT
-    if not script.is_file():
-        raise Fail(f"un script {SCRIPT} dans le dossier du TP", f"{SCRIPT} introuvable",
-                   f"écrivez {SCRIPT} à la racine du TP (le fichier de départ contient des TODO).")
-    cli = shutil.which("docker")
-    if cli is None:
-        raise GraderUnavailable("La commande `docker` est introuvable sur la machine qui corrige.",
-                                "The `docker` command was not found on the grading host.")
     api = registry(g)
     version, commit = g.once("ids", lambda: ("0.0.0", "0"))
-    pub = Publication(api, version, commit)
-    sockets = g.workdir.parent / "apiproxy"
-    sockets.mkdir(exist_ok=True)
     port = api.host.rsplit(":", 1)[1]
     policy = Policy(registries=(api.host, f"localhost:{port}"), labels=dict(g.sandbox.labels), namespace=g.job)
-    try:
-        proxy = ApiProxy(policy, sockets / "docker.sock")
-    except ValueError as exc:
-        raise GraderUnavailable("Ce TP demande un démon Docker local (socket unix) : DOCKER_HOST en TCP "
-                                f"n'est pas pris en charge ({exc}).",
-                                f"This lab needs a local Docker daemon (unix socket): {exc}") from None
-    with proxy:
-        try:
-            c = g.sandbox.run(
-                RUNNER_IMAGE, suffix="publier", working_dir=IN_LAB,
-                command=["sh", "-c", f'cp -R {IN_SUBMISSION}/. . && exec "$0" "$@"', *interpreter(script), SCRIPT],
-                environment={"REGISTRY": api.host, "CI_COMMIT_SHORT_SHA": commit,
-                             "DOCKER_HOST": f"unix://{IN_SOCKET_DIR}/docker.sock", "DOCKER_BUILDKIT": "0",
-                             "DOCKER_CLI_HINTS": "false", "HOME": "/tmp"},
-                volumes={str(g.workdir): {"bind": IN_SUBMISSION, "mode": "ro"},
-                         str(Path(cli).resolve()): {"bind": "/usr/local/bin/docker", "mode": "ro"},
-                         str(sockets): {"bind": IN_SOCKET_DIR, "mode": "ro"}},
-                network_mode="none", user=f"{os.getuid()}:{os.getgid()}", cap_drop=["ALL"],
-                security_opt=["no-new-privileges"], read_only=True,
-                tmpfs={"/tmp": "mode=1777,size=64m", IN_LAB: LAB_TMPFS})
-        except DockerStepError as exc:
-            raise Fail(f"{SCRIPT} peut être lancé", str(exc),
-                       "problème du correcteur : signalez-le à l'enseignant.") from None
-        pub.limit_s = g.remaining(SCRIPT_TIMEOUT_S)
-        try:
-            wait_until(lambda: _exited(c), pub.limit_s)
-        except Timeout:
-            pub.timed_out = True
-            try:
-                c.kill()
-            except docker.errors.DockerException:
-                pass
-        c.reload()
-        pub.code = c.attrs["State"].get("ExitCode", -1)
-        try:
-            pub.log = c.logs(tail=LOG_LINES).decode("utf-8", "replace").strip()
-        except docker.errors.DockerException:
-            pub.log = "(journal indisponible)"
-        pub.refused = list(dict.fromkeys(proxy.refused))
-    return pub
-
-
-def _exited(c) -> bool:
-    c.reload()
-    return c.status in ("exited", "dead")
+    run = run_script(g, SCRIPT, policy, workdir=IN_LAB, work_tmpfs=LAB_TMPFS, timeout_s=SCRIPT_TIMEOUT_S,
+                     environment={"REGISTRY": api.host, "CI_COMMIT_SHORT_SHA": commit, "DOCKER_BUILDKIT": "0"})
+    return Publication(api, version, commit, code=run.code, timed_out=run.timed_out, limit_s=run.limit_s,
+                       log=run.log, refused=run.refused)
 
 
 def _refusals(pub: Publication) -> str:

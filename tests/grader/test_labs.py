@@ -46,7 +46,9 @@ def python_latest_alias(docker_client):
 def test_solution_gets_full_marks(lab):
     code, result = cli_json(SOLUTIONS / lab)
     failed = [c for c in result["checks"] if c["status"] != "passed"]
-    assert result["score"] == result["max_score"], json.dumps(failed, ensure_ascii=False, indent=1)
+    # Full marks, except checks this host cannot judge (no GPU, no conda image), skipped with a reason.
+    assert result["score"] == result["attainable"], json.dumps(failed, ensure_ascii=False, indent=1)
+    assert all(c["message"] for c in result["checks"] if c["skipped_here"])
     assert code == 0
     assert result["lab"] == lab and result["max_score"] == get_lab(lab).max_score
 
@@ -67,8 +69,9 @@ def test_mutant_fails_exactly_what_it_names(variant, tmp_path, python_latest_ali
     assert variant.fails, f"{variant.id}: mutant.toml must name the checks that fail"
     assert variant.fails <= {c.id for c in lab.checks}, f"{variant.id} names unknown checks"
     report = grade(lab, variant.materialise(tmp_path))
-    not_passed = {r.id for r in report.results if r.status is not Status.PASSED}
-    assert not_passed == set(variant.fails), summary(report)
+    not_passed = {r.id for r in report.results if r.status is not Status.PASSED and not r.skipped_here}
+    can_fail_here = {r.id for r in report.results if not r.skipped_here}
+    assert not_passed == set(variant.fails) & can_fail_here, summary(report)
     for r in report.results:
         assert r.status is not Status.ERROR, summary(report)
         if r.status is Status.FAILED:
@@ -78,4 +81,4 @@ def test_mutant_fails_exactly_what_it_names(variant, tmp_path, python_latest_ali
 @pytest.mark.parametrize("variant", variants("alternative"), ids=lambda v: v.id)
 def test_alternative_gets_full_marks(variant, tmp_path):
     report = grade(get_lab(variant.lab), variant.materialise(tmp_path))
-    assert report.score == report.max_score, summary(report)
+    assert report.score == report.attainable, summary(report)

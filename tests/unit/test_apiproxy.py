@@ -344,3 +344,54 @@ def test_stop_closes_the_socket(tmp_path):
     assert (tmp_path / "p.sock").exists()
     proxy.stop()
     assert not (tmp_path / "p.sock").exists()
+
+
+# -- ExecPolicy (lab 08: `docker compose exec` on one project) ----------------------------------
+from autograder.apiproxy import ExecPolicy, PROJECT_LABEL, Request as _Req  # noqa: E402
+
+
+def _exec_policy():
+    containers = {"mine": {"Config": {"Labels": {PROJECT_LABEL: "job1"}}},
+                  "other": {"Config": {"Labels": {PROJECT_LABEL: "job2"}}}}
+    execs = {"a" * 64: {"ContainerID": "mine"}, "b" * 64: {"ContainerID": "other"}}
+
+    def fetch(path):
+        kind, ident = path.split("/")[1:3]
+        return (containers if kind == "containers" else execs).get(ident)
+    return ExecPolicy(project="job1", fetch=fetch)
+
+
+def _r(method, target, headers=()):
+    return _Req(method, target, "HTTP/1.1", list(headers))
+
+
+def test_exec_policy_allows_exec_in_own_project_only():
+    p = _exec_policy()
+    assert p.decide(_r("HEAD", "/_ping"))
+    assert p.decide(_r("GET", "/v1.41/containers/mine/json"))
+    assert not p.decide(_r("GET", "/v1.41/containers/other/json"))
+    d = p.decide(_r("POST", "/v1.41/containers/mine/exec"))
+    assert d and d.check_body is not None
+    assert not p.decide(_r("POST", "/v1.41/containers/other/exec"))
+    d = p.decide(_r("POST", "/v1.41/exec/" + "a" * 64 + "/start"))
+    assert d and d.hijack
+    assert not p.decide(_r("POST", "/v1.41/exec/" + "b" * 64 + "/start"))
+    assert not p.decide(_r("POST", "/v1.41/containers/create"))
+    assert not p.decide(_r("POST", "/v1.41/containers/mine/start"))
+    assert not p.decide(_r("GET", "/v1.41/images/json"))
+
+
+def test_exec_policy_refuses_privileged_and_unknown_exec_options():
+    check = _exec_policy().decide(_r("POST", "/containers/mine/exec")).check_body
+    assert check(json.dumps({"Cmd": ["pg_dump"], "AttachStdout": True, "Detach": False}).encode())
+    assert not check(json.dumps({"Cmd": ["sh"], "Privileged": True}).encode())
+    assert not check(json.dumps({"Cmd": ["sh"], "Unknown": 1}).encode())
+    assert not check(b"not json")
+
+
+def test_exec_policy_forces_the_project_filter_on_listing():
+    d = _exec_policy().decide(_r("GET", "/v1.41/containers/json?all=1&filters=" + urllib.parse.quote(
+        json.dumps({"label": ["com.docker.compose.service=db"]}))))
+    query = dict(urllib.parse.parse_qsl(d.target.partition("?")[2]))
+    labels = json.loads(query["filters"])["label"]
+    assert labels == {"com.docker.compose.service=db": True, f"{PROJECT_LABEL}=job1": True}

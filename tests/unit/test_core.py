@@ -63,11 +63,15 @@ def test_full_pass_skip_and_error(tmp_path):
     assert FakeSandbox.closed
     assert "Erreur interne du correcteur" in r.results[3].message
     assert "pas de runtime NVIDIA" in r.results[2].message
+    # Skipped because of the host, not the work: left out of what can be earned here, never passed.
+    assert r.results[2].skipped_here and r.results[2].earned == 0
+    assert not r.results[1].skipped_here and r.attainable == r.max_score - r.results[2].points
 
 
 def test_failed_prerequisite_skips_dependants_with_reason(tmp_path):
     r = grade(make_lab(), tmp_path, sandbox_factory=FakeSandbox)
     first, second = r.results[0], r.results[1]
+    assert not second.skipped_here  # skipped because of the work: it counts against the score
     assert first.status is Status.FAILED and first.earned == 0
     assert first.message.splitlines() == ["Attendu : f.txt", "Observé : absent", "À faire : créez f.txt"]
     assert second.status is Status.SKIPPED and "99-present" in second.message
@@ -117,7 +121,7 @@ def test_report_json_contract_and_scorecard(tmp_path):
     r = grade(make_lab(), tmp_path, sandbox_factory=FakeSandbox)
     data = r.to_json()
     assert set(data) >= {"lab", "score", "max_score", "duration_s", "checks"}
-    assert set(data["checks"][0]) == {"id", "title", "points", "earned", "status", "message"}
+    assert set(data["checks"][0]) == {"id", "title", "points", "earned", "status", "skipped_here", "message"}
     assert {c["status"] for c in data["checks"]} <= {"passed", "failed", "skipped", "error"}
     json.dumps(data)
     out = io.StringIO()

@@ -1,0 +1,466 @@
+"""Lab 07 — dépendances Python: the same small data app packaged with pip, Poetry and conda.
+
+Graded on behaviour: each image builds and runs the app on a CSV the grader writes; the versions
+installed in the image (listed inside a container, network off) equal the pins / the lock; the
+Poetry image holds neither the dev group nor Poetry; a code-only change keeps the dependency
+layer cached. conda channels are out of reach from machines without internet: the conda variant
+is read statically always, and run only where a conda base image is already present.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+import re
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Optional
+
+import docker
+import yaml
+
+from .. import scanners
+from ..core import Fail, Lab, Skip
+from ..dockerfile import base_images, final_base, is_slim, require_pinned
+from ..probes import (Timeout, container_gone, find_files_in_image, install_steps, wait_until)
+from ..runner import Grading
+from ..sandbox import BuildResult, DockerStepError
+
+LAB = Lab(
+    id="07-dependances-python",
+    title="Dépendances Python : pip, Poetry, conda",
+    files=("pip/Dockerfile", "pip/requirements.txt", "poetry/Dockerfile", "poetry/pyproject.toml",
+           "poetry/poetry.lock", "conda/Dockerfile", "conda/environment.yml"),
+    budget_s=600,
+)
+
+APP = "app/rapport.py"
+DATA = "/data"
+RUN_TIMEOUT_S = 30
+VARIANTS = ("pip", "poetry", "conda")
+CONDA_BASES = re.compile(r"(^|/)(miniforge3?|mambaforge|miniconda3?|anaconda3?|micromamba|conda)(:|$|-)", re.I)
+STATIONS = ("Lyon-Bron", "Paris-Montsouris", "Saint-Étienne", "Brest, Guipavas", "Nice")
+# Prints {normalised name: version} of every distribution, and where `poetry` is on PATH.
+LIST_SCRIPT = ("import importlib.metadata as m, json, re, shutil; print(json.dumps({'dists': "
+               "{re.sub(r'[-_.]+', '-', d.metadata['Name']).lower(): d.version for d in m.distributions() "
+               "if d.metadata['Name']}, 'poetry': shutil.which('poetry')}))")
+
+
+def norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def read(g: Grading, rel: str) -> str:
+    path = g.workdir / rel
+    if not path.is_file():
+        raise Fail(f"le fichier {rel}", f"{rel} introuvable", f"créez {rel} (voir l'énoncé).")
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
+def image(g: Grading, variant: str) -> BuildResult:
+    """The variant's image (context: the lab folder), built once per grading."""
+    return g.once(f"image:{variant}", lambda: g.build(variant, f"{variant}/Dockerfile", "."))
+
+
+# -- the grader's data ----------------------------------------------------------------------------
+def sample_csv(seed: str) -> tuple[str, dict]:
+    """A CSV with mixed date formats and missing values, and {(station, month): (n, mean)}."""
+    rng = random.Random(seed)
+    rows, groups = [], {}
+    for _ in range(rng.randint(60, 120)):
+        station = rng.choice(STATIONS)
+        month, day, hour = rng.randint(1, 12), rng.randint(1, 28), rng.randint(0, 23)
+        stamp = rng.choice([f"2025-{month:02d}-{day:02d}T{hour:02d}:00:00Z",
+                            f"2025-{month:02d}-{day:02d} {hour:02d}:30",
+                            f"{day} {('Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec').split()[month - 1]} "
+                            f"2025 {hour:02d}:00"])
+        value = "" if rng.random() < 0.08 else f"{rng.uniform(-10, 35):.2f}"
+        rows.append((station, stamp, value))
+        if value:
+            groups.setdefault((station, f"2025-{month:02d}"), []).append(float(value))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("station", "horodatage", "temperature_c"))
+    writer.writerows(rows)
+    return out.getvalue(), {k: (len(v), round(sum(v) / len(v), 2)) for k, v in groups.items()}
+
+
+def same_report(got: dict, expected: dict) -> bool:
+    """Same groups and counts, means equal to the hundredth (Python 3.12+ sums floats with
+    compensation, so the app's last digit may differ from the grader's by one)."""
+    if set(got) != set(expected):
+        return False
+    return all(got[k] is not None and got[k][0] == n and abs(got[k][1] - mean) <= 0.0101
+               for k, (n, mean) in expected.items())
+
+
+def parse_table(out: str) -> dict:
+    found = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and re.match(r"^\d{4}-\d{2}$", cells[1]):
+            try:
+                found[(cells[0], cells[1])] = (int(cells[2]), float(cells[3]))
+            except ValueError:
+                continue
+    return found
+
+
+def run_once(g: Grading, ref: str, suffix: str, **kwargs) -> tuple[int, str]:
+    """Run ``ref`` without network until it exits: (exit code, stdout + stderr)."""
+    c = g.sandbox.run(ref, suffix=f"{suffix}-{secrets.token_hex(2)}", network_mode="none", **kwargs)
+    try:
+        wait_until(lambda: container_gone(c), g.remaining(RUN_TIMEOUT_S))
+    except Timeout:
+        c.remove(force=True, v=True)
+        raise Fail(f"le conteneur se termine en moins de {RUN_TIMEOUT_S} s", "il tourne encore",
+                   "l'ENTRYPOINT doit lancer `python /app/rapport.py`, qui reçoit le fichier en argument.") from None
+    c.reload()
+    code = c.attrs["State"].get("ExitCode", -1)
+    out = c.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+    c.remove(force=True, v=True)
+    return code, out
+
+
+def app_runs(g: Grading, variant: str) -> str:
+    ref = image(g, variant).tag
+    data_dir = g.workdir.parent / f"data-{g.job}-{variant}"
+    data_dir.mkdir(exist_ok=True)
+    data_dir.chmod(0o755)
+    name = f"releves-{secrets.token_hex(3)}.csv"
+    text, expected = sample_csv(g.job + variant + name)
+    (data_dir / name).write_text(text, encoding="utf-8")
+    (data_dir / name).chmod(0o644)
+    command = f"docker run --rm -v DOSSIER:{DATA}:ro IMAGE {DATA}/{name}"
+    try:
+        code, out = run_once(g, ref, variant, command=[f"{DATA}/{name}"],
+                             volumes={str(data_dir): {"bind": DATA, "mode": "ro"}})
+    except DockerStepError as exc:
+        raise Fail(f"`{command}` lance le rapport", f"le conteneur ne démarre pas : {exc}",
+                   'ENTRYPOINT ["python", "/app/rapport.py"] (forme exec) : les arguments de '
+                   "`docker run` sont passés au script.") from None
+    if code != 0:
+        detail = out.strip()[-600:] or "(aucune sortie)"
+        hint = ("une dépendance manque dans l'image : elle doit être installée à la construction (le "
+                "conteneur n'a pas accès à Internet quand il tourne)." if "ModuleNotFoundError" in detail
+                else f"lancez `{command}` pour voir l'erreur.")
+        raise Fail(f"`{command}` se termine avec le code 0", f"code {code} : {detail}", hint)
+    got = parse_table(out)
+    if not same_report(got, expected):
+        missing = [k for k in expected if not same_report({k: got.get(k)}, {k: expected[k]})]
+        raise Fail(f"le tableau du rapport pour le fichier de test ({len(expected)} groupes station/mois)",
+                   f"{len(got)} groupes lus ; premier écart : {missing[:1] or list(got)[:1]}\n{out.strip()[:400]}",
+                   "empaquetez app/rapport.py tel que fourni ; l'image ne doit rien afficher d'autre.")
+    return f"{len(expected)} groupes station/mois exacts"
+
+
+def installed(g: Grading, variant: str) -> dict:
+    """{'dists': {name: version}, 'poetry': path or None} as seen inside the variant's image."""
+    def make() -> dict:
+        try:
+            code, out = run_once(g, image(g, variant).tag, f"{variant}-list",
+                                 entrypoint=["python", "-c", LIST_SCRIPT], command=[])
+        except DockerStepError as exc:
+            raise Fail("`python` sur le PATH de l'image", str(exc),
+                       "l'interpréteur de l'application doit être `python` dans le PATH.") from None
+        try:
+            return json.loads(out.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise Fail("la liste des paquets installés (`python -c 'import importlib.metadata …'`)",
+                       f"code {code} : {out.strip()[:300] or '(aucune sortie)'}",
+                       "`python` doit être l'interpréteur où les dépendances sont installées "
+                       "(mettez l'environnement en tête du PATH).") from None
+    return g.once(f"installed:{variant}", make)
+
+
+def compare_versions(want: dict, have: dict, source: str) -> None:
+    wrong = [f"{n} {have.get(n, 'absent')} au lieu de {v}" for n, v in sorted(want.items())
+             if have.get(n) != v]
+    if wrong:
+        raise Fail(f"dans l'image, les versions de {source}",
+                   "; ".join(wrong[:5]) + (f" (et {len(wrong) - 5} autres)" if len(wrong) > 5 else ""),
+                   f"installez depuis {source} (et seulement lui), sans `--upgrade` ni autre `pip install` "
+                   "de ces paquets.")
+
+
+def rebuilt_after_touch(g: Grading, variant: str) -> list[tuple[str, bool]]:
+    """Build every variant first (pip, poetry), touch the app once, rebuild ``variant``."""
+    for v in ("pip", "poetry"):
+        try:
+            image(g, v)
+        except Fail:
+            pass
+
+    def touch() -> None:
+        path = g.workdir / APP
+        if not path.is_file():
+            raise Fail(f"le fichier {APP} fourni", f"{APP} absent du rendu", f"remettez {APP} tel que fourni.")
+        with path.open("a") as fh:
+            fh.write(f"\n# modification du correcteur {g.job}\n")
+    g.once("touched", touch)
+    return g.build(f"{variant}-rebuild", f"{variant}/Dockerfile", ".").cached_steps()
+
+
+def cache_kept(g: Grading, variant: str, example: str) -> str:
+    steps = rebuilt_after_touch(g, variant)
+    installs = install_steps(steps)
+    if not installs:
+        raise Fail("une instruction RUN qui installe les dépendances", "aucune étape d'installation dans le build",
+                   f"installez les dépendances : `{example}`.")
+    rerun = [s for s, cached in installs if not cached]
+    if rerun:
+        raise Fail(f"après une simple modification de {APP}, l'installation des dépendances reprise du "
+                   "cache (« Using cache »)", f"l'étape `{rerun[0][:100]}` a été ré-exécutée",
+                   "copiez d'abord les seuls fichiers de dépendances, installez, PUIS copiez app/ : un COPY "
+                   "dont les fichiers changent invalide le cache de toutes les instructions suivantes.")
+    return f"{len(installs)} étape(s) d'installation reprise(s) du cache"
+
+
+# -- static -----------------------------------------------------------------------------------------
+@LAB.check("07-base-images", "Images de base versionnées ; pip et Poetry finissent sur une image slim", 0.5,
+           static=True)
+def base_images_pinned(g: Grading):
+    for variant, example in (("pip", "python:3.13-slim"), ("poetry", "python:3.13-slim"),
+                             ("conda", "condaforge/miniforge3:24.11.3-2")):
+        read(g, f"{variant}/Dockerfile")
+        bases = base_images(g.workdir / variant / "Dockerfile")
+        require_pinned(bases, example)
+        final = final_base(bases)
+        if variant != "conda" and final and not is_slim(final):
+            raise Fail(f"{variant}/Dockerfile : une étape finale légère", f"`FROM {final.raw}`",
+                       "terminez par `FROM python:3.13-slim`.", rule="CIS Docker 4.3")
+
+
+REQ_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*===?\s*([A-Za-z0-9.+!_-]+)\s*(;.*)?$")
+
+
+def requirement_pins(g: Grading) -> dict:
+    pins, loose = {}, []
+    for raw in read(g, "pip/requirements.txt").splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith("#") or line.startswith("--hash"):
+            continue
+        line = line.rstrip("\\").strip()
+        m = REQ_LINE.match(line)
+        if m:
+            pins[norm(m.group(1))] = m.group(3)
+        elif not line.startswith("-"):
+            loose.append(line)
+    if loose or not pins:
+        raise Fail("pip/requirements.txt : chaque dépendance avec sa version exacte (`tabulate==0.9.0`)",
+                   "non épinglé : " + (", ".join(f"`{l}`" for l in loose[:5]) or "aucune dépendance"),
+                   "écrivez `paquet==version` pour chacune (`pip freeze` dans un environnement de test "
+                   "donne les versions, dépendances indirectes comprises).", rule="DL3013")
+    return pins
+
+
+@LAB.check("07-pip-pins", "requirements.txt : versions exactes (==)", 0.5, static=True)
+def pip_pins(g: Grading):
+    pins = requirement_pins(g)
+    return ", ".join(f"{n}=={v}" for n, v in sorted(pins.items()))
+
+
+CONDA_SPEC = re.compile(r"^(?:[\w.-]+::)?([A-Za-z0-9][\w.-]*)\s*(==?)\s*([\w.*+!]+)(?:[= ]\S+)?$")
+CONDA_CREATE = re.compile(r"\b(?:conda|mamba|micromamba)\s+(?:env\s+(?:create|update)|create|install)\b[^&;|]*"
+                          r"(?:-f|--file)[ =]\S*environment\.ya?ml")
+
+
+def conda_pins(g: Grading) -> dict:
+    try:
+        env = yaml.safe_load(read(g, "conda/environment.yml")) or {}
+    except yaml.YAMLError as exc:
+        raise Fail("conda/environment.yml en YAML valide", str(exc).splitlines()[0],
+                   "vérifiez l'indentation (espaces, pas de tabulations).") from None
+    deps = env.get("dependencies") if isinstance(env, dict) else None
+    if not isinstance(deps, list) or not deps:
+        raise Fail("une liste `dependencies:` dans conda/environment.yml", "aucune dépendance",
+                   "listez python, python-dateutil et tabulate avec leur version.")
+    pins, loose = {}, []
+    for dep in deps:
+        if isinstance(dep, dict):  # the `pip:` sub-list
+            for line in dep.get("pip") or []:
+                m = REQ_LINE.match(str(line).strip())
+                (pins.__setitem__(norm(m.group(1)), m.group(3)) if m else loose.append(str(line)))
+            continue
+        m = CONDA_SPEC.match(str(dep).strip())
+        if m:
+            pins[norm(m.group(1))] = m.group(3)
+        else:
+            loose.append(str(dep))
+    if loose:
+        raise Fail("conda/environment.yml : chaque paquet avec sa version (`tabulate=0.9.0`)",
+                   "non épinglé : " + ", ".join(f"`{l}`" for l in loose[:5]),
+                   "écrivez `paquet=version` (conda) ou `paquet==version` (section pip:) ; "
+                   "`conda env export --from-history` montre ce que vous avez demandé.")
+    if not env.get("channels"):
+        raise Fail("une section `channels:` (par exemple conda-forge)", "aucun canal déclaré",
+                   "ajoutez `channels: [conda-forge]` : sinon le canal dépend de la configuration de chacun.")
+    return pins
+
+
+@LAB.check("07-conda-static", "conda : environment.yml épinglé, Dockerfile sur une base conda, env avant le code",
+           1, static=True)
+def conda_static(g: Grading):
+    pins = conda_pins(g)
+    path = g.workdir / "conda" / "Dockerfile"
+    read(g, "conda/Dockerfile")
+    final = final_base(base_images(path))
+    if final is None or not CONDA_BASES.search(final.name):
+        raise Fail("conda/Dockerfile sur une image qui contient conda (miniforge, miniconda, micromamba)",
+                   f"`FROM {final.raw if final else '(aucun)'}`", "partez de `condaforge/miniforge3:24.11.3-2`.")
+    from dockerfile_parse import DockerfileParser  # noqa: PLC0415
+    steps = [(s["instruction"], s["value"]) for s in DockerfileParser(path=str(path)).structure]
+    create = next((i for i, (kind, value) in enumerate(steps) if kind == "RUN" and CONDA_CREATE.search(value)), None)
+    if create is None:
+        raise Fail("un `RUN conda env create --file …environment.yml` (ou mamba / micromamba)",
+                   "aucune création d'environnement depuis environment.yml",
+                   "copiez conda/environment.yml puis `RUN conda env create --file /tmp/environment.yml "
+                   "&& conda clean --all --yes`.")
+    early = [v for kind, v in steps[:create] if kind in ("COPY", "ADD")
+             and (re.search(r"(^|\s)(\./?|app/?\S*)\s", v + " ") or "rapport.py" in v)]
+    if early:
+        raise Fail("le code (app/) copié APRÈS la création de l'environnement",
+                   f"`COPY {early[0]}` avant `conda env create`",
+                   "copiez d'abord environment.yml seul : modifier le code ne doit pas recréer l'environnement.")
+    return f"{len(pins)} paquet(s) épinglé(s), base `{final.image}`"
+
+
+# -- pip ---------------------------------------------------------------------------------------------
+@LAB.check("07-pip-run", "pip : l'image se construit et produit le rapport", 1.5)
+def pip_run(g: Grading):
+    return app_runs(g, "pip")
+
+
+@LAB.check("07-pip-versions", "pip : versions installées = versions de requirements.txt", 1,
+           requires=["07-pip-run", "07-pip-pins"])
+def pip_versions(g: Grading):
+    pins = requirement_pins(g)
+    compare_versions(pins, installed(g, "pip")["dists"], "pip/requirements.txt")
+    return f"{len(pins)} paquet(s) aux versions épinglées"
+
+
+def pip_cache_files(path: str, _content) -> bool:
+    return "/.cache/pip/" in f"/{path}/" and not path.endswith("/")
+
+
+@LAB.check("07-pip-no-cache", "pip : pas de cache de téléchargement dans l'image (--no-cache-dir)", 0.5,
+           requires=["07-pip-run"])
+def pip_no_cache(g: Grading):
+    """hadolint's DL3042 on the Dockerfile (what the student asked pip to do), then the image's files
+    (what pip did: some proxies forbid caching, so a missing flag does not always leave files)."""
+    asked = [f for f in scanners.hadolint(g.workdir / "pip" / "Dockerfile") if f.rule == "DL3042"]
+    if asked:
+        raise Fail("`pip install --no-cache-dir` (ou `ENV PIP_NO_CACHE_DIR=1`) dans pip/Dockerfile",
+                   "hadolint DL3042 : " + "; ".join(f"ligne {f.line} : {f.message}" for f in asked[:2]),
+                   "ajoutez `--no-cache-dir` à chaque `pip install` : le cache ne sert qu'à réinstaller plus "
+                   "vite, jamais dans une image.", rule="DL3042")
+    found = find_files_in_image(g.sandbox, image(g, "pip").tag, pip_cache_files)
+    if found:
+        raise Fail("aucun fichier sous ~/.cache/pip dans l'image",
+                   f"{len(found)} fichier(s), par exemple {found[0]}",
+                   "`pip install --no-cache-dir -r requirements.txt` (ou `ENV PIP_NO_CACHE_DIR=1`) : le cache "
+                   "ne sert qu'à réinstaller plus vite, jamais dans une image.", rule="DL3042")
+    return "aucun cache pip"
+
+
+@LAB.check("07-pip-cache", "pip : modifier le code ne réinstalle pas les dépendances (cache)", 1,
+           requires=["07-pip-run"])
+def pip_cache(g: Grading):
+    return cache_kept(g, "pip", "RUN pip install --no-cache-dir -r requirements.txt")
+
+
+# -- Poetry ------------------------------------------------------------------------------------------
+def lock_groups(g: Grading) -> tuple[dict, set]:
+    """(main packages {name: version}, dev-only package names) from poetry.lock and pyproject.toml."""
+    try:
+        lock = tomllib.loads(read(g, "poetry/poetry.lock"))
+        project = tomllib.loads(read(g, "poetry/pyproject.toml"))
+    except tomllib.TOMLDecodeError as exc:
+        raise Fail("poetry/pyproject.toml et poetry/poetry.lock en TOML valide", str(exc),
+                   "régénérez le verrou avec `poetry lock`.") from None
+    main, dev = {}, set()
+    for pkg in lock.get("package") or []:
+        groups = pkg.get("groups") or [pkg.get("category", "main")]
+        (main.__setitem__(norm(pkg["name"]), pkg["version"]) if "main" in groups else dev.add(norm(pkg["name"])))
+    poetry = project.get("tool", {}).get("poetry", {})
+    for group in (poetry.get("group") or {}).values():
+        dev.update(norm(n) for n in (group.get("dependencies") or {}))
+    dev.update(norm(n) for n in (poetry.get("dev-dependencies") or {}))
+    for specs in (project.get("dependency-groups") or {}).values():
+        dev.update(norm(re.split(r"[\s<>=!~;\[(]", s, 1)[0]) for s in specs if isinstance(s, str))
+    if not main:
+        raise Fail("poetry.lock avec les dépendances du groupe main", "aucun paquet « main » dans le verrou",
+                   "déclarez les dépendances dans pyproject.toml puis `poetry lock`.")
+    return main, dev - set(main)
+
+
+@LAB.check("07-poetry-run", "Poetry : l'image se construit et produit le rapport", 1)
+def poetry_run(g: Grading):
+    return app_runs(g, "poetry")
+
+
+@LAB.check("07-poetry-versions", "Poetry : versions installées = versions de poetry.lock", 1,
+           requires=["07-poetry-run"])
+def poetry_versions(g: Grading):
+    main, _ = lock_groups(g)
+    compare_versions(main, installed(g, "poetry")["dists"], "poetry/poetry.lock")
+    return f"{len(main)} paquet(s) aux versions du verrou"
+
+
+@LAB.check("07-poetry-no-dev", "Poetry : ni le groupe dev (pytest…) ni Poetry dans l'image finale", 1,
+           requires=["07-poetry-run"])
+def poetry_no_dev(g: Grading):
+    _, dev = lock_groups(g)
+    seen = installed(g, "poetry")
+    extra = sorted(n for n in seen["dists"] if n in dev)
+    if extra:
+        raise Fail("aucune dépendance de développement dans l'image d'exécution",
+                   "installé : " + ", ".join(f"{n} {seen['dists'][n]}" for n in extra[:6]),
+                   "`poetry install --only main` (ou `--without dev`), ou `poetry export --only main` : "
+                   "l'ancienne option `--no-dev` des diapos n'existe plus depuis Poetry 2.")
+    if "poetry" in seen["dists"] or seen.get("poetry"):
+        raise Fail("Poetry absent de l'image finale (il ne sert qu'à construire)",
+                   f"Poetry trouvé : {seen.get('poetry') or 'paquet poetry ' + seen['dists']['poetry']}",
+                   "build multi-étapes : Poetry dans une première étape (export ou venv), puis "
+                   "`COPY --from=…` du seul résultat dans l'étape finale.", rule="CIS Docker 4.3")
+    return "ni dev, ni Poetry"
+
+
+@LAB.check("07-poetry-cache", "Poetry : modifier le code ne réinstalle pas les dépendances (cache)", 0.5,
+           requires=["07-poetry-run"])
+def poetry_cache(g: Grading):
+    return cache_kept(g, "poetry", "RUN poetry install --only main --no-root")
+
+
+# -- conda -------------------------------------------------------------------------------------------
+def conda_base_present(g: Grading) -> str:
+    """The conda base image, when it is on this machine; :class:`Skip` otherwise (no pull here)."""
+    final = final_base(base_images(g.workdir / "conda" / "Dockerfile")) if (g.workdir / "conda" / "Dockerfile").is_file() else None
+    if final is None:
+        raise Fail("conda/Dockerfile", "conda/Dockerfile introuvable ou sans FROM", "écrivez conda/Dockerfile.")
+    try:
+        g.sandbox.client.images.get(final.image)
+    except docker.errors.ImageNotFound:
+        raise Skip(f"l'image de base `{final.image}` n'est pas présente sur cette machine, et les canaux conda "
+                   "ne sont pas joignables d'ici : l'image conda n'est ni construite ni lancée (aucun point "
+                   "attribué ni retiré). Le correcteur de l'enseignant, avec accès à Internet, l'évalue.") from None
+    return final.image
+
+
+@LAB.check("07-conda-run", "conda : l'image se construit, produit le rapport, versions = environment.yml", 0.5,
+           requires=["07-conda-static"])
+def conda_run(g: Grading):
+    conda_base_present(g)
+    note = app_runs(g, "conda")
+    pins = conda_pins(g)
+    have = installed(g, "conda")["dists"]
+    want = {n: v for n, v in pins.items() if n != "python" and "*" not in v}
+    wrong = [f"{n} {have.get(n, 'absent')} au lieu de {v}" for n, v in sorted(want.items())
+             if not (have.get(n) == v or (have.get(n) or "").startswith(v + "."))]
+    if wrong:
+        raise Fail("dans l'image, les versions de conda/environment.yml", "; ".join(wrong[:5]),
+                   "mettez l'environnement créé en tête du PATH (`ENV PATH=/opt/conda/envs/NOM/bin:$PATH`).")
+    return note

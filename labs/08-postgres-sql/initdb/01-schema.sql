@@ -1,0 +1,4 @@
+-- TODO 2 : créez les tables (exécuté au PREMIER démarrage seulement, ordre alphabétique).
+--   stations(code TEXT clé primaire, nom TEXT non nul)
+--   mesures(station → stations.code, jour DATE, temperature NUMERIC(4,1)),
+--   clé primaire (station, jour) : elle rendra le chargeur idempotent.

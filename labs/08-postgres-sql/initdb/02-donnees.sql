@@ -1,0 +1,1 @@
+-- TODO 3 : insérez les stations de référence (PAR, LYS, BRE), APRÈS le schéma.
