@@ -45,6 +45,23 @@ IMAGE_ID = re.compile(r"^(?:sha256:)?[0-9a-f]{12,64}$")
 SOCKET_TIMEOUT_S = 600
 
 
+def with_labels(query: dict, forced: list[str]) -> Optional[dict]:
+    """``query`` whose ``filters`` also require the ``forced`` labels (``k=v``); ``None`` when the
+    client's filters are unreadable. Both encodings are read: ``{"label": ["k=v"]}`` (old) and
+    ``{"label": {"k=v": true}}``."""
+    try:
+        filters = json.loads(query.get("filters") or "{}")
+    except ValueError:
+        return None
+    if not isinstance(filters, dict):
+        return None
+    label = filters.get("label") or {}
+    if not isinstance(label, dict):
+        label = {str(x): True for x in label}
+    filters["label"] = {**label, **{x: True for x in forced}}
+    return {**query, "filters": json.dumps(filters)}
+
+
 class BadRequest(Exception):
     """The client sent something that is not an HTTP/1.x request the proxy can frame."""
 
@@ -430,19 +447,9 @@ class Policy:
         return Decision(True, target=self._target(req, "/images/create", list(query.items())))
 
     def _prune(self, req: Request) -> Decision:
-        query = dict(req.query)
-        try:
-            filters = json.loads(query.get("filters") or "{}")
-        except ValueError:
+        query = with_labels(dict(req.query), [f"{k}={v}" for k, v in self.labels.items()])
+        if query is None:
             return Decision(False, "filtres illisibles")
-        if not isinstance(filters, dict):
-            return Decision(False, "filtres illisibles")
-        own = [f"{k}={v}" for k, v in self.labels.items()]
-        label = filters.get("label") or {}
-        if not isinstance(label, dict):  # {"label": ["k=v"]} (old encoding) or {"label": {"k=v": true}}
-            label = {str(x): True for x in label}
-        filters["label"] = {**label, **{x: True for x in own}}
-        query["filters"] = json.dumps(filters)
         # Only this job's images are ever pruned: the label filter is the grader's.
         return Decision(True, target=self._target(req, "/images/prune", list(query.items())))
 
@@ -795,18 +802,9 @@ class ExecPolicy:
                                "`docker compose exec` sur les services du TP l'est)")
 
     def _list(self, req: Request) -> Decision:
-        query = dict(req.query)
-        try:
-            filters = json.loads(query.get("filters") or "{}")
-        except ValueError:
+        query = with_labels(dict(req.query), [f"{PROJECT_LABEL}={self.project}"])
+        if query is None:
             return Decision(False, "filtres illisibles")
-        if not isinstance(filters, dict):
-            return Decision(False, "filtres illisibles")
-        label = filters.get("label") or {}
-        if not isinstance(label, dict):
-            label = {str(x): True for x in label}
-        filters["label"] = {**label, f"{PROJECT_LABEL}={self.project}": True}
-        query["filters"] = json.dumps(filters)
         target = urllib.parse.quote(req.prefix + "/containers/json", safe="/:@")
         return Decision(True, target=target + "?" + urllib.parse.urlencode(list(query.items())))
 

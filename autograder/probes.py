@@ -304,6 +304,14 @@ def wait_pg_ready(sandbox: Sandbox, container, timeout: float = 60.0) -> None:
                         "(POSTGRES_PASSWORD), script d'initialisation en erreur… ") from None
 
 
+def pg_service_ready(g: "Grading", service: str = "db", timeout: float = 90.0):
+    """The container of Compose ``service`` once PostgreSQL accepts connections in it (after any
+    down/up or re-creation)."""
+    c = g.compose().container(service)
+    wait_pg_ready(g.sandbox, c, timeout=g.remaining(timeout))
+    return c
+
+
 def pg_write_token(sandbox: Sandbox, container) -> str:
     value = token()
     psql(sandbox, container, "CREATE TABLE IF NOT EXISTS autograder_probe (v text); "

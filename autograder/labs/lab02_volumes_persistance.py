@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..core import Fail, Lab
-from ..probes import (container_env, health_status, mount_at, pg_has_token, pg_write_token, psql,
-                      token, wait_pg_ready, exec_ok, logs_tail)
+from ..probes import (container_env, exec_ok, health_status, logs_tail, mount_at, pg_has_token,
+                      pg_service_ready, pg_write_token, psql, token)
 from ..runner import Grading
 
 LAB = Lab(
@@ -25,9 +25,7 @@ def db(g: Grading):
 
 def db_ready(g: Grading):
     """The db container once PostgreSQL accepts connections (after any down/up)."""
-    c = db(g)
-    wait_pg_ready(g.sandbox, c, timeout=g.remaining(90))
-    return c
+    return pg_service_ready(g, "db")
 
 
 @LAB.check("02-compose-valid", "compose.yaml valide avec les services db, producteur, consommateur",

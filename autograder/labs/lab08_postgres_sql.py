@@ -31,8 +31,8 @@ import docker.errors
 from .. import scripts
 from ..apiproxy import ExecPolicy
 from ..core import Fail, Lab
-from ..probes import (env_file_read, env_file_write, exec_ok, logs_tail, pg_credentials,
-                      pg_table_checksums, psql, wait_pg_ready)
+from ..probes import (env_file_read, env_file_write, exec_ok, logs_tail, pg_credentials, pg_service_ready,
+                      pg_table_checksums, psql)
 from ..runner import Grading
 from ..sandbox import DockerStepError
 
@@ -95,9 +95,8 @@ def db(g: Grading):
 
 
 def db_ready(g: Grading):
-    c = db(g)
-    wait_pg_ready(g.sandbox, c, timeout=g.remaining(90))
-    return c
+    """The db container once PostgreSQL accepts connections (after any down/up)."""
+    return pg_service_ready(g, "db")
 
 
 def up(g: Grading) -> None:
