@@ -774,17 +774,28 @@ PACKAGE_INSTALL = re.compile(r"\b(?:apt-get|apt|aptitude)\b[^;&|]*\binstall\b|\b
                              r"\bpoetry\s+install\b|\bnpm\s+(?:ci|install)\b")
 
 
-def rebuild_after_touch(g: "Grading", rel: str, line: str, suffix: str = "rebuild") -> list[tuple[str, bool]]:
-    """Build the submission (once), append ``line`` to its file ``rel`` (a comment: a code-only
-    change), build again; ``(instruction, served_from_cache)`` of each step of the rebuild
-    (legacy builder log). :class:`Fail` when ``rel`` is not in the submission."""
-    g.image()
-    path = g.workdir / rel
-    if not path.is_file():
-        raise Fail(f"le fichier {rel} fourni", f"{rel} absent du rendu", f"remettez {rel} tel que fourni.")
-    with path.open("a") as fh:
-        fh.write(f"\n{line}\n")
-    return g.build(suffix).cached_steps()
+def rebuild_after_touch(g: "Grading", rel: str, line: str, suffix: str = "rebuild", *, name: str = "app",
+                        dockerfile: str = "Dockerfile", context: str = ".",
+                        also: tuple[tuple[str, str], ...] = ()) -> list[tuple[str, bool]]:
+    """Build image ``name`` (once) and the ``also`` images sharing the file (``(name, dockerfile)``),
+    append ``line`` to the submission's file ``rel`` (a comment: a code-only change; done once per
+    grading), build ``dockerfile`` again; ``(instruction, served_from_cache)`` of each step of the
+    rebuild (legacy builder log). :class:`Fail` when ``rel`` is not in the submission."""
+    g.image(name, dockerfile, context)
+    for other, other_dockerfile in also:
+        try:
+            g.image(other, other_dockerfile, context)
+        except Fail:
+            pass  # its own checks say why; the touched file must not change under it later
+
+    def touch() -> None:
+        path = g.workdir / rel
+        if not path.is_file():
+            raise Fail(f"le fichier {rel} fourni", f"{rel} absent du rendu", f"remettez {rel} tel que fourni.")
+        with path.open("a") as fh:
+            fh.write(f"\n{line}\n")
+    g.once(f"touched:{rel}", touch)
+    return g.build(suffix, dockerfile, context).cached_steps()
 
 
 def install_steps(steps: list[tuple[str, bool]],

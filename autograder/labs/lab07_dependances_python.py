@@ -25,7 +25,8 @@ import yaml
 from .. import scanners
 from ..core import Fail, Lab, Skip
 from ..dockerfile import base_images, final_base, is_slim, require_pinned
-from ..probes import (Timeout, container_gone, find_files_in_image, install_steps, wait_until)
+from ..probes import (Timeout, container_gone, find_files_in_image, install_steps, rebuild_after_touch,
+                      wait_until)
 from ..runner import Grading
 from ..sandbox import BuildResult, DockerStepError
 
@@ -186,26 +187,10 @@ def compare_versions(want: dict, have: dict, source: str) -> None:
                    "de ces paquets.")
 
 
-def rebuilt_after_touch(g: Grading, variant: str) -> list[tuple[str, bool]]:
-    """Build every variant first (pip, poetry), touch the app once, rebuild ``variant``."""
-    for v in ("pip", "poetry"):
-        try:
-            image(g, v)
-        except Fail:
-            pass
-
-    def touch() -> None:
-        path = g.workdir / APP
-        if not path.is_file():
-            raise Fail(f"le fichier {APP} fourni", f"{APP} absent du rendu", f"remettez {APP} tel que fourni.")
-        with path.open("a") as fh:
-            fh.write(f"\n# modification du correcteur {g.job}\n")
-    g.once("touched", touch)
-    return g.build(f"{variant}-rebuild", f"{variant}/Dockerfile", ".").cached_steps()
-
-
 def cache_kept(g: Grading, variant: str, example: str) -> str:
-    steps = rebuilt_after_touch(g, variant)
+    others = tuple((v, f"{v}/Dockerfile") for v in ("pip", "poetry") if v != variant)
+    steps = rebuild_after_touch(g, APP, f"# modification du correcteur {g.job}", f"{variant}-rebuild",
+                                name=variant, dockerfile=f"{variant}/Dockerfile", also=others)
     installs = install_steps(steps)
     if not installs:
         raise Fail("une instruction RUN qui installe les dépendances", "aucune étape d'installation dans le build",
