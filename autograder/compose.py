@@ -65,14 +65,18 @@ class ComposeProject:
         )
 
     def config(self) -> dict:
-        """The canonical configuration; :class:`Fail` with compose's own message when invalid."""
+        """The canonical configuration; :class:`Fail` with compose's own message when invalid.
+
+        Every profile is active (``--profile "*"``): services kept out of ``up`` by a profile are
+        reviewed and can be run (``docker compose run``); ``up`` still leaves them out, as their
+        ``profiles:`` stay in the effective file."""
         if self._config is None:
             source = self.source_file()
             outside = policy.review_sources(source, self.directory)
             if outside:  # compose itself would open those files: refuse before running it
                 raise Refused(outside)
             proc = run_cli(["docker", "compose", "-p", self.name, "--project-directory",
-                            str(self.directory), "-f", str(source), "config", "--format", "json"],
+                            str(self.directory), "-f", str(source), "--profile", "*", "config", "--format", "json"],
                            timeout=60, cwd=self.directory)
             if proc.returncode != 0:
                 raise Fail(
@@ -159,6 +163,11 @@ class ComposeProject:
         if rmi:
             args += ["--rmi", "local"]
         self._cmd(*args, timeout=120 + timeout_s)
+
+    def remove(self, *services: str, timeout: float = 60) -> None:
+        """Stop and remove the containers of ``services`` (their volumes stay)."""
+        self.sandbox.remember_volumes(self.all_containers())
+        self._cmd("rm", "--stop", "--force", *services, timeout=timeout)
 
     def all_containers(self) -> list:
         return self.sandbox.client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={self.name}"})

@@ -278,10 +278,12 @@ def pg_credentials(sandbox: Sandbox, container) -> tuple[str, str]:
     return user, value("POSTGRES_DB") or user
 
 
-def psql(sandbox: Sandbox, container, sql: str, timeout: float = 30) -> str:
+def psql(sandbox: Sandbox, container, sql: str, timeout: float = 30, database: str = "") -> str:
+    """``sql`` through psql in ``container`` (its POSTGRES_USER; POSTGRES_DB unless ``database``),
+    unaligned tuples only."""
     user, db = pg_credentials(sandbox, container)
-    return exec_ok(sandbox, container, ["psql", "-v", "ON_ERROR_STOP=1", "-X", "-q", "-U", user, "-d", db,
-                                        "-tAc", sql], timeout=timeout).strip()
+    return exec_ok(sandbox, container, ["psql", "-v", "ON_ERROR_STOP=1", "-X", "-q", "-U", user,
+                                        "-d", database or db, "-tAc", sql], timeout=timeout).strip()
 
 
 def wait_pg_ready(sandbox: Sandbox, container, timeout: float = 60.0) -> None:
@@ -852,3 +854,52 @@ def pg_table_checksums(sandbox: Sandbox, container, tables) -> dict[str, tuple[s
         import hashlib as _hashlib
         out[table] = (_hashlib.md5(text.encode()).hexdigest()[:12], len(text.splitlines()))
     return out
+
+
+GRADER_ENV_KEYS = ("POSTGRES_USER", "POSTGRES_DB", "POSTGRES_PASSWORD")
+ENV_SCAN_SKIP = {".env", "enonce.ipynb"}
+ENV_SCAN_SUFFIXES = {".sh", ".sql", ".py", ".yaml", ".yml", ".txt", ".toml", ".cfg", ".ini", ".json", ".csv",
+                     ".example", ".md", ""}
+
+
+def grader_password() -> str:
+    return "pw-" + secrets.token_hex(8)
+
+
+def grader_env(workdir, defaults: dict[str, str]) -> tuple[dict[str, str], str]:
+    """Write the grader's own ``.env`` in the grading copy: the student's ``.env`` (or else
+    ``.env.example``) with ``defaults`` for missing keys and a random POSTGRES_PASSWORD. A password
+    the student can not know proves none is hard-coded. Returns ``(values, the student's own
+    .env password or "")``."""
+    env_path = _Path(workdir) / ".env"
+    source = env_path if env_path.is_file() else _Path(workdir) / ".env.example"
+    values = env_file_read(source) if source.is_file() else {}
+    student_password = values.get("POSTGRES_PASSWORD", "") if env_path.is_file() else ""
+    for key, value in defaults.items():
+        values.setdefault(key, value)
+    values["POSTGRES_PASSWORD"] = grader_password()
+    env_file_write(env_path, values)
+    return values, student_password
+
+
+def env_hygiene(workdir, student_password: str) -> list[str]:
+    """:class:`Fail` without a committed ``.env.example`` or without ``.env`` in ``.gitignore``;
+    else the committed text files that contain the student's own ``.env`` password."""
+    workdir = _Path(workdir)
+    if not (workdir / ".env.example").is_file():
+        raise Fail("un fichier .env.example commité (modèle sans vrai secret)", ".env.example introuvable",
+                   "créez .env.example avec POSTGRES_USER, POSTGRES_DB et un POSTGRES_PASSWORD factice.")
+    ignore = workdir / ".gitignore"
+    patterns = [l.strip() for l in ignore.read_text(errors="replace").splitlines()] if ignore.is_file() else []
+    if not any(p in (".env", "/.env", "*.env", ".env*", "/.env*") for p in patterns):
+        raise Fail("`.env` listé dans .gitignore", ".gitignore absent ou sans ligne `.env`",
+                   "ajoutez la ligne `.env` à .gitignore : le vrai mot de passe ne doit jamais être commité.")
+    found = []
+    if len(student_password) >= 4:
+        for path in sorted(workdir.rglob("*")):
+            if not path.is_file() or path.name in ENV_SCAN_SKIP or path.suffix not in ENV_SCAN_SUFFIXES \
+                    or path.stat().st_size > 1_000_000:
+                continue
+            if student_password in path.read_text(errors="replace"):
+                found.append(f"{path.relative_to(workdir)} contient le mot de passe de votre .env")
+    return found

@@ -31,8 +31,8 @@ import docker.errors
 from .. import scripts
 from ..apiproxy import ExecPolicy
 from ..core import Fail, Lab
-from ..probes import (env_file_read, env_file_write, exec_ok, logs_tail, pg_credentials, pg_service_ready,
-                      pg_table_checksums, psql)
+from ..probes import (env_file_write, env_hygiene, exec_ok, grader_env, grader_password, logs_tail,
+                      pg_credentials, pg_service_ready, pg_table_checksums, psql)
 from ..runner import Grading
 from ..sandbox import DockerStepError
 
@@ -51,26 +51,12 @@ IN_LAB = "/lab/08-postgres-sql"
 IN_DUMPS = "/sauvegardes"
 IN_COMPOSE_FILE = "/run/compose/compose.json"
 SCRIPT_TIMEOUT_S = 90
-SKIP_SCAN = {".env", "enonce.ipynb"}
-TEXT_SUFFIXES = {".sh", ".sql", ".py", ".yaml", ".yml", ".txt", ".toml", ".cfg", ".ini", ".json", ".csv",
-                 ".example", ".md", ""}
 
 
 # -- preparation ---------------------------------------------------------------------------------
-def _password() -> str:
-    return "pw-" + secrets.token_hex(8)
-
-
 def prepare(g: Grading) -> None:
     """The grader's own ``.env`` (random password) and a CSV row the student cannot know."""
-    env_path = g.workdir / ".env"
-    source = env_path if env_path.is_file() else g.workdir / ".env.example"
-    values = env_file_read(source) if source.is_file() else {}
-    student_password = values.get("POSTGRES_PASSWORD", "") if env_path.is_file() else ""
-    values.setdefault("POSTGRES_USER", "meteo")
-    values.setdefault("POSTGRES_DB", "mesures")
-    values["POSTGRES_PASSWORD"] = _password()
-    env_file_write(env_path, values)
+    values, student_password = grader_env(g.workdir, {"POSTGRES_USER": "meteo", "POSTGRES_DB": "mesures"})
     row = None
     csv = g.workdir / CSV
     if csv.is_file():
@@ -144,28 +130,11 @@ def compose_valid(g: Grading):
 @LAB.check("08-no-committed-secret", "Aucun mot de passe dans les fichiers commités (.env ignoré par git)",
            1, static=True)
 def no_committed_secret(g: Grading):
-    if not (g.workdir / ".env.example").is_file():
-        raise Fail("un fichier .env.example commité (modèle sans vrai secret)", ".env.example introuvable",
-                   "créez .env.example avec POSTGRES_USER, POSTGRES_DB et un POSTGRES_PASSWORD factice.")
-    ignore = g.workdir / ".gitignore"
-    patterns = [l.strip() for l in ignore.read_text(errors="replace").splitlines()] if ignore.is_file() else []
-    if not any(p in (".env", "/.env", "*.env", ".env*", "/.env*") for p in patterns):
-        raise Fail("`.env` listé dans .gitignore", ".gitignore absent ou sans ligne `.env`",
-                   "ajoutez la ligne `.env` à .gitignore : le vrai mot de passe ne doit jamais être commité.")
-    found = []
+    found = env_hygiene(g.workdir, prepared(g)[1])
     for key, svc in g.compose().services().items():
         for name, value in (svc.get("environment") or {}).items():
             if re.search(r"PASS|SECRET", name, re.I) and not name.upper().endswith("_FILE") and value:
                 found.append(f"compose.yaml : services.{key}.environment.{name}")
-    _, student_password, _ = prepared(g)
-    if len(student_password) >= 4:
-        for path in sorted(g.workdir.rglob("*")):
-            rel = path.relative_to(g.workdir)
-            if not path.is_file() or path.name in SKIP_SCAN or path.suffix not in TEXT_SUFFIXES \
-                    or path.stat().st_size > 1_000_000:
-                continue
-            if student_password in path.read_text(errors="replace"):
-                found.append(f"{rel} contient le mot de passe de votre .env")
     if found:
         raise Fail("le mot de passe seulement dans .env (non commité), transmis en secret",
                    "\n".join(found[:8]),
@@ -305,7 +274,7 @@ def backup_restore(g: Grading):
 def env_change(g: Grading):
     values, _, row = prepared(g)
     g.compose().down(volumes=True, timeout_s=3)
-    new = {**values, "POSTGRES_DB": "base_" + secrets.token_hex(3), "POSTGRES_PASSWORD": _password()}
+    new = {**values, "POSTGRES_DB": "base_" + secrets.token_hex(3), "POSTGRES_PASSWORD": grader_password()}
     env_file_write(g.workdir / ".env", new)
     g.compose().effective_file().unlink(missing_ok=True)
     g.forget("compose")

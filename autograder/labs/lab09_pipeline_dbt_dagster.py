@@ -1,0 +1,546 @@
+"""Lab 09 — le pipeline conteneurisé : PostgreSQL, dbt et Dagster.
+
+Contract (see labs/09-pipeline-dbt-dagster/enonce.ipynb):
+
+* ``compose.yaml`` with services ``db`` (postgres:17, ``./initdb`` in
+  ``/docker-entrypoint-initdb.d``: the given raw table ``brut.ventes``), ``dbt`` (built; its default
+  command runs ``dbt build``; one-shot, kept out of ``up`` by a profile or awaited by another
+  service), ``code`` (Dagster user code, gRPC server), ``webserver`` (Dagster UI, container port
+  3000 published). A ``daemon`` is optional (needed with the default queued run coordinator);
+* the dbt project turns ``brut.ventes`` into a staging model ``stg_ventes`` (paid sales only,
+  product names trimmed and lower-cased, ``montant = quantite * prix_unitaire``) and two mart
+  tables: ``ventes_par_jour (jour, nb_ventes, montant_total)`` and ``ventes_par_produit (produit,
+  quantite_totale, montant_total)``, with dbt data tests; ``profiles.yml`` reads ``env_var()``;
+* Dagster keeps its runs in PostgreSQL (dagster-postgres) and launches them with the default run
+  launcher (a Docker-socket mount is refused by the policy);
+* ``.env`` (untracked) holds POSTGRES_USER, POSTGRES_DB, POSTGRES_PASSWORD: the grader writes its
+  own with a random password.
+
+The grader inserts raw rows the student cannot know before ``dbt build`` and before the Dagster
+run, and computes the expected marts itself from ``brut.ventes``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import secrets
+import time
+import urllib.error
+import urllib.request
+from decimal import Decimal, InvalidOperation
+
+import yaml
+
+from ..core import Fail, Lab
+from ..probes import (Timeout, env_hygiene, grader_env, host_port, logs_tail, pg_service_ready,
+                      pg_table_checksums, psql, wait_until)
+from ..runner import Grading
+from ..sandbox import DockerStepError
+
+LAB = Lab(
+    id="09-pipeline-dbt-dagster",
+    title="Pipeline conteneurisé : PostgreSQL, dbt et Dagster",
+    files=("compose.yaml", ".env.example", ".gitignore", "initdb/02-dagster.sql",
+           "dbt_project/Dockerfile", "dbt_project/requirements.txt", "dbt_project/profiles.yml",
+           "dbt_project/models/staging/stg_ventes.sql", "dbt_project/models/staging/stg_ventes.yml",
+           "dbt_project/models/marts/ventes_par_jour.sql", "dbt_project/models/marts/marts.yml",
+           "dbt_project/models/marts/ventes_par_produit.sql", "dagster_project/Dockerfile",
+           "dagster_project/requirements.txt", "dagster_project/definitions.py", "dagster_project/dagster.yaml",
+           "dagster_project/workspace.yaml"),
+    budget_s=900,
+)
+
+SERVICES = ("db", "dbt", "code", "webserver")
+MARTS = {"ventes_par_jour": ("jour", "nb_ventes", "montant_total"),
+         "ventes_par_produit": ("produit", "quantite_totale", "montant_total")}
+MODELS = ("stg_ventes", *MARTS)
+# What the marts must hold, computed by the grader from the raw table (the lab's cleaning rules).
+EXPECTED = {
+    "ventes_par_jour": "SELECT vendu_le::date, count(*), sum(quantite * prix_unitaire) FROM brut.ventes "
+                       "WHERE statut = 'payee' GROUP BY 1",
+    "ventes_par_produit": "SELECT lower(trim(produit)), sum(quantite), sum(quantite * prix_unitaire) "
+                          "FROM brut.ventes WHERE statut = 'payee' GROUP BY 1",
+}
+REQUIREMENTS = ("dagster_project/requirements.txt", "dbt_project/requirements.txt")
+UP_TIMEOUT_S = 420
+RUN_TIMEOUT_S = 240
+QUEUED_GIVE_UP_S = 60  # a daemon dequeues within seconds: a run still queued after this will stay so
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+# -- preparation ---------------------------------------------------------------------------------
+def prepare(g: Grading) -> None:
+    values, student_password = grader_env(g.workdir, {"POSTGRES_USER": "pipeline", "POSTGRES_DB": "entrepot"})
+    g.once("prepared", lambda: (dict(values), student_password))
+
+
+LAB.prepare = prepare
+
+
+def db_ready(g: Grading):
+    """The db container once PostgreSQL accepts connections (started alone when the stack is not up)."""
+    def start() -> None:
+        try:
+            g.compose().up("--wait", "db", timeout=g.remaining(180))
+        except DockerStepError as exc:
+            raise Fail("le service db démarre (`docker compose up -d --wait db`)", exc.output[-1200:],
+                       "lisez l'erreur : image postgres:17, variables POSTGRES_* lues dans .env, healthcheck.") \
+                from None
+    if not g.compose().containers("db"):
+        g.once("db-up", start)
+    return pg_service_ready(g, "db")
+
+
+def raw_rows(g: Grading, day: str, rows: list[tuple[str, int, str, str]]) -> None:
+    """Insert sales of ``day`` into brut.ventes: ``(produit, quantite, prix, statut)``."""
+    values = ", ".join(f"('{day} {10 + i}:{secrets.randbelow(60):02d}', '{p.replace(chr(39), chr(39) * 2)}', "
+                       f"{q}, {price}, '{status}')"
+                       for i, (p, q, price, status) in enumerate(rows))
+    psql(g.sandbox, db_ready(g), "INSERT INTO brut.ventes (vendu_le, produit, quantite, prix_unitaire, statut) "
+                                 f"VALUES {values}")
+
+
+def random_day(decade: int) -> str:
+    return f"{decade + secrets.randbelow(10)}-{1 + secrets.randbelow(12):02d}-{10 + secrets.randbelow(18)}"
+
+
+def number(text: str):
+    """A cell as compared: numbers to the cent (numeric or float sums), anything else as text."""
+    try:
+        return Decimal(text).quantize(Decimal("0.01"))
+    except InvalidOperation:
+        return text.strip().lower()
+
+
+def rows_of(g: Grading, sql: str) -> set[tuple]:
+    out = psql(g.sandbox, db_ready(g), f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)")
+    return {tuple(number(v) for v in row) for row in csv.reader(io.StringIO(out)) if row}
+
+
+def mart_relation(g: Grading, name: str) -> tuple[str, str] | None:
+    """``(schema-qualified name, relkind)`` of the relation ``name`` outside pg_catalog, or ``None``."""
+    out = psql(g.sandbox, db_ready(g),
+               "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relkind FROM pg_class c "
+               "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = "
+               f"'{name}' AND c.relkind IN ('r', 'v', 'm', 'p') AND n.nspname NOT IN ('pg_catalog', "
+               "'information_schema') ORDER BY 1 LIMIT 1")
+    return tuple(out.split("|", 1)) if "|" in out else None
+
+
+def mart_diff(g: Grading, mart: str) -> str:
+    """"" when ``mart`` holds exactly the expected rows, else what differs (French)."""
+    found = mart_relation(g, mart)
+    if found is None:
+        return f"{mart} : table introuvable"
+    columns = ", ".join(MARTS[mart])
+    try:
+        got = rows_of(g, f"SELECT {columns} FROM {found[0]}")
+    except DockerStepError as exc:
+        return f"{mart} : colonnes attendues {columns} ({exc.output.strip()[-200:]})"
+    want = rows_of(g, EXPECTED[mart])
+    if got == want:
+        return ""
+    missing, extra = sorted(want - got, key=str), sorted(got - want, key=str)
+    show = lambda rows: "; ".join(",".join(str(v) for v in r) for r in rows[:3]) + (" …" if len(rows) > 3 else "")
+    return (f"{mart} : {len(got)} lignes, {len(want)} attendues"
+            + (f"\n  attendues mais absentes : {show(missing)}" if missing else "")
+            + (f"\n  présentes en trop ou fausses : {show(extra)}" if extra else ""))
+
+
+# -- static checks -------------------------------------------------------------------------------
+@LAB.check("09-compose-valid", "compose.yaml valide : db (postgres:17), dbt, code, webserver (port 3000)", 0.5,
+           static=True)
+def compose_valid(g: Grading):
+    services = g.compose().require_services(SERVICES)
+    image = str(services["db"].get("image") or "")
+    if not re.fullmatch(r"(docker\.io/)?(library/)?postgres:17([.-][\w.-]*)?", image):
+        raise Fail("l'image `postgres:17` (version majeure figée)", f"image : {image or '(aucune)'}",
+                   "`latest` change de version majeure (et de format de données) sans prévenir : "
+                   "écrivez `image: postgres:17`.")
+    targets = [int(p.get("target") or 0) for p in services["webserver"].get("ports") or []]
+    if 3000 not in targets:
+        raise Fail("le port 3000 du webserver publié (interface Dagster)",
+                   f"ports du conteneur publiés : {', '.join(map(str, targets)) or 'aucun'}",
+                   "ajoutez `ports: [\"3000:3000\"]` au service webserver (dagster-webserver -p 3000).")
+    missing = [s for s in ("dbt", "code") if not isinstance(services[s].get("build"), dict)
+               and not any(isinstance(o.get("build"), dict) and o.get("image") == services[s].get("image")
+                           for o in services.values())]
+    if missing:
+        raise Fail("les images de dbt et de Dagster construites depuis vos Dockerfile (`build:`)",
+                   f"sans `build:` : {', '.join(missing)}",
+                   "ajoutez `build: ./dbt_project` au service dbt et `build: {context: ., dockerfile: "
+                   "dagster_project/Dockerfile}` au service code.")
+
+
+def requirement_pins(text: str) -> tuple[dict[str, str], list[str]]:
+    """``name -> version`` of ``name==version`` lines, and the lines that are not pinned that way."""
+    pins, loose = {}, []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        m = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*==\s*([\w.+!-]+)(\s*;.*)?", line)
+        if m:
+            pins[re.sub(r"[-_.]+", "-", m.group(1)).lower()] = m.group(3)
+        else:
+            loose.append(line)
+    return pins, loose
+
+
+@LAB.check("09-pins", "Versions épinglées ; Dagster 1.N.x avec ses bibliothèques 0.(16+N).x ; dbt-core < 1.12",
+           0.5, static=True)
+def pins(g: Grading):
+    problems, versions = [], {}
+    for rel in REQUIREMENTS:
+        path = g.workdir / rel
+        if not path.is_file():
+            problems.append(f"{rel} introuvable")
+            continue
+        found, loose = requirement_pins(path.read_text(errors="replace"))
+        problems += [f"{rel} : « {l} » sans version exacte" for l in loose]
+        versions.update(found)
+    core = versions.get("dagster", "")
+    m = re.fullmatch(r"1\.(\d+)\.(\d+)", core)
+    if not core:
+        problems.append("dagster absent (ou sans version exacte) de dagster_project/requirements.txt")
+    elif m:
+        lib = f"0.{16 + int(m.group(1))}.{m.group(2)}"
+        for name in ("dagster-webserver", "dagster-postgres", "dagster-dbt"):
+            want = core if name == "dagster-webserver" else lib
+            if name not in versions:
+                problems.append(f"{name} absent de dagster_project/requirements.txt")
+            elif versions[name] != want:
+                problems.append(f"{name}=={versions[name]} ne va pas avec dagster=={core} (attendu {want})")
+    dbt = versions.get("dbt-core", "")
+    if not dbt:
+        problems.append("dbt-core absent (ou sans version exacte)")
+    elif tuple(int(x) for x in re.findall(r"\d+", dbt)[:2]) >= (1, 12):
+        problems.append(f"dbt-core=={dbt} : 1.12 et plus téléchargent un composant depuis GitHub à "
+                        "l'installation (échoue hors ligne) ; restez en 1.11")
+    if problems:
+        raise Fail("chaque dépendance en `paquet==version`, la famille Dagster cohérente",
+                   "\n".join(problems[:8]),
+                   "Dagster numérote ses bibliothèques 0.(16+N).x à côté du cœur 1.N.x : dagster==1.13.27 va avec "
+                   "dagster-postgres==0.29.27 et dagster-dbt==0.29.27. Sans version, pip choisit de vieilles "
+                   "bibliothèques incompatibles.")
+    return f"dagster {core}, dbt-core {dbt}"
+
+
+def profile_output(g: Grading) -> dict:
+    path = g.workdir / "dbt_project" / "profiles.yml"
+    if not path.is_file():
+        raise Fail("dbt_project/profiles.yml", "fichier introuvable",
+                   "créez profiles.yml à côté de dbt_project.yml (DBT_PROFILES_DIR pointe sur ce dossier).")
+    try:
+        profiles = yaml.safe_load(path.read_text(errors="replace")) or {}
+        project = yaml.safe_load((g.workdir / "dbt_project" / "dbt_project.yml").read_text(errors="replace"))
+        profile = profiles[project["profile"]]
+        return profile["outputs"][profile.get("target") or next(iter(profile["outputs"]))]
+    except (OSError, yaml.YAMLError, KeyError, TypeError, StopIteration) as exc:
+        raise Fail("un profiles.yml lisible dont le profil est celui de dbt_project.yml (`profile:`)",
+                   f"{type(exc).__name__} : {exc}"[:400],
+                   "vérifiez l'indentation YAML et que `profile:` de dbt_project.yml nomme un profil de "
+                   "profiles.yml, avec `target:` et `outputs:`.") from None
+
+
+@LAB.check("09-profiles-env", "profiles.yml lit la connexion avec env_var() ; .env non commité", 0.5,
+           static=True)
+def profiles_env(g: Grading):
+    output = profile_output(g)
+    literal = [k for k in ("host", "user", "password", "dbname") if "env_var(" not in str(output.get(k, ""))]
+    if "localhost" in str(output.get("host", "")) or "127.0.0.1" in str(output.get("host", "")):
+        literal.append("host (localhost : dans un conteneur, c'est le conteneur lui-même)")
+    found = env_hygiene(g.workdir, g.once("prepared", lambda: ({}, ""))[1])
+    if literal or found:
+        raise Fail("host, user, password et dbname lus par `{{ env_var('…') }}`, aucun mot de passe commité",
+                   "\n".join([f"profiles.yml : {k} écrit en dur" for k in literal] + found[:6]),
+                   "écrivez par exemple `password: \"{{ env_var('DBT_PASSWORD') }}\"` et passez les valeurs "
+                   "du .env aux services dans compose.yaml ; host = le nom du service (`db`).")
+    return "connexion lue dans l'environnement"
+
+
+# -- the stack -----------------------------------------------------------------------------------
+def stack(g: Grading) -> float:
+    return g.once("stack", lambda: _stack(g))
+
+
+def _stack(g: Grading) -> float:
+    t0 = time.monotonic()
+    try:
+        g.compose().up("--build", "--wait", "--wait-timeout", str(int(g.remaining(UP_TIMEOUT_S))),
+                       timeout=g.remaining(UP_TIMEOUT_S + 60))
+    except DockerStepError as exc:
+        broken = [f"{s} : {c.status}\n{logs_tail(c, 8)}" for s in SERVICES[2:] + ("db",)
+                  for c in g.compose().containers(s) if c.status != "running"]
+        raise Fail(f"`docker compose up -d --build --wait` réussit en moins de {UP_TIMEOUT_S} s",
+                   (exc.output[-1000:] + ("\n" + "\n".join(broken) if broken else ""))[-2500:],
+                   "lancez `docker compose up --build --wait` et lisez `docker compose logs code webserver` : "
+                   "dépendance manquante, dagster.yaml illisible, base `dagster` absente (initdb), "
+                   "service ponctuel (dbt) sans profil…") from None
+    return time.monotonic() - t0
+
+
+@LAB.check("09-stack-up", "`docker compose up --wait` : la pile démarre, saine, en un temps borné", 1.5,
+           requires=["09-compose-valid"])
+def stack_up(g: Grading):
+    took = stack(g)
+    services = g.compose().services()
+    missing = [s for s in ("db", "code", "webserver") if not (services[s].get("healthcheck") or {}).get("test")
+               and not g.compose().container(s).attrs["Config"].get("Healthcheck")]
+    if missing:
+        raise Fail("un healthcheck sur db, code et webserver (sans lui, `--wait` n'attend que le démarrage)",
+                   f"sans healthcheck : {', '.join(missing)}",
+                   "db : `pg_isready` ; code : `dagster api grpc-health-check -p 4000` ; webserver : une requête "
+                   "sur http://127.0.0.1:3000/server_info.")
+    unhealthy = {s: state for s in ("db", "code", "webserver")
+                 if (state := health(g.compose().container(s))) != "healthy"}
+    if unhealthy:
+        raise Fail("db, code et webserver « healthy »", ", ".join(f"{s} : {st}" for s, st in unhealthy.items()),
+                   "lisez `docker compose ps` et les journaux du service concerné.")
+    return f"pile prête en {took:.0f} s"
+
+
+def health(container) -> str:
+    container.reload()
+    return (container.attrs["State"].get("Health") or {}).get("Status", container.status)
+
+
+def dbt_build(g: Grading) -> tuple[int, str]:
+    """Grader rows in brut.ventes, then the dbt service's own command (once per grading)."""
+    def run() -> tuple[int, str]:
+        raw_rows(g, random_day(2040), [("Croissant ", 2, "1.40", "payee"), ("CAFE", 1, "3.20", "annulee"),
+                                        ("the", 3, "2.80", "payee")])
+        try:
+            return 0, g.compose().run("dbt", "--rm", timeout=g.remaining(240))
+        except DockerStepError as exc:
+            return 1, exc.output or str(exc)
+    code, out = g.once("dbt-build", run)
+    return code, ANSI.sub("", out)
+
+
+@LAB.check("09-dbt-build", "`docker compose run --rm dbt` : dbt build (modèles + tests) réussit", 1.5,
+           requires=["09-compose-valid"])
+def dbt_build_ok(g: Grading):
+    code, out = dbt_build(g)
+    tail = "\n".join(out.strip().splitlines()[-15:]) or "(aucune sortie)"
+    if code != 0:
+        hint = ("dbt s'arrête sans message (code 2) quand il ne peut pas écrire target/ ou logs/ : le dossier du "
+                "projet doit appartenir à l'utilisateur de l'image." if not out.strip() or "Running with dbt" not in out
+                else "lisez la première erreur : connexion (host = `db`, variables DBT_*), modèle SQL, ou un "
+                     "test dbt qui échoue (les données ne respectent pas une règle).")
+        raise Fail("`docker compose run --rm dbt` se termine avec le code 0", tail, hint)
+    finished = re.search(r"Finished running (.*?) in ", out)
+    summary = finished.group(1) if finished else ""
+    tests = sum(int(n) for n in re.findall(r"(\d+) (?:data )?tests?\b", summary))
+    models = sum(int(n) for n in re.findall(r"(\d+) (?:\w+ )?models?\b", summary))
+    if not finished or tests == 0 or models < len(MODELS):
+        raise Fail(f"`dbt build` : au moins {len(MODELS)} modèles et des tests dbt exécutés",
+                   f"« {summary or 'pas de résumé Finished running'} »\n{tail}",
+                   "la commande par défaut du service dbt doit être `dbt build` (pas `dbt run`, qui ne teste "
+                   "rien) ; déclarez des `data_tests` (unique, not_null…) dans les fichiers .yml des modèles.")
+    return summary
+
+
+@LAB.check("09-mart-rows", "Les tables du mart contiennent les lignes attendues (requêtes du correcteur)", 1.5,
+           requires=["09-compose-valid"])
+def mart_rows(g: Grading):
+    dbt_build(g)
+    problems = [d for d in (mart_diff(g, m) for m in MARTS) if d]
+    views = [m for m in MARTS if (mart_relation(g, m) or ("", "r"))[1] != "r"]
+    if problems:
+        raise Fail("ventes_par_jour et ventes_par_produit égales au calcul du correcteur sur brut.ventes "
+                   "(ventes payées, produits normalisés)", "\n".join(problems),
+                   "staging : `where statut = 'payee'`, `lower(trim(produit))`, `quantite * prix_unitaire` ; "
+                   "marts : un `group by` par jour et par produit. Le correcteur ajoute ses propres lignes "
+                   "brutes avant `dbt build` : rien ne doit être écrit en dur.")
+    if views:
+        raise Fail("les marts matérialisés en tables", f"vues : {', '.join(views)}",
+                   "dans dbt_project.yml : `marts: +materialized: table` (une vue recalcule tout à chaque lecture).")
+    return ", ".join(f"{m} {len(rows_of(g, EXPECTED[m]))} lignes" for m in MARTS)
+
+
+# -- Dagster -------------------------------------------------------------------------------------
+def graphql(g: Grading, query: str, variables: dict | None = None) -> dict:
+    url = f"http://127.0.0.1:{host_port(g.compose().container('webserver'), 3000)}/graphql"
+    req = urllib.request.Request(url, data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            body = json.load(resp)
+    except (OSError, ValueError) as exc:
+        raise Fail("l'API GraphQL de Dagster répond (POST /graphql)", f"{type(exc).__name__} : {exc}",
+                   "vérifiez que dagster-webserver écoute sur 0.0.0.0:3000.") from None
+    if body.get("errors"):
+        raise Fail("une réponse GraphQL sans erreur", json.dumps(body["errors"], ensure_ascii=False)[:600],
+                   "version de Dagster trop ancienne ? épinglez dagster==1.13.27.")
+    return body["data"]
+
+
+WORKSPACE = """{ workspaceOrError { __typename ... on PythonError { message }
+  ... on Workspace { locationEntries { name loadStatus locationOrLoadError { __typename
+    ... on PythonError { message }
+    ... on RepositoryLocation { name repositories { name jobs { name }
+      assetNodes { assetKey { path } isMaterializable jobNames } } } } } } } }"""
+
+
+def code_location(g: Grading) -> dict:
+    """``{location, repository, assets: {key path tuple: job names}, jobs}`` of the first loaded location."""
+    def read() -> dict:
+        data = graphql(g, WORKSPACE)["workspaceOrError"]
+        if data["__typename"] != "Workspace":
+            raise Fail("l'espace de travail Dagster chargé", data.get("message", data["__typename"])[:800],
+                       "vérifiez workspace.yaml (grpc_server: host: code, port: 4000).")
+        errors = []
+        for entry in data["locationEntries"]:
+            loc = entry.get("locationOrLoadError") or {}
+            if loc.get("__typename") == "RepositoryLocation":
+                for repo in loc["repositories"]:
+                    assets = {tuple(a["assetKey"]["path"]): a["jobNames"] for a in repo["assetNodes"]
+                              if a["isMaterializable"]}
+                    if assets:
+                        return {"location": loc["name"], "repository": repo["name"], "assets": assets,
+                                "jobs": [j["name"] for j in repo["jobs"]]}
+            errors.append(f"{entry['name']} : {entry['loadStatus']} {(loc.get('message') or '')[:600]}")
+        raise Fail("une code location chargée, avec les modèles dbt comme assets",
+                   "\n".join(errors) or "aucune code location dans workspace.yaml",
+                   "la code location vient du serveur gRPC du service code (workspace.yaml : grpc_server) ; "
+                   "definitions.py déclare les modèles avec `@dbt_assets(manifest=…)`.")
+    return g.once("location", read)
+
+
+@LAB.check("09-dagster-ui", "L'interface Dagster répond (/server_info) et liste la code location et les assets dbt",
+           1, requires=["09-stack-up"])
+def dagster_ui(g: Grading):
+    port = host_port(g.compose().container("webserver"), 3000)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=10) as resp:
+            info = json.load(resp)
+    except (OSError, ValueError) as exc:
+        raise Fail("GET /server_info répond en JSON (dagster-webserver)", f"{type(exc).__name__} : {exc}",
+                   "le service webserver lance `dagster-webserver -h 0.0.0.0 -p 3000 -w workspace.yaml`.") from None
+    loc = code_location(g)
+    names = {path[-1] for path in loc["assets"]}
+    missing = [m for m in MODELS if m not in names]
+    if missing:
+        raise Fail(f"les modèles dbt {', '.join(MODELS)} comme assets de la code location",
+                   f"assets : {', '.join(sorted(names)) or 'aucun'} ; absents : {', '.join(missing)}",
+                   "reconstruisez le manifest (`dbt parse` dans le Dockerfile de Dagster) après avoir ajouté "
+                   "les modèles ; `@dbt_assets(manifest=projet.manifest_path)`.")
+    return (f"Dagster {info.get('dagster_webserver_version', '?')}, code location « {loc['location']} », "
+            f"{len(names)} assets")
+
+
+LAUNCH = """mutation($p: ExecutionParams!) { launchRun(executionParams: $p) { __typename
+  ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
+  ... on RunConfigValidationInvalid { errors { message } } ... on InvalidSubsetError { message }
+  ... on InvalidStepError { invalidStepKey } ... on UnauthorizedError { message } } }"""
+RUN_STATUS = """query($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status } } }"""
+RUN_EVENTS = """query($id: ID!) { logsForRun(runId: $id, limit: 400) { __typename
+  ... on EventConnection { events { __typename ... on MessageEvent { message level } } } } }"""
+
+
+def launch_materialisation(g: Grading) -> tuple[str, str]:
+    """Launch every materialisable asset of the code location; ``(run id, final status)``."""
+    loc = code_location(g)
+    keys = list(loc["assets"])
+    common = set.intersection(*(set(jobs) for jobs in loc["assets"].values()))
+    job = "__ASSET_JOB" if "__ASSET_JOB" in common else sorted(common)[0] if common else "__ASSET_JOB"
+    params = {"selector": {"repositoryLocationName": loc["location"], "repositoryName": loc["repository"],
+                           "jobName": job, "assetSelection": [{"path": list(k)} for k in keys]},
+              "runConfigData": {}}
+    result = graphql(g, LAUNCH, {"p": params})["launchRun"]
+    if result["__typename"] != "LaunchRunSuccess":
+        raise Fail("le lancement d'une matérialisation des assets dbt accepté", json.dumps(result, ensure_ascii=False)[:600],
+                   "vérifiez que les modèles dbt sont des assets d'un même job (`define_asset_job` ou job implicite).")
+    run_id = result["run"]["runId"]
+    seen: dict[str, str] = {}
+    queued_until = time.monotonic() + QUEUED_GIVE_UP_S
+
+    def finished():
+        seen["status"] = graphql(g, RUN_STATUS, {"id": run_id})["runOrError"].get("status", "?")
+        return seen["status"] if seen["status"] in ("SUCCESS", "FAILURE", "CANCELED") else None
+
+    def stuck() -> str | None:
+        return "QUEUED" if seen.get("status") == "QUEUED" and time.monotonic() > queued_until else None
+    try:
+        return run_id, wait_until(finished, g.remaining(RUN_TIMEOUT_S), give_up=stuck, interval=1.0)
+    except Timeout:
+        return run_id, seen.get("status", "?")
+
+
+def run_errors(g: Grading, run_id: str) -> str:
+    events = (graphql(g, RUN_EVENTS, {"id": run_id})["logsForRun"] or {}).get("events") or []
+    errors = [e["message"] for e in events if e.get("level") in ("ERROR", "CRITICAL") and e.get("message")]
+    return "\n".join(m[:300] for m in errors[-4:])
+
+
+@LAB.check("09-dagster-run", "Une matérialisation lancée par Dagster réussit et met le mart à jour", 1.5,
+           requires=["09-dagster-ui"])
+def dagster_run(g: Grading):
+    day = random_day(2050)
+    raw_rows(g, day, [("Sandwich", 2, "6.50", "payee"), ("jus d'orange", 1, "3.90", "payee")])
+    run_id, status = g.once("run", lambda: launch_materialisation(g))
+    if status == "QUEUED":
+        raise Fail("le run démarré par le démon", f"toujours QUEUED (en file d'attente) après {QUEUED_GIVE_UP_S} s",
+                   "les runs lancés depuis l'interface attendent dans la file du QueuedRunCoordinator : il faut le "
+                   "service daemon (`dagster-daemon run`) et la même instance partout (dagster.yaml : stockage "
+                   "PostgreSQL), ou `run_coordinator: DefaultRunCoordinator` sans démon.")
+    if status != "SUCCESS":
+        raise Fail("le run Dagster en SUCCESS", f"statut {status}\n{run_errors(g, run_id)}"[:1500],
+                   "ouvrez le run dans l'interface (http://localhost:3000/runs) : dbt joignable depuis le service "
+                   "code (variables DBT_*), dossier du projet dbt accessible en écriture.")
+    got = rows_of(g, f"SELECT {', '.join(MARTS['ventes_par_jour'])} FROM {mart_relation(g, 'ventes_par_jour')[0]} "
+                     f"WHERE jour = '{day}'") if mart_relation(g, "ventes_par_jour") else set()
+    if got != {(number(day), number("2"), number("16.90"))}:
+        raise Fail(f"le jour {day} (ajouté par le correcteur avant le run) dans ventes_par_jour : 2 ventes, 16.90",
+                   f"lignes de ce jour : {sorted(got, key=str) or 'aucune'}",
+                   "la matérialisation doit reconstruire les modèles dbt (`dbt build`) dans la base du service db.")
+    return f"run {run_id[:8]} SUCCESS, mart à jour"
+
+
+@LAB.check("09-dagster-storage", "Dagster garde ses runs dans PostgreSQL (dagster-postgres)", 0.5,
+           requires=["09-dagster-run"])
+def dagster_storage(g: Grading):
+    run_id, _ = g.once("run", lambda: launch_materialisation(g))
+    c = db_ready(g)
+    databases = psql(g.sandbox, c, "SELECT datname FROM pg_database WHERE NOT datistemplate").split()
+    for name in databases:
+        if psql(g.sandbox, c, "SELECT to_regclass('runs') IS NOT NULL", database=name) == "t" and \
+                psql(g.sandbox, c, f"SELECT count(*) FROM runs WHERE run_id = '{run_id}'", database=name) == "1":
+            return f"run {run_id[:8]} dans la base « {name} »"
+    raise Fail("le run lancé par le correcteur dans la table runs d'une base du service db",
+               f"introuvable (bases : {', '.join(databases)})",
+               "sans `storage: postgres:` dans dagster.yaml (DAGSTER_HOME), Dagster écrit dans des fichiers "
+               "SQLite du conteneur : perdus à sa recréation, et non partagés entre webserver, démon et code.")
+
+
+@LAB.check("09-db-restart", "Les données survivent à la recréation du conteneur de la base", 1,
+           requires=["09-compose-valid"])
+def db_restart(g: Grading):
+    """The raw table (with the grader's rows, unknown to the init scripts) and the marts that exist."""
+    dbt_build(g)
+    tables = ["brut.ventes", *(found[0] for m in MARTS if (found := mart_relation(g, m)))]
+    before = pg_table_checksums(g.sandbox, db_ready(g), tables)
+    try:
+        g.compose().remove("db", timeout=g.remaining(60))
+        g.compose().up("--wait", "--no-deps", "db", timeout=g.remaining(180))
+    except DockerStepError as exc:
+        raise Fail("la base redémarre après `docker compose rm -sf db` puis `up -d db`", exc.output[-1000:],
+                   "lisez `docker compose logs db`.") from None
+    c = db_ready(g)
+    after = {}
+    for t in tables:
+        try:
+            after.update(pg_table_checksums(g.sandbox, c, [t]))
+        except DockerStepError:
+            after[t] = ("", "table absente, 0")
+    lost = [t for t in tables if before[t] != after[t]]
+    if lost:
+        raise Fail("les mêmes lignes après la recréation du conteneur db",
+                   ", ".join(f"{t} ({before[t][1]} → {after[t][1]} lignes)" for t in lost),
+                   "montez un volume nommé sur le dossier de données : `pgdata:/var/lib/postgresql/data` "
+                   "(et `volumes: pgdata:` en bas du fichier).")
+    return ", ".join(f"{t} {before[t][1]} lignes" for t in tables)

@@ -1,0 +1,2 @@
+-- TODO : créer une base séparée nommée `dagster` pour le stockage de Dagster
+-- (runs, événements, planifications), à côté de la base de l'entrepôt (POSTGRES_DB).
