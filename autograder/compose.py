@@ -130,6 +130,12 @@ class ComposeProject:
             path.write_text(json.dumps(effective, indent=1))
         return path
 
+    def reset(self) -> None:
+        """Read the file again on next use (after the grader changed ``.env``): the canonical
+        configuration, the review and the effective file are derived anew."""
+        self._config = self._refusals = None
+        self.directory.parent.joinpath(f"{self.name}{EFFECTIVE_FILE}").unlink(missing_ok=True)
+
     def _cmd(self, *args: str, timeout: float) -> str:
         if args and args[0] in STARTING:
             refused = self.refused()

@@ -276,8 +276,7 @@ def env_change(g: Grading):
     g.compose().down(volumes=True, timeout_s=3)
     new = {**values, "POSTGRES_DB": "base_" + secrets.token_hex(3), "POSTGRES_PASSWORD": grader_password()}
     env_file_write(g.workdir / ".env", new)
-    g.compose().effective_file().unlink(missing_ok=True)
-    g.forget("compose")
+    g.compose().reset()
     g.forget("up")
     try:
         g.compose().up("db", timeout=g.remaining(180))
