@@ -10,6 +10,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 LAB ?=
 PYTEST_ARGS ?=
+GRADER_WORKERS ?= 2
+TEST_SNAPSHOT := build/test-volumes-at-start.json
 JUPYTER_ARGS ?=
 
 .PHONY: help venv lab test test-unit test-grader check list images docker-ready clean-docker
@@ -52,8 +54,14 @@ test-unit: $(STAMP) ## Fast tests that need no Docker
 test-grader: images ## The grader tested both ways on every lab (solutions, starters, mutants, alternatives)
 	$(PY) -m pytest tests/grader $(PYTEST_ARGS)
 
+# `make test` grades the labs' solutions, starters, mutants and alternatives on GRADER_WORKERS
+# parallel pytest workers (gradings are isolated by job), then runs the rest of the suite in order,
+# the leftovers test last; the volume snapshot taken before the first phase is shared with it.
 test: images ## Run the whole suite (unit, layout, course images, grader both ways, no leftovers)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	@rm -f $(TEST_SNAPSHOT); export AUTOGRADER_TEST_VOLUMES_SNAPSHOT=$(TEST_SNAPSHOT); \
+	  $(PY) -m pytest -n $(GRADER_WORKERS) --dist worksteal tests/grader/test_labs.py $(PYTEST_ARGS); labs=$$?; \
+	  $(PY) -m pytest --ignore=tests/grader/test_labs.py $(PYTEST_ARGS); rest=$$?; \
+	  rm -f $(TEST_SNAPSHOT); test $$labs -eq 0 -a $$rest -eq 0
 
 clean-docker: docker-ready ## Remove every container, volume, network and image the grader left
 	@$(PY) -m autograder clean

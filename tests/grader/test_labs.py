@@ -12,6 +12,7 @@ from autograder.core import Status
 from autograder.registry import get_lab
 from autograder.runner import grade
 from cases import LABS, ROOT, SOLUTIONS, lab_ids, variants
+from conftest import is_xdist_worker
 
 pytestmark = pytest.mark.docker
 
@@ -29,8 +30,9 @@ def cli_json(folder) -> tuple[int, dict]:
 
 
 @pytest.fixture(scope="session")
-def python_latest_alias(docker_client):
-    """`FROM python:latest` mutants must build offline too: alias it to the course image if absent."""
+def python_latest_alias(docker_client, request):
+    """`FROM python:latest` mutants must build offline too: alias it to the course image if absent.
+    Under xdist the workers share the alias; the controller removes it (conftest)."""
     created = False
     try:
         docker_client.images.get("python:latest")
@@ -38,7 +40,7 @@ def python_latest_alias(docker_client):
         docker_client.images.get("python:3.13-slim").tag("python", "latest")
         created = True
     yield
-    if created:
+    if created and not is_xdist_worker(request.config):
         docker_client.images.remove("python:latest", noprune=True)
 
 
