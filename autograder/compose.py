@@ -156,10 +156,16 @@ class ComposeProject:
         self._cmd("up", "-d", "--remove-orphans", "--timeout", str(policy.MAX_STOP_GRACE_S), *extra,
                   timeout=timeout)
 
-    def run(self, service: str, *options: str, timeout: float = 120) -> str:
-        """``docker compose run OPTIONS SERVICE`` (a one-off container of ``service``, labelled like
-        the others); its output."""
-        return self._cmd("run", *options, service, timeout=timeout)
+    def run(self, service: str, *options: str, command: tuple[str, ...] = (), timeout: float = 120) -> str:
+        """``docker compose run OPTIONS SERVICE [COMMAND…]`` (a one-off container of ``service``,
+        labelled like the others); its output."""
+        return self._cmd("run", *options, service, *command, timeout=timeout)
+
+    def create(self, *services: str, timeout: float = 300) -> None:
+        """``docker compose create --build SERVICES``: containers created, never started (their
+        ``HostConfig`` can be inspected, e.g. GPU requests on a host without a GPU)."""
+        self.sandbox.remember_volumes(self.all_containers())
+        self._cmd("create", "--build", *services, timeout=timeout)
 
     def down(self, *, volumes: bool = False, rmi: bool = False, timeout_s: int = 3) -> None:
         self.sandbox.remember_volumes(self.all_containers())

@@ -499,9 +499,8 @@ def _limit(svc: dict) -> None:
     svc["memswap_limit"] = str(memory)
     svc["cpus"] = cpus
     svc["pids_limit"] = pids
-    if limits:
-        limits.update({k: v for k, v in (("memory", str(memory)), ("cpus", cpus), ("pids", pids))
-                       if k in limits})
+    if limits:  # compose refuses a service-level value that differs from `deploy.resources.limits`
+        limits.update({"memory": str(memory), "cpus": cpus, "pids": pids})
     ulimits = svc.setdefault("ulimits", {})
     ulimits["core"] = {"soft": 0, "hard": 0}
 

@@ -129,6 +129,10 @@ def test_rewrite_scopes_names_moves_ports_and_imposes_limits():
     assert a["ports"] == [{"target": 5432, "host_ip": "127.0.0.1"}] and "a:5432" in notes[0]
     assert a["mem_limit"] == a["memswap_limit"] == "268435456" and a["cpus"] == 1.0 and a["pids_limit"] == 512
     assert b["mem_limit"] == str(policy.MAX_MEMORY) == b["deploy"]["resources"]["limits"]["memory"]
+    # compose refuses a service-level value that differs from deploy.resources.limits: every imposed
+    # limit is mirrored there, also those the student left out (cpus and pids here)
+    assert b["deploy"]["resources"]["limits"]["cpus"] == b["cpus"] == policy.DEFAULT_CPUS
+    assert b["deploy"]["resources"]["limits"]["pids"] == b["pids_limit"]
     assert b["pids_limit"] == policy.DEFAULT_PIDS and b["restart"] == "no" and "restart_policy" not in b["deploy"]
     assert b["image"] == c["image"] == "ag-1-b:grading" and "tags" not in b["build"]
     assert b["build"]["labels"] == LABELS and b["ulimits"]["core"] == {"soft": 0, "hard": 0}

@@ -1,0 +1,870 @@
+"""Lab 10 — CI/CD: a GitLab CI pipeline (build, test, deploy) for a containerised Python project.
+
+Graded on behaviour where this host can: the file is validated against GitLab's CI schema
+(check-jsonschema's vendored copy); the jobs are resolved the way GitLab does it (YAML anchors,
+`extends`, `default:`, `!reference`, local `include`), and their `rules` / `only` / `except` are
+evaluated for a simulated push pipeline on the default branch and on a feature branch; the
+grader builds the lab's image and runs the test job's script inside it (network off, GitLab's
+predefined variables set), then breaks the application on purpose, rebuilds, and the same script
+must fail. No runner, no dind: the build job is read, not run (a dind service needs a privileged
+container, which the grader never starts).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import secrets
+import shlex
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from ..core import Fail, Lab, Skip
+from ..runner import Grading
+from ..sandbox import DockerStepError
+
+LAB = Lab(
+    id="10-ci-cd",
+    title="CI/CD : un pipeline GitLab pour une application conteneurisée",
+    files=(".gitlab-ci.yml", "tests/test_stats.py"),
+    budget_s=600,
+)
+
+CI_FILE = ".gitlab-ci.yml"
+STAGES = ("build", "test", "deploy")
+DEFAULT_BRANCH = "main"
+FEATURE_BRANCH = "feature/nouvelle-stat"
+PROJECT_PATH = "ecole/tp10"
+PROJECT_DIR = f"/builds/{PROJECT_PATH}"
+REGISTRY = "registry.gitlab.example.com"
+REGISTRY_IMAGE = f"{REGISTRY}/{PROJECT_PATH}"
+SHA = "3f9c2a7be41d05c8a6e2f1b9d07c4e5a8b6f1d20"
+SHORT_SHA = SHA[:8]
+SHA_REF = f"{REGISTRY_IMAGE}:{SHORT_SHA}"
+SCHEMA_TIMEOUT_S = 60
+JOB_TIMEOUT_S = 120
+# Top-level keys that are not jobs.
+RESERVED = {"default", "include", "stages", "variables", "workflow", "image", "services", "before_script",
+            "after_script", "cache", "types", "spec"}
+# What `default:` (or the old top-level keys) gives every job that does not set it.
+DEFAULT_KEYS = ("image", "services", "before_script", "after_script", "cache", "tags", "retry", "timeout",
+                "interruptible", "artifacts", "hooks", "id_tokens")
+# Bugs the grader puts into its own copy of the application: the student's tests must catch each.
+BUGS = (
+    ("summary", "app/stats.py", "    values = list(values)\n", "    values = list(values)[:-1]\n",
+     "summary() ignore la dernière valeur (n, moyenne et max faux)"),
+    ("alerts", "app/stats.py", "r.temperature >= threshold", "r.temperature <= threshold",
+     "alerts() inverse la comparaison au seuil"),
+)
+REGISTRY_TOOLS = re.compile(r"\b(crane|skopeo|regctl|buildah|podman|oras|executor|kaniko|imagetools)\b")
+
+
+# -- the simulated GitLab environment -------------------------------------------------------------
+def ci_env(branch: str) -> dict[str, str]:
+    """GitLab's predefined variables for a push pipeline on ``branch`` (plausible values)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", branch.lower()).strip("-")[:63]
+    return {
+        "CI": "true", "GITLAB_CI": "true", "CI_SERVER": "yes",
+        "CI_PIPELINE_SOURCE": "push", "CI_PIPELINE_ID": "4242", "CI_JOB_ID": "90210",
+        "CI_COMMIT_BRANCH": branch, "CI_COMMIT_REF_NAME": branch, "CI_COMMIT_REF_SLUG": slug,
+        "CI_DEFAULT_BRANCH": DEFAULT_BRANCH, "CI_COMMIT_SHA": SHA, "CI_COMMIT_SHORT_SHA": SHORT_SHA,
+        "CI_COMMIT_BEFORE_SHA": "0" * 40, "CI_COMMIT_TITLE": "Correction du TP 10",
+        "CI_PROJECT_PATH": PROJECT_PATH, "CI_PROJECT_NAME": "tp10", "CI_PROJECT_NAMESPACE": "ecole",
+        "CI_PROJECT_DIR": PROJECT_DIR, "CI_BUILDS_DIR": "/builds",
+        "CI_REGISTRY": REGISTRY, "CI_REGISTRY_IMAGE": REGISTRY_IMAGE,
+        "CI_REGISTRY_USER": "gitlab-ci-token", "CI_REGISTRY_PASSWORD": "grader-fake-registry-password",
+        "CI_JOB_TOKEN": "grader-fake-job-token", "CI_SERVER_HOST": "gitlab.example.com",
+        "CI_SERVER_URL": "https://gitlab.example.com",
+        "CI_DEPENDENCY_PROXY_GROUP_IMAGE_PREFIX": "gitlab.example.com:443/ecole/dependency_proxy/containers",
+        "CI_DEPENDENCY_PROXY_DIRECT_GROUP_IMAGE_PREFIX": "gitlab.example.com:443/ecole/dependency_proxy/containers",
+    }
+
+
+VAR = re.compile(r"\$\$|\$\{(\w+)\}|\$(\w+)")
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """``$VAR`` / ``${VAR}`` replaced from ``env`` (unknown: empty, like sh); ``$$`` is a dollar."""
+    return VAR.sub(lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1) or m.group(2), ""), text)
+
+
+# -- loading and resolving the file ---------------------------------------------------------------
+class Reference(list):
+    """A ``!reference [job, key, …]`` tag, resolved after ``extends``."""
+
+
+class CiLoader(yaml.SafeLoader):
+    pass
+
+
+CiLoader.add_constructor("!reference", lambda loader, node: Reference(loader.construct_sequence(node, deep=True)))
+
+
+def parse_yaml(text: str, rel: str) -> dict:
+    try:
+        data = yaml.load(text, Loader=CiLoader)  # noqa: S506 - a SafeLoader with one more tag
+    except yaml.YAMLError as exc:
+        raise Fail(f"{rel} en YAML valide", " ".join(str(exc).split())[:300],
+                   "vérifiez l'indentation (espaces, jamais de tabulation) et les deux-points.") from None
+    if not isinstance(data, dict):
+        raise Fail(f"{rel} : un dictionnaire de clés (stages, jobs…)", f"{type(data).__name__}",
+                   "commencez par `stages:` puis un job par étape.")
+    return data
+
+
+def deep_merge(base: Any, over: Any) -> Any:
+    """GitLab's merge for ``extends`` and ``include``: hashes merged, everything else replaced."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for key, value in over.items():
+            out[key] = deep_merge(base.get(key), value) if key in base else value
+        return out
+    return over
+
+
+def load_ci(g: Grading) -> dict:
+    """The raw configuration, local includes merged in (memoised)."""
+    def make() -> dict:
+        path = g.workdir / CI_FILE
+        if not path.is_file():
+            raise Fail(f"un fichier {CI_FILE} à la racine du TP", f"{CI_FILE} introuvable",
+                       f"créez {CI_FILE} (voir l'énoncé).")
+        data = parse_yaml(path.read_text(encoding="utf-8", errors="replace"), CI_FILE)
+        includes = data.pop("include", None)
+        if includes is None:
+            return data
+        merged: dict = {}
+        for item in includes if isinstance(includes, list) else [includes]:
+            local = item if isinstance(item, str) else (item.get("local") if isinstance(item, dict) else None)
+            if not isinstance(local, str) or re.match(r"^[a-z]+://", local):
+                raise Fail("des `include:` locaux (fichiers du dépôt) que le correcteur peut lire",
+                           f"`include: {item}`", "le correcteur n'a pas accès au réseau : écrivez les jobs dans "
+                           f"{CI_FILE} ou dans un fichier du dépôt inclus avec `include: local:`.")
+            target = (g.workdir / local.lstrip("/")).resolve()
+            if not target.is_file() or g.workdir.resolve() not in target.parents:
+                raise Fail("chaque fichier inclus présent dans le dépôt", f"`{local}` introuvable",
+                           "vérifiez le chemin (relatif à la racine du dépôt).")
+            part = parse_yaml(target.read_text(encoding="utf-8", errors="replace"), local)
+            part.pop("include", None)
+            merged = deep_merge(merged, part)
+        return deep_merge(merged, data)
+    return g.once("ci", make)
+
+
+def resolve_extends(ci: dict, name: str, seen: tuple = ()) -> dict:
+    job = ci.get(name)
+    if not isinstance(job, dict):
+        raise Fail(f"`extends: {name}` vers un job ou un modèle défini", f"`{name}` introuvable",
+                   "définissez le modèle (par exemple `.docker:`) dans le fichier.")
+    if name in seen or len(seen) > 11:
+        raise Fail("des `extends` sans boucle", " → ".join((*seen, name)), "un modèle ne peut pas s'étendre lui-même.")
+    parents = job.get("extends") or []
+    merged: dict = {}
+    for parent in [parents] if isinstance(parents, str) else parents:
+        merged = deep_merge(merged, resolve_extends(ci, str(parent), (*seen, name)))
+    return deep_merge(merged, {k: v for k, v in job.items() if k != "extends"})
+
+
+def resolve_refs(value: Any, ci: dict, depth: int = 0) -> Any:
+    if depth > 10:
+        raise Fail("des `!reference` sans boucle", "références imbriquées trop profondément", "simplifiez.")
+    if isinstance(value, Reference):
+        target: Any = resolve_extends(ci, str(value[0])) if value and isinstance(ci.get(value[0]), dict) else ci
+        for key in value if target is ci else value[1:]:
+            if not isinstance(target, dict) or key not in target:
+                raise Fail("chaque `!reference` désigne une clé existante", f"`!reference {list(value)}` introuvable",
+                           "vérifiez le nom du job et de la clé.")
+            target = target[key]
+        return resolve_refs(target, ci, depth + 1)
+    if isinstance(value, dict):
+        return {k: resolve_refs(v, ci, depth) for k, v in value.items()}
+    if isinstance(value, list):
+        out = []
+        for item in value:
+            resolved = resolve_refs(item, ci, depth)
+            out.extend(resolved) if isinstance(item, Reference) and isinstance(resolved, list) else out.append(resolved)
+        return out
+    return value
+
+
+def pipeline(g: Grading) -> tuple[dict, dict[str, dict]]:
+    """(global settings, {job name: resolved job}) for visible jobs, defaults applied."""
+    def make():
+        ci = load_ci(g)
+        default = ci.get("default") if isinstance(ci.get("default"), dict) else {}
+        default = {**{k: ci[k] for k in DEFAULT_KEYS if k in ci}, **default}
+        jobs = {}
+        for name, body in ci.items():
+            if name in RESERVED or str(name).startswith(".") or not isinstance(body, dict):
+                continue
+            job = resolve_refs(resolve_extends(ci, name), ci)
+            inherit = job.get("inherit") or {}
+            inherit_default = inherit.get("default", True) if isinstance(inherit, dict) else True
+            for key in DEFAULT_KEYS:
+                allowed = inherit_default is True or (isinstance(inherit_default, list) and key in inherit_default)
+                if key not in job and key in default and allowed:
+                    job[key] = resolve_refs(default[key], ci)
+            jobs[str(name)] = job
+        settings = {"variables": resolve_refs(ci.get("variables") or {}, ci),
+                    "workflow": resolve_refs(ci.get("workflow") or {}, ci),
+                    "stages": ci.get("stages")}
+        return settings, jobs
+    return g.once("pipeline", make)
+
+
+def lines_of(value: Any) -> list[str]:
+    """A script (string or nested lists) as a list of lines."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [line for item in value for line in lines_of(item)]
+    return [str(value)]
+
+
+def variables_of(value: Any) -> dict[str, str]:
+    out = {}
+    if isinstance(value, dict):
+        for key, v in value.items():
+            if isinstance(v, dict):
+                v = v.get("value", "")
+            out[str(key)] = "" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
+    return out
+
+
+def job_env(settings: dict, job: dict, branch: str) -> dict[str, str]:
+    """Predefined variables, then global variables, then the job's (each expanded once)."""
+    env = ci_env(branch)
+    inherit = job.get("inherit") or {}
+    inherited = inherit.get("variables", True) if isinstance(inherit, dict) else True
+    for key, value in variables_of(settings["variables"]).items():
+        if inherited is True or (isinstance(inherited, list) and key in inherited):
+            env[key] = expand(value, env)
+    for key, value in variables_of(job.get("variables")).items():
+        env[key] = expand(value, env)
+    return env
+
+
+def image_name(job: dict) -> str:
+    image = job.get("image")
+    return str(image.get("name", "")) if isinstance(image, dict) else str(image or "")
+
+
+def stage_of(job: dict) -> str:
+    return str(job.get("stage") or "test")
+
+
+def needs_of(job: dict) -> Optional[list[str]]:
+    needs = job.get("needs")
+    if needs is None:
+        return None
+    return [str(n.get("job")) if isinstance(n, dict) else str(n) for n in (needs if isinstance(needs, list) else [needs])]
+
+
+# -- rules, only/except -----------------------------------------------------------------------------
+TOKEN = re.compile(r"\s*(?:(?P<op>&&|\|\||==|!=|=~|!~|\(|\))|(?P<var>\$\{?\w+\}?)|(?P<str>\"[^\"]*\"|'[^']*')"
+                   r"|(?P<re>/(?:\\.|[^/\\])*/[a-z]*)|(?P<null>null\b))")
+
+
+class Expression:
+    """GitLab's `rules:if` / `only:variables` expressions: ==, !=, =~, !~, &&, ||, ( ), presence."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.tokens: list[tuple[str, str]] = []
+        pos = 0
+        while pos < len(text):
+            if not text[pos:].strip():
+                break
+            m = TOKEN.match(text, pos)
+            if not m or m.end() == pos:
+                raise ValueError(text[pos:pos + 20])
+            kind = m.lastgroup or ""
+            self.tokens.append((kind, m.group(kind)))
+            pos = m.end()
+
+    def evaluate(self, env: dict[str, str]) -> bool:
+        self.env, self.pos = env, 0
+        value = self._or()
+        if self.pos != len(self.tokens):
+            raise ValueError(self.tokens[self.pos][1])
+        return bool(value)
+
+    def _peek(self) -> Optional[str]:
+        return self.tokens[self.pos][1] if self.pos < len(self.tokens) else None
+
+    def _or(self):
+        value = self._and()
+        while self._peek() == "||":
+            self.pos += 1
+            right = self._and()
+            value = self._truthy(value) or self._truthy(right)
+        return value
+
+    def _and(self):
+        value = self._cmp()
+        while self._peek() == "&&":
+            self.pos += 1
+            right = self._cmp()
+            value = self._truthy(value) and self._truthy(right)
+        return value
+
+    def _cmp(self):
+        left = self._primary()
+        op = self._peek()
+        if op in ("==", "!=", "=~", "!~"):
+            self.pos += 1
+            right = self._primary()
+            if op in ("==", "!="):
+                return (left == right) == (op == "==")
+            pattern = right if isinstance(right, str) and right.startswith("/") else None
+            m = re.match(r"^/(.*)/([a-z]*)$", pattern or "", re.S)
+            if not m:
+                raise ValueError(f"{op} attend une expression régulière /…/")
+            found = left is not None and re.search(m.group(1), left, re.I if "i" in m.group(2) else 0)
+            return bool(found) == (op == "=~")
+        return left
+
+    def _primary(self):
+        if self.pos >= len(self.tokens):
+            raise ValueError("fin inattendue")
+        kind, text = self.tokens[self.pos]
+        self.pos += 1
+        if text == "(":
+            value = self._or()
+            if self._peek() != ")":
+                raise ValueError("parenthèse non fermée")
+            self.pos += 1
+            return self._truthy(value)
+        if kind == "var":
+            return self.env.get(text.strip("${}"))
+        if kind == "str":
+            return text[1:-1]
+        if kind == "re":
+            return text
+        if kind == "null":
+            return None
+        raise ValueError(text)
+
+    @staticmethod
+    def _truthy(value) -> bool:
+        return bool(value)
+
+
+def condition(text: Any, env: dict[str, str], where: str) -> bool:
+    try:
+        return Expression(str(text)).evaluate(env)
+    except (ValueError, re.error) as exc:
+        raise Fail(f"{where} : une expression que GitLab comprend", f"`{text}` ({exc})",
+                   "par exemple `$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH` ; comparez une variable à une "
+                   "variable ou à une chaîne entre guillemets, et une regex avec `=~ /motif/`.") from None
+
+
+def rules_when(rules: Any, env: dict[str, str], default_when: str, where: str) -> Optional[str]:
+    """The `when` of the first matching rule (None: no rule matched)."""
+    for rule in rules if isinstance(rules, list) else []:
+        if not isinstance(rule, dict):
+            continue
+        if "if" in rule and not condition(rule["if"], env, where):
+            continue
+        # `changes` / `exists` cannot be decided here: assume they match (the job may run).
+        return str(rule.get("when", default_when))
+    return None
+
+
+def refs_match(refs: list, env: dict[str, str]) -> bool:
+    branch = env.get("CI_COMMIT_BRANCH", "")
+    for ref in refs:
+        ref = str(ref)
+        if ref in ("branches", "pushes", branch):
+            return True
+        m = re.match(r"^/(.*)/([a-z]*)$", ref)
+        if m and re.search(m.group(1), branch, re.I if "i" in m.group(2) else 0):
+            return True
+    return False
+
+
+def only_except_allows(spec: Any, env: dict[str, str], job: str, keyword: str) -> Optional[bool]:
+    """Does ``only`` (or ``except``) match this pipeline? None when absent."""
+    if spec is None:
+        return None
+    if isinstance(spec, (list, str)):
+        return refs_match(spec if isinstance(spec, list) else [spec], env)
+    if isinstance(spec, dict):
+        parts = []
+        if "refs" in spec:
+            parts.append(refs_match(spec["refs"] if isinstance(spec["refs"], list) else [spec["refs"]], env))
+        if "variables" in spec:
+            parts.append(any(condition(v, env, f"{job}: {keyword}:variables") for v in spec["variables"] or []))
+        if keyword == "only":
+            return all(parts) if parts else True
+        return any(parts)
+    return None
+
+
+def job_when(job: dict, name: str, env: dict[str, str]) -> Optional[str]:
+    """How the job is added to this pipeline (on_success, manual…), or None if it is not."""
+    default_when = str(job.get("when", "on_success"))
+    if "rules" in job:
+        when = rules_when(job["rules"], env, default_when, f"{name}: rules:if")
+    else:
+        only = only_except_allows(job.get("only", ["branches", "tags"]), env, name, "only")
+        excluded = only_except_allows(job.get("except"), env, name, "except")
+        when = default_when if only and not excluded else None
+    return None if when in (None, "never") else when
+
+
+def pipeline_runs(settings: dict, env: dict[str, str]) -> bool:
+    rules = (settings["workflow"] or {}).get("rules") if isinstance(settings["workflow"], dict) else None
+    if not rules:
+        return True
+    return rules_when(rules, env, "always", "workflow:rules:if") not in (None, "never")
+
+
+def running_jobs(g: Grading, branch: str) -> dict[str, tuple[dict, dict, str]]:
+    """{name: (job, env, when)} of the jobs a push on ``branch`` starts (or offers, if manual)."""
+    settings, jobs = pipeline(g)
+    out = {}
+    base = job_env(settings, {}, branch)
+    if not pipeline_runs(settings, base):
+        return out
+    for name, job in jobs.items():
+        env = job_env(settings, job, branch)
+        when = job_when(job, name, env)
+        if when is not None:
+            out[name] = (job, env, when)
+    return out
+
+
+# -- reading docker commands in scripts -------------------------------------------------------------
+def split_words(line: str) -> list[str]:
+    """Shell words of one line; ``;``, ``&&``, ``||``, ``|`` and ``&`` are words of their own."""
+    try:
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=";&|")
+        lexer.whitespace_split = True
+        return list(lexer)
+    except ValueError:  # an unbalanced quote: good enough for reading docker commands
+        return line.split()
+
+
+def commands(lines: list[str], env: dict[str, str]) -> list[list[str]]:
+    """Each simple command of the script, variables expanded, as words."""
+    text = "\n".join(lines).replace("\\\n", " ")
+    out = []
+    for line in text.splitlines():
+        words = split_words(expand(line, env))
+        current: list[str] = []
+        for word in words + [";"]:
+            if word in (";", "&&", "||", "|", "&"):
+                if current:
+                    out.append(current)
+                current = []
+            else:
+                current.append(word)
+    return out
+
+
+def with_tag(ref: str) -> str:
+    """``name`` → ``name:latest`` (what Docker does with a reference without tag)."""
+    ref = ref.lower()
+    if "@" in ref:
+        return ref
+    last = ref.rsplit("/", 1)[-1]
+    return ref if ":" in last else f"{ref}:latest"
+
+
+def option_values(words: list[str], names: tuple[str, ...]) -> list[str]:
+    values = []
+    for i, word in enumerate(words):
+        for name in names:
+            if word == name and i + 1 < len(words):
+                values.append(words[i + 1])
+            elif word.startswith(name + "=") and name.startswith("--"):
+                values.append(word.split("=", 1)[1])
+    return values
+
+
+def docker_refs(cmds: list[list[str]]) -> tuple[set[str], set[str], list[str]]:
+    """(refs built or tagged, refs pushed, registry-tool commands) of docker commands."""
+    made, pushed, others = set(), set(), []
+    for words in cmds:
+        if not words:
+            continue
+        if words[0] != "docker":
+            if REGISTRY_TOOLS.search(words[0]) or (len(words) > 1 and REGISTRY_TOOLS.search(words[1])):
+                others.append(" ".join(words))
+            continue
+        args = [w for w in words[1:]]
+        sub = [w for w in args if not w.startswith("-")][:3]
+        if sub[:2] in (["buildx", "build"], ["image", "build"]) or sub[:1] == ["build"] or \
+                sub[:2] == ["buildx", "bake"] or sub[:2] == ["builder", "build"]:
+            tags = {with_tag(t) for t in option_values(args, ("-t", "--tag"))}
+            made |= tags
+            if "--push" in args or any(o.startswith("type=registry") or "push=true" in o
+                                       for o in option_values(args, ("--output", "-o"))):
+                pushed |= tags
+        elif sub[:2] == ["buildx", "imagetools"]:
+            tags = {with_tag(t) for t in option_values(args, ("-t", "--tag"))}
+            made |= tags
+            pushed |= tags
+        elif sub[:1] == ["tag"] or sub[:2] == ["image", "tag"]:
+            positional = [w for w in args if not w.startswith("-")]
+            if positional and positional[-1] not in ("tag",):
+                made.add(with_tag(positional[-1]))
+        elif sub[:1] == ["push"] or sub[:2] == ["image", "push"]:
+            positional = [w for w in args if not w.startswith("-") and w not in ("push", "image")]
+            for ref in positional[-1:]:
+                if "-a" in args or "--all-tags" in args:
+                    name = ref.lower().rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref.lower()
+                    pushed |= {m for m in made if m.rsplit(":", 1)[0] == name} or {with_tag(ref)}
+                else:
+                    pushed.add(with_tag(ref))
+    return made, pushed, others
+
+
+def job_lines(job: dict) -> list[str]:
+    return lines_of(job.get("before_script")) + lines_of(job.get("script"))
+
+
+def latest_in(job: dict, env: dict[str, str]) -> list[str]:
+    """The commands of a job that tag or push ``:latest``."""
+    made, pushed, others = docker_refs(commands(job_lines(job), env))
+    found = sorted(r for r in made | pushed if r.endswith(":latest"))
+    found += [c for c in others if re.search(r"(:|\s)latest\b", c)]
+    return found
+
+
+# -- jobs of each stage -----------------------------------------------------------------------------
+def jobs_in(g: Grading, stage: str) -> dict[str, dict]:
+    _, jobs = pipeline(g)
+    return {n: j for n, j in jobs.items() if stage_of(j) == stage}
+
+
+def build_job(g: Grading) -> tuple[str, dict]:
+    """The build-stage job that pushes the commit's image (else the first build-stage job)."""
+    settings, _ = pipeline(g)
+    candidates = jobs_in(g, "build")
+    if not candidates:
+        raise Fail("un job dans l'étape `build`", "aucun job avec `stage: build`",
+                   "ajoutez un job `build-image:` avec `stage: build`.")
+    for name, job in candidates.items():
+        _, pushed, _ = docker_refs(commands(job_lines(job), job_env(settings, job, DEFAULT_BRANCH)))
+        if SHA_REF in pushed:
+            return name, job
+    return next(iter(candidates.items()))
+
+
+def test_job(g: Grading) -> tuple[str, dict]:
+    candidates = jobs_in(g, "test")
+    if not candidates:
+        raise Fail("un job dans l'étape `test`", "aucun job avec `stage: test` (ni sans `stage:`)",
+                   "ajoutez un job `unit-tests:` avec `stage: test` qui lance pytest.")
+    settings, _ = pipeline(g)
+    for name, job in candidates.items():
+        if expand(image_name(job), job_env(settings, job, DEFAULT_BRANCH)).lower() == SHA_REF:
+            return name, job
+    return next(iter(candidates.items()))
+
+
+# -- static checks ----------------------------------------------------------------------------------
+@LAB.check("10-schema", "`.gitlab-ci.yml` valide selon le schéma CI de GitLab", 1.5, static=True)
+def schema(g: Grading):
+    load_ci(g)  # a missing or unreadable file says so in French first
+    command = [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.gitlab-ci",
+               "--data-transform", "gitlab-ci", "-o", "json", "--color", "never", str(g.workdir / CI_FILE)]
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=SCHEMA_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise Skip(f"check-jsonschema n'a pas répondu en {SCHEMA_TIMEOUT_S} s") from None
+    try:
+        result = json.loads(proc.stdout)
+    except ValueError:
+        if "No module named" in proc.stderr:
+            raise Skip("check-jsonschema n'est pas installé (pip install -r requirements.txt)") from None
+        raise Fail("un fichier que check-jsonschema sait lire", (proc.stderr or proc.stdout).strip()[-300:],
+                   "vérifiez la syntaxe YAML.") from None
+    problems = [f"{e.get('path', '$')} : {e.get('message', '')}" for e in result.get("errors", [])]
+    problems += [str(e.get("message", e)) for e in result.get("parse_errors", [])]
+    if result.get("status") != "ok" or problems:
+        raise Fail("aucune erreur de schéma (`check-jsonschema --builtin-schema vendor.gitlab-ci`)",
+                   "; ".join(problems[:3]) + (f" (et {len(problems) - 3} autres)" if len(problems) > 3 else ""),
+                   "corrigez la clé signalée (faute de frappe, mauvaise indentation, liste au lieu de texte) ; "
+                   "dans GitLab, l'éditeur de pipeline (Build > Pipeline editor) fait la même validation.")
+    return "conforme au schéma de GitLab"
+
+
+@LAB.check("10-stages", "Étapes build → test → deploy, un job dans chacune", 1, static=True)
+def stages(g: Grading):
+    settings, jobs = pipeline(g)
+    raw = settings["stages"] or []
+    declared = [str(s) for s in (raw if isinstance(raw, list) else [raw])]
+    order = [s for s in declared if s in STAGES]
+    if order != list(STAGES):
+        raise Fail("`stages: [build, test, deploy]`, dans cet ordre",
+                   f"`stages: {declared}`" if declared else "aucune liste `stages:`",
+                   "les étapes s'exécutent dans l'ordre de la liste : construire, puis tester, puis livrer.")
+    empty = [s for s in STAGES if not any(stage_of(j) == s for j in jobs.values())]
+    if empty:
+        raise Fail("au moins un job dans chaque étape", "aucun job dans : " + ", ".join(empty),
+                   "donnez à chaque job son `stage:` (un job sans `stage:` va dans `test`).")
+    for name, job in jobs.items():
+        if stage_of(job) == "deploy":
+            needs = needs_of(job)
+            if needs is not None and not any(stage_of(jobs.get(n, {})) == "test" for n in needs):
+                raise Fail(f"le job `{name}` (deploy) attend la fin des tests",
+                           f"`needs: {needs}` sans aucun job de l'étape test",
+                           "avec `needs`, un job démarre dès que les jobs listés sont finis : ajoutez le job de "
+                           "test à la liste, ou retirez `needs` (l'ordre des étapes suffit alors).")
+    return " → ".join(STAGES) + f" ; {len(jobs)} job(s)"
+
+
+def docker_ref_parts(ref: str) -> tuple[str, str]:
+    last = ref.rsplit("/", 1)[-1]
+    name, _, tag = last.partition(":")
+    return name, tag.split("@")[0]
+
+
+@LAB.check("10-build-job", "Build : docker:dind en TLS, connexion au registre, image taguée au SHA et poussée",
+           1.5, static=True)
+def build_job_ok(g: Grading):
+    settings, _ = pipeline(g)
+    name, job = build_job(g)
+    env = job_env(settings, job, DEFAULT_BRANCH)
+    image = expand(image_name(job), env)
+    img, tag = docker_ref_parts(image)
+    if img != "docker" or not re.match(r"^\d+(\.\d+){0,2}(-cli)?$", tag):
+        raise Fail(f"`{name}` : `image: docker:<version>` (client Docker versionné, par exemple docker:28.5.1)",
+                   f"`image: {image_name(job) or '(aucune)'}`",
+                   "le job construit une image : il lui faut le client Docker, en version figée "
+                   "(jamais `docker:latest`, qui change de version majeure sans prévenir).", rule="DL3007")
+    services = [expand(str(s.get("name", "")) if isinstance(s, dict) else str(s), env) for s in
+                job.get("services") or []]
+    dind = [s for s in services if docker_ref_parts(s)[0] == "docker" and
+            re.match(r"^\d+(\.\d+){0,2}-dind(-rootless)?$", docker_ref_parts(s)[1])]
+    if not dind:
+        raise Fail(f"`{name}` : `services: [docker:<version>-dind]`",
+                   f"services : {services or 'aucun'}",
+                   "le démon Docker du job est un service `docker:28.5.1-dind` (même version que le client) ; "
+                   "ne montez pas /var/run/docker.sock de l'hôte (voir l'énoncé).")
+    for s in job.get("services") or []:
+        if isinstance(s, dict):
+            for key, value in variables_of(s.get("variables")).items():
+                env.setdefault(key, expand(value, env))
+    text = " ".join(job_lines(job) + list(env.values()))
+    if "docker.sock" in text:
+        raise Fail("le démon dind, pas la socket Docker de l'hôte", "`/var/run/docker.sock` utilisé",
+                   "la socket de l'hôte donne au job les droits root sur la machine du runner et sur les "
+                   "conteneurs des autres jobs : utilisez le service dind.", rule="CIS Docker 5.32")
+    certdir, host = env.get("DOCKER_TLS_CERTDIR"), env.get("DOCKER_HOST", "")
+    port = re.match(r"^tcp://([^:/]+):(\d+)/?$", host)
+    explicit_tls = bool(port and port.group(2) == "2376" and env.get("DOCKER_TLS_VERIFY") not in (None, "")
+                        and env.get("DOCKER_CERT_PATH"))
+    no_tls = certdir == "" or (host and (not port or port.group(2) != "2376"))
+    if no_tls or (certdir is None and not explicit_tls):
+        observed = (f"DOCKER_TLS_CERTDIR={certdir!r}" if certdir is not None else "DOCKER_TLS_CERTDIR absent") + \
+                   (f", DOCKER_HOST={host}" if host else "")
+        raise Fail(f"`{name}` : le client parle au démon dind en TLS (`DOCKER_TLS_CERTDIR: \"/certs\"`, port 2376)",
+                   observed,
+                   "ajoutez `variables: DOCKER_TLS_CERTDIR: \"/certs\"` ; sans TLS (port 2375), n'importe quel "
+                   "conteneur du réseau du job pilote un démon privilégié, et les versions récentes de dind "
+                   "refusent ou retardent ce mode.")
+    logins = [c for c in commands(job_lines(job), env) if c[:2] == ["docker", "login"]]
+    raw_logins = [l for l in job_lines(job) if "docker login" in l]
+    if not logins:
+        raise Fail(f"`{name}` : `docker login` au registre du projet avant le push",
+                   "aucun `docker login`",
+                   "`echo \"$CI_REGISTRY_PASSWORD\" | docker login -u \"$CI_REGISTRY_USER\" --password-stdin "
+                   "\"$CI_REGISTRY\"`.")
+    for words, raw in zip(logins, raw_logins or [""] * len(logins)):
+        if "--password-stdin" not in words or any(w in ("-p", "--password") or w.startswith("--password=")
+                                                  for w in words):
+            raise Fail("le mot de passe du registre lu sur l'entrée standard (`--password-stdin`)",
+                       f"`{raw.strip() or ' '.join(words)}`",
+                       "un mot de passe en argument apparaît dans `ps` et peut finir dans le journal du job : "
+                       "`echo \"$CI_REGISTRY_PASSWORD\" | docker login … --password-stdin`.")
+        options = {"-u", "--username", "-p", "--password"}
+        server = [w for i, w in enumerate(words[2:], 2) if not w.startswith("-") and words[i - 1] not in options]
+        if "$" not in raw or not (server and server[-1]):
+            raise Fail("`docker login` vers le registre du projet ($CI_REGISTRY) avec les identifiants que GitLab "
+                       "injecte ($CI_REGISTRY_USER et $CI_REGISTRY_PASSWORD, ou $CI_JOB_TOKEN)",
+                       f"`{raw.strip() or ' '.join(words)}`",
+                       "n'écrivez jamais d'identifiant dans le fichier, et nommez le registre : sans lui, "
+                       "`docker login` vise Docker Hub.")
+    made, pushed, _ = docker_refs(commands(job_lines(job), env))
+    if SHA_REF not in made:
+        raise Fail(f"`{name}` construit l'image `$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA`",
+                   "images construites ou taguées : " + (", ".join(sorted(made)) or "aucune"),
+                   "`docker build -t \"$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA\" .` : un tag par commit.")
+    if SHA_REF not in pushed:
+        raise Fail(f"`{name}` pousse `$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA`",
+                   "images poussées : " + (", ".join(sorted(pushed)) or "aucune"),
+                   "`docker push \"$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA\"` : le job de test la récupère "
+                   "dans le registre.")
+    return f"`{name}` : {image} + {dind[0]}, TLS, login --password-stdin, push de :$CI_COMMIT_SHORT_SHA"
+
+
+@LAB.check("10-test-job", "Test : le job tourne dans l'image construite et attend le build (`needs`)", 1,
+           static=True)
+def test_job_ok(g: Grading):
+    settings, jobs = pipeline(g)
+    name, job = test_job(g)
+    image = expand(image_name(job), job_env(settings, job, DEFAULT_BRANCH))
+    if image.lower() != SHA_REF:
+        raise Fail(f"`{name}` : `image: $CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA`",
+                   f"`image: {image_name(job) or '(aucune)'}`",
+                   "testez l'image que le build vient de pousser, pas un python:3.13-slim où l'on réinstalle "
+                   "tout : c'est elle qui sera livrée.")
+    needs = needs_of(job)
+    builders = {n for n, j in jobs.items() if stage_of(j) == "build"}
+    if needs is not None and not builders & set(needs):
+        raise Fail(f"`{name}` : `needs: [{sorted(builders)[0] if builders else 'build-image'}]`",
+                   f"`needs: {needs}`", "le job de test démarre quand l'image est poussée, pas avant.")
+    if needs is None:
+        raise Fail(f"`{name}` : `needs:` qui nomme le job de build",
+                   "pas de `needs:`",
+                   f"ajoutez `needs: [{sorted(builders)[0] if builders else 'build-image'}]` : la dépendance "
+                   "est écrite, et le test démarre dès que son image existe.")
+    if not script_lines(job):
+        raise Fail(f"`{name}` : un `script:` qui lance les tests", "script vide", "`python -m pytest`.")
+    return f"`{name}` dans l'image du commit, après {', '.join(sorted(builders & set(needs)))}"
+
+
+def script_lines(job: dict) -> list[str]:
+    return [l for l in lines_of(job.get("script")) if l.strip()]
+
+
+@LAB.check("10-branches", "Deploy seulement sur la branche par défaut ; jamais `latest` ailleurs", 1.5,
+           static=True)
+def branches(g: Grading):
+    on_main = running_jobs(g, DEFAULT_BRANCH)
+    on_feature = running_jobs(g, FEATURE_BRANCH)
+    deploy_main = [n for n, (job, _, _) in on_main.items() if stage_of(job) == "deploy"]
+    if not deploy_main:
+        raise Fail(f"sur la branche par défaut (`{DEFAULT_BRANCH}`), le job de deploy s'exécute",
+                   "aucun job de l'étape deploy dans ce pipeline (règles évaluées par le correcteur)",
+                   "`rules: - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH` sur le job de deploy.")
+    deploy_feature = [n for n, (job, _, _) in on_feature.items() if stage_of(job) == "deploy"]
+    if deploy_feature:
+        raise Fail(f"sur une autre branche (`{FEATURE_BRANCH}`), aucun job de deploy",
+                   "s'exécute(nt) : " + ", ".join(deploy_feature),
+                   "restreignez le deploy : `rules: - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH` (sans autre "
+                   "règle qui l'ajouterait ailleurs).")
+    for name, (job, env, _) in on_feature.items():
+        found = latest_in(job, env)
+        if found:
+            raise Fail(f"sur `{FEATURE_BRANCH}`, aucun job ne tague ni ne pousse `:latest`",
+                       f"`{name}` : {found[0]}",
+                       "`latest` doit désigner la dernière image testée de la branche par défaut : ne la "
+                       "taguez que dans le job de deploy, réservé à cette branche. (Une image sans tag est "
+                       "`:latest`.)")
+    legacy = any("rules" not in on_main[n][0] for n in deploy_main)
+    note = " (only/except fonctionne encore, mais `rules` est la syntaxe actuelle)" if legacy else ""
+    return f"deploy sur {DEFAULT_BRANCH} : {', '.join(deploy_main)} ; rien sur {FEATURE_BRANCH}{note}"
+
+
+# -- runtime: the test job's script in the built image ---------------------------------------------
+def checkout_tar(checkout: Path, script: str) -> bytes:
+    """The project at $CI_PROJECT_DIR (writable by any user, like a runner's checkout) + the job script."""
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        for folder in ("builds", "builds/ecole", f"builds/{PROJECT_PATH}"):
+            info = tarfile.TarInfo(folder)
+            info.type, info.mode = tarfile.DIRTYPE, 0o777
+            tar.addfile(info)
+        for path in sorted(checkout.rglob("*")):
+            rel = path.relative_to(checkout)
+            if ".git" in rel.parts or path.is_symlink():
+                continue
+            info = tarfile.TarInfo(f"builds/{PROJECT_PATH}/{rel.as_posix()}")
+            if path.is_dir():
+                info.type, info.mode = tarfile.DIRTYPE, 0o777
+                tar.addfile(info)
+            elif path.is_file():
+                content = path.read_bytes()
+                info.size, info.mode = len(content), 0o666 | (path.stat().st_mode & 0o111)
+                tar.addfile(info, io.BytesIO(content))
+        body = script.encode()
+        info = tarfile.TarInfo("builds/.ci-job.sh")
+        info.size, info.mode = len(body), 0o755
+        tar.addfile(info, io.BytesIO(body))
+    return data.getvalue()
+
+
+def run_test_job(g: Grading, tag: str, checkout: Path, label: str) -> tuple[int, str]:
+    """Run the test job's before_script + script in ``tag`` like a runner would: (exit code, output)."""
+    settings, _ = pipeline(g)
+    name, job = test_job(g)
+    if not script_lines(job):
+        raise Fail(f"`{name}` : un `script:` qui lance les tests", "script vide", "`python -m pytest`.")
+    env = job_env(settings, job, DEFAULT_BRANCH)
+    script = "set -e\nif [ -n \"${BASH_VERSION:-}\" ]; then set -o pipefail; fi\n" + \
+             "\n".join(lines_of(job.get("before_script")) + lines_of(job.get("script"))) + "\n"
+    c = g.sandbox.run(tag, suffix=f"job-{label}-{secrets.token_hex(2)}", network_mode="none",
+                      entrypoint=["sh", "-c", f"sleep {JOB_TIMEOUT_S + 60}"], command=[], environment=env)
+    try:
+        if not c.put_archive("/", checkout_tar(checkout, script)):
+            raise DockerStepError("copie du projet dans le conteneur impossible")
+        return g.sandbox.exec(c, ["sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash /builds/.ci-job.sh; "
+                                              "else exec sh /builds/.ci-job.sh; fi"],
+                              timeout=g.remaining(JOB_TIMEOUT_S), workdir=PROJECT_DIR)
+    finally:
+        try:
+            c.remove(force=True, v=True)
+        except Exception:  # noqa: BLE001 - the sandbox sweeps by label anyway
+            pass
+
+
+@LAB.check("10-tests-pass", "Le script du job de test passe dans l'image construite", 1.5)
+def tests_pass(g: Grading):
+    name, _ = test_job(g)
+    tag = g.image().tag
+    try:
+        code, out = run_test_job(g, tag, g.workdir, "ok")
+    except DockerStepError as exc:
+        raise Fail(f"le script de `{name}` se termine dans l'image", str(exc),
+                   "un test ou une commande attend-il sans fin ? Le job n'a pas accès au réseau.") from None
+    if code != 0:
+        raise Fail(f"le script de `{name}` réussit (code 0) dans l'image construite",
+                   f"code {code} : {out.strip()[-700:] or '(aucune sortie)'}",
+                   "lancez `docker build -t tp10 . && docker run --rm tp10 python -m pytest` : tout doit être "
+                   "dans l'image (pytest compris) ; le job n'a ni réseau ni Docker.")
+    last = [l for l in out.strip().splitlines() if l.strip()][-1:] or ["code 0"]
+    return f"`{name}` : {last[0].strip()[:120]}"
+
+
+@LAB.check("10-tests-catch-bug", "Vos tests échouent quand le correcteur introduit un bug", 2,
+           requires=["10-tests-pass"])
+def tests_catch_bug(g: Grading):
+    missed = []
+    for bug, rel, old, new, what in BUGS:
+        copy = g.workdir.parent / f"{g.job}-bug-{bug}"
+        shutil.copytree(g.workdir, copy, symlinks=True, dirs_exist_ok=True)
+        target = copy / rel
+        text = target.read_text(encoding="utf-8") if target.is_file() else ""
+        if old not in text:
+            raise Fail(f"{rel} tel que fourni (le correcteur y introduit un bug)",
+                       f"le code `{old.strip()}` est introuvable dans {rel}",
+                       f"rendez {rel} sans le modifier : ce sont vos tests qu'on évalue.")
+        target.write_text(text.replace(old, new, 1), encoding="utf-8")
+        try:
+            built = g.sandbox.build(copy, f"bug-{bug}", "Dockerfile", timeout=g.remaining(300))
+            code, out = run_test_job(g, built.tag, copy, f"bug-{bug}")
+        except DockerStepError as exc:
+            raise Fail("l'image avec le bug se construit et le job de test s'y exécute", str(exc),
+                       "relancez la correction ; si cela persiste, signalez-le à l'enseignant.") from None
+        finally:
+            shutil.rmtree(copy, ignore_errors=True)
+        if code == 0:
+            missed.append(what)
+    if missed:
+        raise Fail("le job de test échoue pour chaque bug introduit",
+                   "vos tests passent encore quand " + " ; et quand ".join(missed),
+                   "écrivez des tests qui vérifient les résultats (`assert summary([10, 20, 30]) == {...}`, "
+                   "`assert alerts(...) == [...]`), y compris les cas limites décrits dans les docstrings.")
+    return f"{len(BUGS)} bug(s) détecté(s) par vos tests"

@@ -1,0 +1,384 @@
+"""Lab 11 — ressources : CPU, mémoire, PIDs et GPU pour les conteneurs.
+
+Contract (see labs/11-ressources-gpu/enonce.ipynb):
+
+* service ``traitement``, built from ``./traitement`` (python:3.13-slim, not root), runs
+  ``traiter.py`` on ``/donnees/ventes.csv`` (the grader writes its own CSV before the build, so
+  mounting ``./donnees`` or copying it into the image both work) and prints
+  ``lignes=N total=X``; its limits are exactly memory 256 MiB, 0.5 CPU and 64 PIDs, written as
+  ``deploy.resources.limits`` (memory, cpus, pids) or as ``mem_limit`` / ``cpus`` / ``pids_limit``;
+* service ``gpu`` reserves NVIDIA GPUs: ``deploy.resources.reservations.devices`` (driver nvidia,
+  count or device_ids, capabilities [gpu]) or the service-level ``gpus:`` key.
+
+How it is graded:
+
+* the declared limits are read in the canonical configuration, and in ``docker inspect`` of the
+  created (never started) ``traitement`` container (``HostConfig.Memory``, ``NanoCpus``,
+  ``PidsLimit``). The grader imposes its own limits on every service (1 GiB, 1 CPU, 512 PIDs by
+  default) and keeps a student's lower ones, so the asked values differ from its defaults on
+  purpose: a file without limits shows the defaults and fails;
+* enforcement: a one-off container of ``traitement`` (``docker compose run -d``, not removed
+  until inspected) allocates 400 MB in 16 MB steps: it must end ``OOMKilled`` (exit 137); the
+  service's own command must exit 0 under the limit with the right totals;
+* the ``gpu`` container is created without being started (this works without a GPU) and its
+  ``HostConfig.DeviceRequests`` must ask for the ``gpu`` capability through the NVIDIA driver;
+* only where ``docker info`` lists the ``nvidia`` runtime is the ``gpu`` service started, and
+  ``nvidia-smi -L`` must list a GPU; elsewhere that check is skipped with the reason (never passed).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from decimal import Decimal
+
+import docker.errors
+
+from ..core import Fail, Lab, Skip
+from ..policy import DEFAULT_CPUS, DEFAULT_MEMORY, DEFAULT_PIDS, _bytes
+from ..probes import Timeout, logs_tail, wait_until
+from ..runner import Grading
+from ..sandbox import DockerStepError
+
+LAB = Lab(
+    id="11-ressources-gpu",
+    title="Ressources : limites CPU, mémoire, PIDs et GPU pour les conteneurs",
+    files=("compose.yaml", "traitement/Dockerfile"),
+    budget_s=300,
+)
+
+SERVICES = ("traitement", "gpu")
+CSV = "donnees/ventes.csv"
+ROWS = 60_000
+MEMORY = 256 * 1024**2
+NANO_CPUS = 500_000_000
+PIDS = 64
+ASKED = "mémoire 256M, cpus 0.5, pids 64"
+assert MEMORY != DEFAULT_MEMORY and NANO_CPUS != int(DEFAULT_CPUS * 1e9) and PIDS != DEFAULT_PIDS
+ALLOC_MB, STEP_MB = 400, 16
+# Pages really touched (a str of "x"), the size reached printed at each step.
+ALLOCATE = ("python", "-c",
+            "b = []\nfor _ in range(%d):\n    b.append('x' * (%d << 20))\n    print(%d * len(b), flush=True)"
+            % (ALLOC_MB // STEP_MB, STEP_MB, STEP_MB))
+RUN_TIMEOUT_S = 30
+ONEOFF = "com.docker.compose.oneoff"
+
+
+# -- preparation ---------------------------------------------------------------------------------
+def prepare(g: Grading) -> None:
+    """A CSV of the grader's own (its totals unknown to the student), written before any build."""
+    rng = random.Random()
+    regions = ("Nord", "Sud", "Est", "Ouest", "Centre")
+    total = Decimal(0)
+    lines = ["id,region,produit,montant"]
+    for i in range(1, ROWS + 1):
+        amount = Decimal(rng.randint(100, 99_999)) / 100
+        total += amount
+        lines.append(f"{i},{rng.choice(regions)},P{rng.randint(1, 40):03d},{amount}")
+    path = g.workdir / CSV
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o644)
+    path.parent.chmod(0o755)
+    g.once("expected", lambda: (ROWS, f"{total:.2f}"))
+
+
+LAB.prepare = prepare
+
+
+def expected(g: Grading) -> tuple[int, str]:
+    return g.once("expected", lambda: (0, ""))
+
+
+# -- helpers (candidates for probes.py / compose.py) ---------------------------------------------
+def create(g: Grading, service: str) -> None:
+    """``docker compose create --build SERVICE`` once: the container exists, nothing runs (refused
+    submissions never get here: ``create`` is guarded like ``up``)."""
+    def make() -> None:
+        try:
+            g.compose().create(service, timeout=g.remaining(300))
+        except DockerStepError as exc:
+            raise Fail(f"`docker compose create {service}` réussit (le conteneur est créé sans être démarré)",
+                       exc.output[-1500:] or str(exc),
+                       "lancez `docker compose create " + service + "` (ou `docker compose build`) et corrigez "
+                       "la première erreur affichée.") from None
+    g.once(f"create:{service}", make)
+
+
+def created(g: Grading, service: str):
+    create(g, service)
+    found = [c for c in g.compose().containers(service) if c.labels.get(ONEOFF) != "True"]
+    if not found:
+        raise Fail(f"un conteneur créé pour le service « {service} »", "aucun conteneur",
+                   f"vérifiez que `docker compose create {service}` fonctionne chez vous.")
+    found[0].reload()
+    return found[0]
+
+
+def oneoff(g: Grading, service: str, command: tuple = (), timeout: float = RUN_TIMEOUT_S) -> tuple[dict, str]:
+    """A one-off container of ``service`` (``docker compose run -d``: the service's limits and
+    devices), ``command`` replacing its entrypoint and command when given; waited for with a
+    deadline, inspected, then removed: (its inspect attributes, the tail of its logs)."""
+    before = {c.id for c in g.compose().containers(service)}
+    options = ["-d", "--no-deps", "--interactive=false", "-T"] + (["--entrypoint", command[0]] if command else [])
+    g.compose().run(service, *options, command=tuple(command[1:]), timeout=g.remaining(180))
+    new = [c for c in g.compose().containers(service) if c.id not in before]
+    if not new:
+        raise DockerStepError(f"`docker compose run -d {service}` n'a créé aucun conteneur")
+    c = new[0]
+    try:
+        def exited():
+            c.reload()
+            return c.status in ("exited", "dead")
+        try:
+            wait_until(exited, g.remaining(timeout))
+        except Timeout:
+            raise Fail(f"le conteneur se termine en moins de {int(timeout)} s",
+                       f"toujours en cours après {int(timeout)} s\n{logs_tail(c)}",
+                       "la commande doit traiter le fichier puis s'arrêter (pas de boucle sans fin).") from None
+        c.reload()
+        return c.attrs, logs_tail(c, 40)
+    finally:
+        try:
+            c.remove(force=True)
+        except docker.errors.DockerException:
+            pass
+
+
+def _run_fail(what: str, exc: DockerStepError, hint: str) -> Fail:
+    return Fail(what, f"{exc}\n{exc.output[-1200:]}".strip(), hint)
+
+
+def declared_limits(svc: dict) -> dict:
+    """memory (bytes), nano_cpus, pids as the canonical config declares them (``None`` when absent),
+    and whether memory is only reserved."""
+    resources = (svc.get("deploy") or {}).get("resources") or {}
+    limits = resources.get("limits") or {}
+    memory = svc.get("mem_limit") or limits.get("memory")
+    cpus = svc.get("cpus") or limits.get("cpus")
+    pids = svc.get("pids_limit") or limits.get("pids")
+    try:
+        nano = int(round(float(cpus) * 1e9)) if cpus not in (None, "", 0, "0") else None
+    except (TypeError, ValueError):
+        nano = None
+    try:
+        pids_n = int(pids) if pids not in (None, "", 0, "0", -1, "-1") else None
+    except (TypeError, ValueError):
+        pids_n = None
+    reserved = (resources.get("reservations") or {}).get("memory") or svc.get("mem_reservation")
+    return {"memory": _bytes(memory) if memory not in (None, "", 0, "0") else None, "nano_cpus": nano,
+            "pids": pids_n, "reserved_memory": _bytes(reserved) if reserved else None}
+
+
+def shown_memory(value) -> str:
+    if not value:
+        return "aucune"
+    return f"{value / 1024**2:g} Mio" if value < 1024**3 else f"{value / 1024**3:g} Gio"
+
+
+def shown_cpus(nano) -> str:
+    return f"{nano / 1e9:g}" if nano else "aucune"
+
+
+def limit_mismatches(memory, nano, pids, reserved=None) -> list[str]:
+    out = []
+    if memory != MEMORY:
+        extra = (f" (mais une *réservation* de {shown_memory(reserved)} : ce n'est pas une limite)"
+                 if reserved and not memory else "")
+        out.append(f"mémoire : {shown_memory(memory)}{extra} au lieu de 256 Mio")
+    if nano != NANO_CPUS:
+        out.append(f"cpus : {shown_cpus(nano)} au lieu de 0.5")
+    if pids != PIDS:
+        out.append(f"pids : {pids or 'aucune'} au lieu de 64")
+    return out
+
+
+LIMITS_HINT = ("sous `traitement:` écrivez `deploy: resources: limits: {memory: 256M, cpus: \"0.5\", pids: 64}` "
+               "(ou `mem_limit: 256m`, `cpus: 0.5`, `pids_limit: 64`). `reservations` est un minimum garanti, "
+               "pas un plafond.")
+
+
+# -- static checks -------------------------------------------------------------------------------
+@LAB.check("11-compose-valid", "compose.yaml valide : services traitement (construit) et gpu", 1, static=True)
+def compose_valid(g: Grading):
+    services = g.compose().require_services(SERVICES)
+    if not isinstance(services["traitement"].get("build"), dict):
+        raise Fail("le service traitement construit depuis ./traitement (`build:`)", "pas de clé `build:`",
+                   "ajoutez `build: ./traitement`.")
+    if not (services["gpu"].get("image") or services["gpu"].get("build")):
+        raise Fail("le service gpu avec une image (`image: debian:trixie-slim`)", "ni `image:` ni `build:`",
+                   "ajoutez `image: debian:trixie-slim` (dans la vraie vie : `nvidia/cuda:12.x-base-…`).")
+
+
+@LAB.check("11-limits-declared", "Limites déclarées pour traitement : mémoire 256M, 0.5 CPU, 64 PIDs",
+           1.5, requires=["11-compose-valid"], static=True)
+def limits_declared(g: Grading):
+    found = declared_limits(g.compose().services()["traitement"])
+    wrong = limit_mismatches(found["memory"], found["nano_cpus"], found["pids"], found["reserved_memory"])
+    if wrong:
+        raise Fail(f"les limites demandées ({ASKED}) dans compose.yaml", "\n".join(wrong), LIMITS_HINT,
+                   rule="CIS 5.11, 5.12, 5.29")
+    return ASKED
+
+
+# -- the created containers ----------------------------------------------------------------------
+@LAB.check("11-limits-applied", "`docker inspect` : Memory, NanoCpus et PidsLimit sont ceux demandés",
+           1.5, requires=["11-compose-valid"])
+def limits_applied(g: Grading):
+    host = created(g, "traitement").attrs.get("HostConfig") or {}
+    memory, nano, pids = host.get("Memory") or 0, host.get("NanoCpus") or 0, host.get("PidsLimit") or 0
+    wrong = limit_mismatches(memory, nano, pids)
+    if wrong:
+        defaults = " (ce sont les valeurs par défaut imposées par le correcteur : aucune limite de votre part)" \
+            if memory == DEFAULT_MEMORY or nano == int(DEFAULT_CPUS * 1e9) or pids == DEFAULT_PIDS else ""
+        raise Fail(f"HostConfig.Memory = {MEMORY}, NanoCpus = {NANO_CPUS}, PidsLimit = {PIDS}",
+                   f"Memory = {memory}, NanoCpus = {nano}, PidsLimit = {pids}{defaults}\n" + "\n".join(wrong),
+                   LIMITS_HINT + " Vérifiez avec `docker inspect -f '{{.HostConfig.Memory}}' <conteneur>`.",
+                   rule="CIS 5.11, 5.12, 5.29")
+    return f"Memory={memory}, NanoCpus={nano}, PidsLimit={pids}"
+
+
+@LAB.check("11-service-runs", "traitement tourne sous la limite (non root) et calcule les bons totaux", 1.5,
+           requires=["11-compose-valid"])
+def service_runs(g: Grading):
+    create(g, "traitement")
+    try:
+        attrs, logs = oneoff(g, "traitement")
+    except DockerStepError as exc:
+        raise _run_fail("`docker compose run traitement` démarre", exc,
+                        "lancez `docker compose run --rm traitement` et lisez l'erreur.") from None
+    state = attrs.get("State") or {}
+    user = str((attrs.get("Config") or {}).get("User") or "")
+    if state.get("OOMKilled"):
+        raise Fail("le traitement tient sous 256 Mio", f"tué par le noyau (OOMKilled, code {state.get('ExitCode')})",
+                   "traiter.py lit le CSV par blocs : ne le chargez pas en entier, et gardez la limite à 256M.")
+    if state.get("ExitCode") != 0:
+        raise Fail("`traitement` se termine avec le code 0", f"code {state.get('ExitCode')}\n{logs}",
+                   "l'image doit lancer `python traiter.py /donnees/ventes.csv` (CMD) et le fichier doit "
+                   "être dans le conteneur (volume `./donnees:/donnees:ro` ou COPY).")
+    rows, total = expected(g)
+    m = re.search(r"lignes=(\d+)\s+total=([\d.]+)", logs)
+    if not m or (int(m.group(1)), m.group(2)) != (rows, total):
+        raise Fail(f"`lignes={rows} total={total}` (le CSV écrit par le correcteur dans {CSV})",
+                   logs[-800:] if logs.strip() and logs != "(aucun journal)" else "aucune sortie",
+                   f"le service doit lire {CSV} au moment où il tourne (monté en volume ou copié à la "
+                   "construction), pas un autre fichier." if m else
+                   "l'image doit lancer `python traiter.py /donnees/ventes.csv` (CMD en forme exec) : sans "
+                   "CMD, python:3.13-slim ouvre l'interpréteur interactif, qui ne fait rien.")
+    if user.split(":")[0] in ("", "0", "root"):
+        raise Fail("un utilisateur non root (`USER` dans le Dockerfile ou `user:` dans compose.yaml)",
+                   f"Config.User = {user or '(vide : root)'}",
+                   "ajoutez `RUN useradd --create-home --uid 10001 app` puis `USER app` au Dockerfile.",
+                   rule="CIS 4.1")
+    return f"lignes={rows} total={total}, utilisateur {user}"
+
+
+@LAB.check("11-oom-killed", "Limite appliquée : allouer 400 Mo dans traitement finit tué (OOMKilled, code 137)",
+           2, requires=["11-compose-valid"])
+def oom_killed(g: Grading):
+    create(g, "traitement")
+    started = time.monotonic()
+    try:
+        attrs, logs = oneoff(g, "traitement", ALLOCATE)
+    except DockerStepError as exc:
+        raise _run_fail("un conteneur ponctuel de traitement démarre (`docker compose run`)", exc,
+                        "l'image doit contenir python (FROM python:3.13-slim).") from None
+    state = attrs.get("State") or {}
+    code = state.get("ExitCode")
+    steps = re.findall(r"^(\d+)$", logs, re.M)
+    reached = f"{steps[-1]} Mo alloués" if steps else "aucune allocation affichée"
+    if not state.get("OOMKilled"):
+        if code == 0:
+            raise Fail(f"le noyau tue le processus avant {ALLOC_MB} Mo (limite 256 Mio)",
+                       f"{reached} sans être tué (code 0) : la limite est absente ou trop haute",
+                       LIMITS_HINT, rule="CIS 5.11")
+        raise Fail("OOMKilled = true (code 137)", f"OOMKilled = false, code {code}, {reached}\n{logs[-600:]}",
+                   "l'image doit pouvoir lancer `python -c …` : gardez python:3.13-slim et pas d'ENTRYPOINT "
+                   "qui ignore la commande.")
+    return f"tué après {reached} (OOMKilled, code {code}, {time.monotonic() - started:.1f} s)"
+
+
+# -- GPU -----------------------------------------------------------------------------------------
+def _gpu_requests_static(svc: dict) -> list[dict]:
+    """DeviceRequests as compose would write them, from the canonical config (image not pullable)."""
+    out = []
+    devices = ((((svc.get("deploy") or {}).get("resources") or {}).get("reservations") or {}).get("devices")) or []
+    for dev in devices:
+        caps = [[str(c) for c in (group if isinstance(group, list) else [group])]
+                for group in dev.get("capabilities") or []]
+        count = dev.get("count")
+        out.append({"Driver": dev.get("driver") or "", "Count": -1 if count in ("all", -1) else int(count or 0),
+                    "DeviceIDs": dev.get("device_ids") or [], "Capabilities": caps})
+    for gpu in svc.get("gpus") or []:
+        count = gpu.get("count")
+        out.append({"Driver": gpu.get("driver") or "", "Count": -1 if count in ("all", -1, None) else int(count),
+                    "DeviceIDs": gpu.get("device_ids") or [],
+                    "Capabilities": [sorted(set(gpu.get("capabilities") or []) | {"gpu"})]})
+    return out
+
+
+def gpu_problem(requests: list[dict]) -> str:
+    """Why ``requests`` reserve no NVIDIA GPU ("" when they do)."""
+    if not requests:
+        return "HostConfig.DeviceRequests est vide : aucune réservation de périphérique"
+    for req in requests:
+        caps = {c for group in req.get("Capabilities") or [] for c in group}
+        driver = req.get("Driver") or ""
+        if "gpu" in caps and driver in ("", "nvidia") and (req.get("Count") or req.get("DeviceIDs")):
+            return ""
+    return "aucune demande avec driver nvidia, la capacité gpu et au moins un GPU : " + "; ".join(
+        f"driver={r.get('Driver') or '(vide)'} count={r.get('Count')} ids={r.get('DeviceIDs') or []} "
+        f"capabilities={r.get('Capabilities')}" for r in requests)
+
+
+GPU_HINT = ("sous `gpu:` écrivez `deploy: resources: reservations: devices: [{driver: nvidia, count: 1, "
+            "capabilities: [gpu]}]` (ou `count: all`, ou `device_ids: [\"0\"]`).")
+
+
+@LAB.check("11-gpu-reservation",
+           "Le service gpu réserve un GPU NVIDIA (DeviceRequests, conteneur créé sans démarrer)", 1.5,
+           requires=["11-compose-valid"])
+def gpu_reservation(g: Grading):
+    note = ""
+    try:
+        host = created(g, "gpu").attrs.get("HostConfig") or {}
+        requests = host.get("DeviceRequests") or []
+    except Fail as exc:
+        if not re.search(r"pull|not found|manifest|resolve|no such image", exc.observed, re.I):
+            raise
+        # The image cannot be fetched here (offline): judge the same request from the canonical form.
+        requests = _gpu_requests_static(g.compose().services()["gpu"])
+        note = " (image absente ici : lu dans la configuration canonique)"
+    problem = gpu_problem(requests)
+    if problem:
+        legacy = str(g.compose().services()["gpu"].get("runtime") or "") == "nvidia"
+        raise Fail("une réservation de GPU : driver nvidia, capacité gpu, count ou device_ids", problem,
+                   GPU_HINT + (" `runtime: nvidia` seul est l'ancienne syntaxe (Compose 2.3) : elle ne crée "
+                               "aucune DeviceRequest." if legacy else ""))
+    req = next(r for r in requests if not gpu_problem([r]))
+    count = "tous" if req.get("Count") == -1 else (req.get("Count") or f"ids {req.get('DeviceIDs')}")
+    return f"driver {req.get('Driver') or 'nvidia (choisi par la capacité gpu)'}, GPU : {count}{note}"
+
+
+@LAB.check("11-gpu-runtime", "Sur un hôte avec le runtime nvidia : `nvidia-smi -L` dans gpu liste un GPU", 1,
+           requires=["11-gpu-reservation"])
+def gpu_runtime(g: Grading):
+    runtimes = g.sandbox.client.info().get("Runtimes") or {}
+    if "nvidia" not in runtimes:
+        raise Skip("cette machine n'a pas de GPU NVIDIA utilisable par Docker (`docker info` ne liste pas le "
+                   f"runtime nvidia ; runtimes : {', '.join(sorted(runtimes)) or 'aucun'}) : le service gpu "
+                   "n'est pas démarré. Aucun point attribué ni retiré ; sur une machine avec GPU et le NVIDIA "
+                   "Container Toolkit, le correcteur lance `nvidia-smi -L` dans le service gpu.")
+    try:
+        attrs, logs = oneoff(g, "gpu", ("nvidia-smi", "-L"))
+    except DockerStepError as exc:
+        raise _run_fail("le service gpu démarre avec un GPU", exc,
+                        "vérifiez `docker run --rm --gpus all debian:trixie-slim nvidia-smi -L` sur cette "
+                        "machine, puis la réservation du service gpu.") from None
+    code = (attrs.get("State") or {}).get("ExitCode")
+    gpus = re.findall(r"^GPU \d+: .*$", logs, re.M)
+    if code != 0 or not gpus:
+        raise Fail("`nvidia-smi -L` liste au moins un GPU (« GPU 0: … ») et se termine avec le code 0",
+                   f"code {code}\n{logs[-800:]}", GPU_HINT)
+    return "; ".join(gpus[:4])

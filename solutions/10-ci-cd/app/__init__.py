@@ -1,0 +1,1 @@
+"""Application du TP 10 : statistiques sur des relevés de température."""
