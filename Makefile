@@ -13,8 +13,12 @@ PYTEST_ARGS ?=
 GRADER_WORKERS ?= 2
 TEST_SNAPSHOT := build/test-volumes-at-start.json
 JUPYTER_ARGS ?=
+NB ?= chapters
+NBVAL := --nbval-lax --nbval-sanitize-with chapters/nbval-sanitize.cfg --nbval-cell-timeout=900
 
-.PHONY: help venv lab test test-unit test-grader check list images docker-ready clean-docker
+-include mk/*.mk
+
+.PHONY: help venv lab test test-unit test-grader test-chapters chapters-record check list images docker-ready clean-docker
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -24,6 +28,7 @@ help: ## List the targets
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON_HOST) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	@rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP) ## Create or update the virtual environment from requirements.txt
@@ -48,20 +53,39 @@ check: $(STAMP) ## Grade a lab: make check LAB=01 (grades labs/01-*; exit 2 with
 list: $(STAMP) ## List the labs, their checks and points
 	@$(PY) -m autograder list
 
-test-unit: $(STAMP) ## Fast tests that need no Docker
-	$(PY) -m pytest -m "not docker" $(PYTEST_ARGS)
+test-unit: $(STAMP) ## Fast tests that need no Docker (nor the package registries)
+	$(PY) -m pytest -m "not docker and not network" $(PYTEST_ARGS)
+
+test-chapters: images ## Run the chapter notebooks with nbval (NB=chapters/1-introduction for one part)
+	$(PY) -m pytest $(NBVAL) $(NB) $(PYTEST_ARGS)
+
+chapters-record: images ## Re-execute chapter notebooks in place and record their outputs for demo mode (NB=...)
+	@for nb in $$(find $(NB) -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' -not -path '*/_travail/*' | sort); do \
+	  echo "== $$nb"; COURSE_RECORD=1 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=900 "$$nb" || exit 1; done
 
 test-grader: images ## The grader tested both ways on every lab (solutions, starters, mutants, alternatives)
 	$(PY) -m pytest tests/grader $(PYTEST_ARGS)
 
-# `make test` grades the labs' solutions, starters, mutants and alternatives on GRADER_WORKERS
-# parallel pytest workers (gradings are isolated by job), then runs the rest of the suite in order,
-# the leftovers test last; the volume snapshot taken before the first phase is shared with it.
-test: images ## Run the whole suite (unit, layout, course images, grader both ways, no leftovers)
-	@rm -f $(TEST_SNAPSHOT); export AUTOGRADER_TEST_VOLUMES_SNAPSHOT=$(TEST_SNAPSHOT); \
+# `make test` runs in three steps sharing one volume snapshot (taken before the first):
+# 1. the labs' solutions, starters, mutants and alternatives graded on GRADER_WORKERS parallel
+#    pytest workers (gradings are isolated by job);
+# 2. the chapter notebooks under nbval, one after the other, in a second pytest process (its log is
+#    printed when it ends) while the rest of the suite runs in order (sequential when GRADER_WORKERS=1);
+# 3. the leftovers tests, once nothing else runs.
+test: images ## Run the whole suite (unit, layout, course images, grader both ways, chapters, no leftovers)
+	@rm -f $(TEST_SNAPSHOT) build/chapters-nbval.*; mkdir -p build; \
+	  export AUTOGRADER_TEST_VOLUMES_SNAPSHOT=$(TEST_SNAPSHOT); \
 	  $(PY) -m pytest -n $(GRADER_WORKERS) --dist worksteal tests/grader/test_labs.py $(PYTEST_ARGS); labs=$$?; \
-	  $(PY) -m pytest --ignore=tests/grader/test_labs.py $(PYTEST_ARGS); rest=$$?; \
-	  rm -f $(TEST_SNAPSHOT); test $$labs -eq 0 -a $$rest -eq 0
+	  chapters() { $(PY) -m pytest $(NBVAL) -p no:cacheprovider chapters $(PYTEST_ARGS); }; \
+	  if [ "$(GRADER_WORKERS)" -gt 1 ]; then \
+	    ( chapters > build/chapters-nbval.log 2>&1; echo $$? > build/chapters-nbval.rc ) & \
+	  else chapters; echo $$? > build/chapters-nbval.rc; fi; \
+	  $(PY) -m pytest --ignore=tests/grader/test_labs.py --ignore=tests/test_zz_no_leftovers.py tests $(PYTEST_ARGS); rest=$$?; \
+	  wait; if [ -f build/chapters-nbval.log ]; then echo "== chapter notebooks (nbval)"; cat build/chapters-nbval.log; fi; \
+	  nb=$$(cat build/chapters-nbval.rc 2>/dev/null || echo 1); \
+	  $(PY) -m pytest tests/test_zz_no_leftovers.py $(PYTEST_ARGS); left=$$?; \
+	  rm -f $(TEST_SNAPSHOT); test $$labs -eq 0 -a $$rest -eq 0 -a $$nb -eq 0 -a $$left -eq 0
 
 clean-docker: docker-ready ## Remove every container, volume, network and image the grader left
 	@$(PY) -m autograder clean
