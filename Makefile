@@ -36,9 +36,10 @@ venv: $(STAMP) ## Create or update the virtual environment from requirements.txt
 docker-ready: $(STAMP) ## Stop with a clear message (exit 2) when no Docker engine answers
 	@$(PY) -m autograder preflight
 
-lab: $(STAMP) ## Open JupyterLab on the course (chapters/ and labs/)
+# Students' JupyterLab hides nbgrader's instructor extensions (jupyter/etudiant/); INSTRUCTOR=1 shows them.
+lab: $(STAMP) ## Open JupyterLab on the course (chapters/ and labs/; INSTRUCTOR=1 adds the formgrader)
 	@$(PY) -m autograder preflight --warn-only
-	$(VENV)/bin/jupyter lab --notebook-dir=. --ServerApp.default_url=/lab/tree/README.md $(JUPYTER_ARGS) \
+	$(if $(INSTRUCTOR),,JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter/etudiant) $(VENV)/bin/jupyter lab --notebook-dir=. --ServerApp.default_url=/lab/tree/README.md $(JUPYTER_ARGS) \
 	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 images: docker-ready ## Make sure the course images exist (pull, or build offline stand-ins)

@@ -29,10 +29,16 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("dir", type=Path)
     check.add_argument("--lab", help="numéro ou identifiant du TP (sinon : le nom du dossier)")
     check.add_argument("--json", action="store_true", help="une ligne JSON sur la sortie standard")
+    check.add_argument("--hidden", type=Path, metavar="DIR",
+                       help="ajouter les vérifications cachées de l'enseignant (dossier de modules)")
     lst = sub.add_parser("list", help="lister les TP et leurs vérifications")
     lst.add_argument("--json", action="store_true")
     pre = sub.add_parser("preflight", help="vérifier que Docker et Compose v2 répondent")
     pre.add_argument("--warn-only", action="store_true", help="avertir sans échouer")
+    cells = sub.add_parser("nbgrader-cells", help="(ré)écrire la section « Notation automatique » des "
+                                                  "énoncés (une cellule nbgrader par vérification)")
+    cells.add_argument("--check", action="store_true",
+                       help="ne rien écrire ; code 1 si un énoncé n'est pas à jour")
     for name in ("clean", "sweep"):
         sub.add_parser(name, help="supprimer tout ce qu'une correction interrompue a laissé "
                                   "(conteneurs, réseaux, volumes, images portant l'étiquette du correcteur)")
@@ -74,6 +80,14 @@ def main(argv: Optional[list[str]] = None) -> int:
             else:
                 report.render_list(labs)
             return 0
+        if args.command == "nbgrader-cells":
+            from .nbgrade import write_sections
+
+            stale = write_sections(registry.REPO_ROOT / "labs", check_only=args.check)
+            verb = "à régénérer" if args.check else "mis à jour"
+            for path in stale:
+                err.print(f"{verb} : {path}")
+            return 1 if args.check and stale else 0
         if args.command == "preflight":
             return preflight(args.warn_only, err)
         if args.command in ("clean", "sweep"):
@@ -81,6 +95,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             err.print("Supprimé : " + ", ".join(f"{n} {k}" for k, n in removed.items()))
             return 0
         lab = registry.get_lab(args.lab) if args.lab else registry.lab_for_folder(args.dir)
+        if args.hidden:
+            from .hidden import extended
+
+            lab = extended(lab, args.hidden)
         if not args.json:
             err.print(f"[bold]Correction du TP {lab.id}[/] dans {args.dir} …")
         result = grade(lab, args.dir)

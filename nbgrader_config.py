@@ -1,0 +1,14 @@
+"""nbgrader configuration of the course (nbgrader 0.9.6), read from the repository root.
+
+The course root is the folder of this file; the source directory is ``labs/`` (reference
+solutions live in ``solutions/``, outside it, and are never released). Everything else (release,
+submitted, autograded, feedback, gradebook.db — all git-ignored) is derived in
+``autograder/course.py``: files not overwritten at autograde, extensions zip_collect accepts, cell
+timeout, grade cells only at autograde. The cycle: ``make release collect grade feedback export``.
+"""
+
+from pathlib import Path
+
+from autograder.course import configure
+
+configure(get_config(), Path(__file__).resolve().parent)  # noqa: F821 - provided by traitlets
