@@ -35,8 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     lst.add_argument("--json", action="store_true")
     pre = sub.add_parser("preflight", help="vérifier que Docker et Compose v2 répondent")
     pre.add_argument("--warn-only", action="store_true", help="avertir sans échouer")
-    cells = sub.add_parser("nbgrader-cells", help="(ré)écrire la section « Notation automatique » des "
-                                                  "énoncés (une cellule nbgrader par vérification)")
+    cells = sub.add_parser("nbgrader-cells", help="(ré)écrire les sections « Questions de cours » et "
+                                                  "« Notation automatique » des énoncés (une cellule "
+                                                  "nbgrader par question et par vérification)")
     cells.add_argument("--check", action="store_true",
                        help="ne rien écrire ; code 1 si un énoncé n'est pas à jour")
     for name in ("clean", "sweep"):

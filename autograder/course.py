@@ -104,7 +104,8 @@ def file_extensions(root: Path) -> list[str]:
 
 def configure(c, root: Path) -> None:
     """Fill the nbgrader config ``c`` for the course rooted at ``root``."""
-    from autograder.course import AddHiddenCells, GradeCellsExecute  # classes nbgrader instantiates
+    from autograder.course import (AddHiddenCells, GradeCellsExecute,  # classes nbgrader instantiates
+                                   KeepAnswerCells)
     from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,
                                         LimitOutput, SaveAutoGrades)
@@ -129,12 +130,14 @@ def configure(c, root: Path) -> None:
     c.IgnorePattern.enabled = True
     c.IgnorePattern.pattern = r"(Deprecation|Future|Resource|User)Warning|^\s*warnings\.warn"
     from autograder.hidden import hidden_dir
+    from nbgrader.converters import GenerateAssignment
+    from nbgrader.preprocessors import ClearSolutions
 
-    if hidden_dir() is not None:  # the instructor's hidden checks get their grade cells at release
-        from nbgrader.converters import GenerateAssignment
-
-        c.GenerateAssignment.preprocessors = [AddHiddenCells,
-                                              *GenerateAssignment.class_traits()["preprocessors"].default()]
+    # The question cells' answer cells are released as they are (see KeepAnswerCells); the
+    # instructor's hidden checks get their grade cells at release.
+    generate = [KeepAnswerCells if p is ClearSolutions else p
+                for p in GenerateAssignment.class_traits()["preprocessors"].default()]
+    c.GenerateAssignment.preprocessors = ([AddHiddenCells] if hidden_dir() is not None else []) + generate
     c.FileNameCollectorPlugin.valid_ext = file_extensions(root)
     # zip_collect: files extracted as <anything>/<student>/<lab>/<path in the lab>.
     labs = "|".join(re.escape(lab) for lab in lab_folders(root))
@@ -189,7 +192,30 @@ def _add_hidden_cells():
     return AddHiddenCells
 
 
-_LAZY = {"GradeCellsExecute": _grade_cells_execute, "AddHiddenCells": _add_hidden_cells}
+def _keep_answer_cells():
+    from nbgrader.preprocessors import ClearSolutions
+
+    from autograder.nbgrade import ANSWER_SUFFIX
+
+    class KeepAnswerCells(ClearSolutions):
+        """nbgrader's ClearSolutions, leaving the question cells' answer cells as they are.
+
+        ClearSolutions replaces a solution cell without ``### BEGIN SOLUTION`` markers by the code
+        stub (``raise NotImplementedError()``): the released notebook would lose ``reponse_xxx = ""``
+        and its grade cell would fail on a NameError. These cells hold no solution (the reference
+        answers live in the tests, not in ``labs/``), so there is nothing to clear."""
+
+        def preprocess_cell(self, cell, resources, index):
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+            if cell.cell_type == "code" and re.match(r"^\d{2}-q-.+" + re.escape(ANSWER_SUFFIX) + "$", grade_id):
+                return cell, resources
+            return super().preprocess_cell(cell, resources, index)
+
+    return KeepAnswerCells
+
+
+_LAZY = {"GradeCellsExecute": _grade_cells_execute, "AddHiddenCells": _add_hidden_cells,
+         "KeepAnswerCells": _keep_answer_cells}
 
 
 def __getattr__(name):  # nbgrader is imported only when a preprocessor is asked for

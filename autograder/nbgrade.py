@@ -1,8 +1,18 @@
-"""Grade cells of the lab notebooks: one nbgrader autograder-test cell per check.
+"""Grade cells of the lab notebooks: the question cells, then one grade cell per check.
 
-Each ``labs/NN-slug/enonce.ipynb`` ends with a section « Notation automatique » holding one
-locked nbgrader grade cell per check of the lab (``grade_id`` = the check id, ``points`` = the
-check's points), generated from the check registry by ``python -m autograder nbgrader-cells``.
+Each ``labs/NN-slug/enonce.ipynb`` ends with two generated sections (``python -m autograder
+nbgrader-cells``), the only cells of the notebook that carry nbgrader metadata:
+
+* « Questions de cours », from :mod:`autograder.quiz`: per question, a locked prompt, an nbgrader
+  answer cell (``solution``, not graded) holding ``reponse_xxx = ""`` and nothing else (no solution
+  markers: ``labs/`` is both nbgrader's source and what students open; the reference answers live
+  in the tests), then a locked grade cell (``grade_id`` = the question id, its points) calling
+  :func:`autograder.quiz.corriger`. The answer cell comes first: at autograde, where only nbgrader
+  cells run, it defines the variable its grade cell reads.
+* « Notation automatique »: one locked nbgrader grade cell per check of the lab (``grade_id`` =
+  the check id, ``points`` = the check's points), from the check registry.
+
+A lab's nbgrader total is therefore the grader's points (10) plus its questions'.
 Each cell asserts :func:`resultat` (a plain assert, so a failure shows the cell and the French
 message, not the grader's code)::
 
@@ -29,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -38,6 +49,11 @@ from typing import Optional
 SECTION_TITLE = "## Notation automatique"
 SECTION_ID = "notation-automatique"
 CELL_MARK = "# Notation automatique"
+QUIZ_TITLE = "## Questions de cours"
+QUIZ_ID = "questions-de-cours"
+QUIZ_MARK = "# Question de cours"
+ANSWER_SUFFIX = "-reponse"
+PROMPT_SUFFIX = "-enonce"
 EXECUTION_ENV = "NBGRADER_EXECUTION"
 HIDDEN_ENV = "AUTOGRADER_HIDDEN_CHECKS"
 # A folder of reports graded ahead, in parallel, by `make grade` (autograder.course): the grade
@@ -194,6 +210,69 @@ def section_cells(lab) -> list[dict]:
     return cells
 
 
+def answer_meta(grade_id: str) -> dict:
+    """An nbgrader "autograded answer" cell: a solution cell, not graded, not locked."""
+    return {"nbgrader": {"grade": False, "grade_id": grade_id, "locked": False, "schema_version": 3,
+                         "solution": True, "task": False}}
+
+
+def answer_source(question) -> str:
+    return f'{question.variable} = ""  # votre réponse'
+
+
+_HOW = {"commande": "Écrivez la commande entre les guillemets : elle est lue, jamais exécutée.",
+        "choix": "Écrivez la ou les lettres entre les guillemets, séparées par des virgules.",
+        "valeur": "Écrivez la réponse entre les guillemets."}
+
+
+def quiz_cells(lab) -> list[dict]:
+    """The « Questions de cours » section of ``lab``: per question of :mod:`autograder.quiz`, a
+    prompt, an answer cell, then its grade cell (in that order: at autograde the answer cell runs
+    before the cell that grades it). Empty when the lab has no question."""
+    from .quiz import questions
+
+    qs = questions(lab.id)
+    if not qs:
+        return []
+    points = sum(q.points for q in qs)
+    total = f"{_fmt(points)} point{'s' if points >= 2 else ''}"
+    heading = (
+        f"{QUIZ_TITLE}\n\n"
+        f"{len(qs)} question(s) sur les notions du lab ({total}, en plus des "
+        f"{_fmt(lab.max_score)} points du correcteur). Pour chacune, écrivez votre réponse entre les "
+        "guillemets de la cellule `reponse_… = \"\"`, exécutez-la, puis exécutez la cellule de "
+        "correction qui la suit : elle affiche ✔, ou lève une erreur qui dit ce qui était attendu "
+        "et où le relire. C'est le sens qui est noté : toutes les écritures correctes d'une commande "
+        "sont acceptées (la casse ne compte que là où elle change le sens)."
+    )
+    cells = [{"cell_type": "markdown", "id": QUIZ_ID, "metadata": _meta(QUIZ_ID, grade=False),
+              "source": _lines(heading)}]
+    for n, q in enumerate(qs, 1):
+        prompt = f"**Question {n}** ({_fmt(q.points)} pt) — {q.prompt}\n"
+        if q.choices:
+            prompt += "\n" + "\n".join(f"- **{letter}.** {text}" for letter, text in q.choices) + "\n"
+        prompt += f"\n{_HOW[q.kind]}"
+        grade = (f"{QUIZ_MARK} : {q.id} ({_fmt(q.points)} pt)\n"
+                 "from autograder.quiz import corriger\n"
+                 f"corriger({q.id!r}, {q.variable})")
+        cells += [
+            {"cell_type": "markdown", "id": q.id + PROMPT_SUFFIX,
+             "metadata": _meta(q.id + PROMPT_SUFFIX, grade=False), "source": _lines(prompt)},
+            {"cell_type": "code", "execution_count": None, "id": q.id + ANSWER_SUFFIX,
+             "metadata": answer_meta(q.id + ANSWER_SUFFIX), "outputs": [],
+             "source": _lines(answer_source(q))},
+            {"cell_type": "code", "execution_count": None, "id": q.id,
+             "metadata": _meta(q.id, grade=True, points=q.points), "outputs": [],
+             "source": _lines(grade)},
+        ]
+    return cells
+
+
+def generated_cells(lab) -> list[dict]:
+    """Everything ``nbgrader-cells`` writes at the end of the lab's notebook, in order."""
+    return quiz_cells(lab) + section_cells(lab)
+
+
 def _lines(text: str) -> list[str]:
     return text.splitlines(keepends=True)
 
@@ -218,16 +297,18 @@ def hidden_cells(checks) -> list[dict]:
 
 def _is_generated(cell: dict) -> bool:
     grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
-    return grade_id == SECTION_ID or "".join(cell.get("source", "")).startswith(CELL_MARK)
+    source = "".join(cell.get("source", ""))
+    return grade_id in (SECTION_ID, QUIZ_ID) or bool(re.match(r"^\d{2}-", grade_id)) \
+        or source.startswith((CELL_MARK, QUIZ_MARK))
 
 
 def with_section(nb: dict, lab) -> dict:
     """``nb`` with its generated section replaced (or appended); other cells untouched."""
     first = next((i for i, c in enumerate(nb["cells"]) if _is_generated(c)), len(nb["cells"]))
     kept = nb["cells"][:first] + [c for c in nb["cells"][first:] if not _is_generated(c)]
-    # The section is always last: cells after it that are not generated stay before it.
+    # The sections are always last: cells after them that are not generated stay before them.
     out = dict(nb)
-    out["cells"] = kept + section_cells(lab)
+    out["cells"] = kept + generated_cells(lab)
     if out.get("nbformat_minor", 0) < 5:  # cell ids need nbformat 4.5
         out["nbformat_minor"] = 5
     return out

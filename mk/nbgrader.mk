@@ -13,7 +13,7 @@ COURSE := $(PY) -m autograder.course
 
 .PHONY: release collect grade feedback export analytics nbgrader-cells
 
-nbgrader-cells: $(STAMP) ## Regenerate the grade cells of every labs/*/enonce.ipynb from the check registry
+nbgrader-cells: $(STAMP) ## Regenerate the question and grade cells of every labs/*/enonce.ipynb from the registries
 	$(PY) -m autograder nbgrader-cells
 
 release: $(STAMP) ## Instructors: nbgrader generate_assignment for every lab (labs/ → release/)

@@ -1,5 +1,7 @@
 """The nbgrader cycle end to end on a temporary course: release → collect → autograde → feedback
 → export, three fake students on labs 01 and 02 (the reference solution, the starter, a mutant).
+The solution and the mutant also answer the question cells right (the reference answers of
+quiz_answers.toml, written into the released notebook); the starter leaves them empty.
 
 The course is a copy of nbgrader_config.py and the two labs in tmp_path: nothing is written into
 the repository. An instructor's hidden check (tests/nbgrader/hidden/) is active throughout.
@@ -14,16 +16,20 @@ import csv
 import html
 import shutil
 import time
+import tomllib
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import docker
+import nbformat
 import pytest
 
 from autograder import analytics, course
 from autograder.core import Status
 from autograder.hidden import ENV as HIDDEN_ENV, extended
+from autograder.nbgrade import ANSWER_SUFFIX
+from autograder.quiz import questions, total
 from autograder.registry import get_lab
 from autograder.runner import grade
 from autograder.sandbox import leftovers
@@ -43,6 +49,17 @@ HIDDEN = Path(__file__).resolve().parent / "hidden"
 # Gradings run inside the grade cells, one after the other (`make grade`, NBGRADER_WORKERS=1);
 # with 2 workers the solution lost 01-layer-cache in 2 runs of 4 (see autograder/course.py).
 WORKERS = 1
+ANSWERS = tomllib.loads((Path(__file__).resolve().parent / "quiz_answers.toml").read_text(encoding="utf-8"))
+
+
+def answered(notebook: Path, dest: Path) -> None:
+    """The released notebook with every answer cell filled with the first reference answer."""
+    nb = nbformat.read(notebook, as_version=4)
+    for q in questions(notebook.parent.name):
+        cell = next(c for c in nb.cells
+                    if c.metadata.get("nbgrader", {}).get("grade_id") == q.id + ANSWER_SUFFIX)
+        cell.source = f"{q.variable} = {ANSWERS[q.id]['reference'][0]!r}"
+    nbformat.write(nb, dest)
 
 
 def make_course(tmp: Path) -> Path:
@@ -66,7 +83,7 @@ def submissions(root: Path, tmp: Path) -> Path:
         mutant = next(v for v in variants("mutant") if v.lab == lab and v.name == MUTANTS[lab])
         mutant.materialise(base / "partiel")
         for student in ("solution", "partiel"):
-            shutil.copy(notebook, base / student / lab / "enonce.ipynb")
+            answered(notebook, base / student / lab / "enonce.ipynb")
     archive = tmp / "export-lms.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         for path in sorted(base.rglob("*")):
@@ -127,7 +144,9 @@ def test_release_collect_grade_feedback_export(tmp_path, docker_client, monkeypa
     for lab in LABS_E2E:
         full = extended(get_lab(lab), HIDDEN)  # public and hidden checks
         checks = {c.id: c for c in full.checks}
-        max_score = full.max_score
+        # nbgrader's total: the checks (public and hidden) and the question cells. The starter
+        # leaves the questions empty: its score is the grader's alone.
+        max_score = full.max_score + total(lab)
         mutant = next(v for v in variants("mutant") if v.lab == lab and v.name == MUTANTS[lab])
         assert scores[(lab, "solution")] == max_score, scores
         assert scores[(lab, "partiel")] == max_score - sum(checks[i].points for i in mutant.fails), scores

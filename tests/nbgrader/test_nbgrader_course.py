@@ -82,20 +82,37 @@ def test_autograde_runs_the_grade_cells_only(config):
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("lab", all_labs(), ids=lambda lab: lab.id)
 def test_grade_cells_match_the_registry(lab):
+    """Ids, points and order of the grade cells are the registries': the questions
+    (autograder/quiz.py), then the checks; each question's answer cell comes right before its
+    grade cell (at autograde it must run first)."""
+    from autograder.quiz import questions
+
     nb = nbformat.read(LABS / lab.id / "enonce.ipynb", as_version=4)
     nbformat.validate(nb)
+    qs = questions(lab.id)
     graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
     assert [(c.metadata.nbgrader.grade_id, c.metadata.nbgrader.points) for c in graded] == \
-        [(c.id, c.points) for c in lab.checks]
-    for cell in graded:
+        [(q.id, q.points) for q in qs] + [(c.id, c.points) for c in lab.checks]
+    for cell in graded[len(qs):]:
         meta = cell.metadata.nbgrader
         assert cell.cell_type == "code" and meta.locked and not meta.solution
         assert meta.schema_version == 3
         assert f"resultat({meta.grade_id!r})" in cell.source and "assert reussi, message" in cell.source
-    # The section closes the notebook; nothing before it carries nbgrader metadata.
+    for q, cell in zip(qs, graded):
+        meta = cell.metadata.nbgrader
+        assert cell.cell_type == "code" and meta.locked and not meta.solution
+        assert f"corriger({q.id!r}, {q.variable})" in cell.source
+        answer = nb.cells[nb.cells.index(cell) - 1]
+        assert answer.metadata.nbgrader == {"grade": False, "grade_id": q.id + nbgrade.ANSWER_SUFFIX,
+                                            "locked": False, "schema_version": 3, "solution": True,
+                                            "task": False}
+        assert answer.cell_type == "code" and answer.source.startswith(f'{q.variable} = ""')
+    # The sections close the notebook; nothing before them carries nbgrader metadata.
     first = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader"))
-    assert nb.cells[first].source.startswith(nbgrade.SECTION_TITLE)
-    assert len(nb.cells) - first == len(lab.checks) + 1
+    assert nb.cells[first].source.startswith(nbgrade.QUIZ_TITLE)
+    section = first + 1 + 3 * len(qs)
+    assert nb.cells[section].source.startswith(nbgrade.SECTION_TITLE)
+    assert len(nb.cells) - section == len(lab.checks) + 1
 
 
 def test_grade_cells_are_up_to_date_and_valid_for_nbgrader():
@@ -247,10 +264,25 @@ def test_release_hands_out_the_starter_with_locked_grade_cells(tmp_path, monkeyp
     assert (out / "Dockerfile").read_bytes() == (LABS / lab.id / "Dockerfile").read_bytes()
     nb = nbformat.read(out / "enonce.ipynb", as_version=4)
     graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    # The public checks, then the instructor's hidden one: its cell is there, its body is not.
-    assert [c.metadata.nbgrader.grade_id for c in graded] == [c.id for c in lab.checks] + ["01-pip-sans-cache"]
+    # The questions, the public checks, then the instructor's hidden one: its cell is there, its
+    # body is not.
+    from autograder.quiz import questions, total
+
+    quiz = questions(lab.id)
+    assert [c.metadata.nbgrader.grade_id for c in graded] == \
+        [q.id for q in quiz] + [c.id for c in lab.checks] + ["01-pip-sans-cache"]
     assert all(c.metadata.nbgrader.get("checksum") for c in graded)
     assert "resultat" not in graded[-1].source and "pip install sans cache" not in graded[-1].source
+    # The answer cells are handed out as they are, not replaced by nbgrader's stub.
+    cells = {c.id: c for c in nb.cells}
+    for q in quiz:
+        assert cells[q.id + nbgrade.ANSWER_SUFFIX].source == f'{q.variable} = ""  # votre réponse'
+    assert "NotImplementedError" not in (out / "enonce.ipynb").read_text()
+    # nbgrader's total for the lab: the grader's points, the questions', the hidden check's.
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", course.COURSE_ID) as gb:
+        assert gb.find_assignment(lab.id).max_score == lab.max_score + total(lab.id) + 0.5
 
     # nbgrader's own zip_collect (an LMS archive in downloaded/<lab>/archive/) keeps the lab's
     # non-notebook files, Dockerfile and .dockerignore included.
