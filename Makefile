@@ -5,7 +5,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON_HOST ?= python3
-VENV := .venv
+# The course container (docker/course/) sets COURSE_VENV to its own environment, outside the repository.
+VENV := $(or $(COURSE_VENV),.venv)
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 LAB ?=
@@ -38,7 +39,7 @@ docker-ready: $(STAMP) ## Stop with a clear message (exit 2) when no Docker engi
 
 # Students' JupyterLab hides nbgrader's instructor extensions (jupyter/etudiant/); INSTRUCTOR=1 shows them.
 lab: $(STAMP) ## Open JupyterLab on the course (chapters/ and labs/; INSTRUCTOR=1 adds the formgrader)
-	@$(PY) -m autograder preflight --warn-only
+	@$(PY) -m autograder doctor --for lab
 	$(if $(INSTRUCTOR),,JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter/etudiant) $(VENV)/bin/jupyter lab --notebook-dir=. --ServerApp.default_url=/lab/tree/README.md $(JUPYTER_ARGS) \
 	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
@@ -49,7 +50,7 @@ check: $(STAMP) ## Grade a lab: make check LAB=01 (grades labs/01-*; exit 2 with
 	@test -n "$(LAB)" || { echo "Usage : make check LAB=01   (numéro du TP)"; exit 2; }
 	@dir=$$(ls -d labs/$$(printf '%02d' $$((10#$(LAB))))-*/ 2>/dev/null | head -1); \
 	  test -n "$$dir" || { echo "TP $(LAB) introuvable dans labs/ / lab $(LAB) not found"; exit 2; }; \
-	  $(PY) -m autograder check "$${dir%/}"
+	  $(PY) -m autograder doctor --for check --path "$${dir%/}" && $(PY) -m autograder check "$${dir%/}"
 
 list: $(STAMP) ## List the labs, their checks and points
 	@$(PY) -m autograder list
@@ -73,7 +74,8 @@ test-grader: images ## The grader tested both ways on every lab (solutions, star
 #    pytest workers (gradings are isolated by job);
 # 2. the chapter notebooks under nbval, one after the other, in a second pytest process (its log is
 #    printed when it ends) while the rest of the suite runs in order (sequential when GRADER_WORKERS=1);
-# 3. the leftovers tests, once nothing else runs.
+# 3. the browser test of `make lab` (JupyterLab and Chromium, timed by deadlines: once the CPUs are
+#    free), then the leftovers tests, once nothing else runs.
 test: images ## Run the whole suite (unit, layout, course images, grader both ways, chapters, no leftovers)
 	@rm -f $(TEST_SNAPSHOT) build/chapters-nbval.*; mkdir -p build; \
 	  export AUTOGRADER_TEST_VOLUMES_SNAPSHOT=$(TEST_SNAPSHOT); \
@@ -82,10 +84,10 @@ test: images ## Run the whole suite (unit, layout, course images, grader both wa
 	  if [ "$(GRADER_WORKERS)" -gt 1 ]; then \
 	    ( chapters > build/chapters-nbval.log 2>&1; echo $$? > build/chapters-nbval.rc ) & \
 	  else chapters; echo $$? > build/chapters-nbval.rc; fi; \
-	  $(PY) -m pytest --ignore=tests/grader/test_labs.py --ignore=tests/test_zz_no_leftovers.py tests $(PYTEST_ARGS); rest=$$?; \
+	  $(PY) -m pytest --ignore=tests/grader/test_labs.py --ignore=tests/test_zz_no_leftovers.py --ignore=tests/browser tests $(PYTEST_ARGS); rest=$$?; \
 	  wait; if [ -f build/chapters-nbval.log ]; then echo "== chapter notebooks (nbval)"; cat build/chapters-nbval.log; fi; \
 	  nb=$$(cat build/chapters-nbval.rc 2>/dev/null || echo 1); \
-	  $(PY) -m pytest tests/test_zz_no_leftovers.py $(PYTEST_ARGS); left=$$?; \
+	  $(PY) -m pytest tests/browser tests/test_zz_no_leftovers.py $(PYTEST_ARGS); left=$$?; \
 	  rm -f $(TEST_SNAPSHOT); test $$labs -eq 0 -a $$rest -eq 0 -a $$nb -eq 0 -a $$left -eq 0
 
 clean-docker: docker-ready ## Remove every container, volume, network and image the grader left

@@ -15,26 +15,31 @@ from typing import Optional
 
 from rich.console import Console
 
-from . import registry, report
+from . import doctor, registry, report
 from .core import GraderUnavailable
+from .progress import Steps
 from .runner import grade
-from .sandbox import docker_client, run_cli, sweep
+from .sandbox import docker_client, sweep
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m autograder",
                                 description="Correcteur automatique des TP de conteneurisation.")
     sub = p.add_subparsers(dest="command", required=True)
-    check = sub.add_parser("check", help="noter le TP contenu dans DIR")
-    check.add_argument("dir", type=Path)
+    check = sub.add_parser("check", help="noter le TP contenu dans DIR (plusieurs dossiers : l'un après "
+                                         "l'autre, avec la progression [k/N])")
+    check.add_argument("dir", type=Path, nargs="+")
     check.add_argument("--lab", help="numéro ou identifiant du TP (sinon : le nom du dossier)")
     check.add_argument("--json", action="store_true", help="une ligne JSON sur la sortie standard")
     check.add_argument("--hidden", type=Path, metavar="DIR",
                        help="ajouter les vérifications cachées de l'enseignant (dossier de modules)")
     lst = sub.add_parser("list", help="lister les TP et leurs vérifications")
     lst.add_argument("--json", action="store_true")
-    pre = sub.add_parser("preflight", help="vérifier que Docker et Compose v2 répondent")
+    pre = sub.add_parser("preflight", help="vérifier que Docker et Compose v2 répondent (= doctor --for preflight)")
     pre.add_argument("--warn-only", action="store_true", help="avertir sans échouer")
+    doc = sub.add_parser("doctor", help="diagnostiquer la machine : Docker, Compose, disque, ports, images, "
+                                        "fins de ligne, GPU, Docker Hub ([OK] / [WARN] / [FAIL] et correctifs)")
+    doctor.add_arguments(doc)
     cells = sub.add_parser("nbgrader-cells", help="(ré)écrire les sections « Questions de cours » et "
                                                   "« Notation automatique » des énoncés (une cellule "
                                                   "nbgrader par question et par vérification)")
@@ -50,23 +55,57 @@ def _terminate(signum, frame):  # SIGTERM behaves like Ctrl-C: the runner cleans
     raise KeyboardInterrupt
 
 
-def preflight(warn_only: bool, err: Console) -> int:
-    """Docker engine and Compose v2 reachable? Exit 2 with a bilingual message otherwise."""
-    try:
-        docker_client()
-        proc = run_cli(["docker", "compose", "version", "--short"], timeout=30)
-        if proc.returncode != 0 or not proc.stdout.strip().lstrip("v").startswith("2"):
-            raise GraderUnavailable(
-                "Docker Compose v2 est introuvable (`docker compose version` échoue). Installez le "
-                "plugin Compose v2 ; l'ancien `docker-compose` v1 n'est plus maintenu.",
-                "Docker Compose v2 not found (`docker compose version` fails). Install the Compose v2 "
-                "plugin; the old `docker-compose` v1 is end-of-life.")
-    except GraderUnavailable as exc:
-        if warn_only:
-            err.print(f"[yellow]Attention :[/] {exc.fr}\n[dim]Warning: {exc.en}[/]")
-            return 0
-        raise
-    return 0
+def preflight(warn_only: bool) -> int:
+    """Docker engine and Compose v2 reachable? The doctor's preflight profile: exit 2 otherwise."""
+    args = _parser().parse_args(["doctor", "--for", "preflight"] + (["--warn-only"] if warn_only else []))
+    return doctor.main(args)
+
+
+def _lab(args: argparse.Namespace, folder: Path):
+    lab = registry.get_lab(args.lab) if args.lab else registry.lab_for_folder(folder)
+    if args.hidden:
+        from .hidden import extended
+
+        lab = extended(lab, args.hidden)
+    return lab
+
+
+def check_many(args: argparse.Namespace, err: Console) -> int:
+    """Grade several folders one after the other: ``[k/N] TP … 12.3 s`` on stderr, each scorecard
+    (or JSON line) on stdout, then a summary. Exit 2 when one could not be graded, else 1 when one
+    did not pass, else 0."""
+    codes: list[int] = []
+    rows: list[tuple[str, str, str]] = []
+    with Steps(len(args.dir), err) as steps:
+        for folder in args.dir:
+            try:
+                label = (registry.get_lab(args.lab) if args.lab else registry.lab_for_folder(folder)).id
+            except GraderUnavailable:
+                label = folder.name
+            with steps.step(f"TP {label}") as step:
+                try:
+                    lab = _lab(args, folder)
+                    result = grade(lab, folder)
+                except GraderUnavailable as exc:
+                    step.summary = "correction impossible"
+                    if args.json:
+                        print(json.dumps({"dir": str(folder), "error": exc.en, "error_fr": exc.fr},
+                                         ensure_ascii=False), flush=True)
+                    err.print(f"[bold red]Correction impossible ({folder}) :[/] {exc.fr}\n[dim]{exc.en}[/]")
+                    codes.append(2)
+                    rows.append((folder.name, "—", "—"))
+                    continue
+                step.summary = f"{report._fmt(result.score)}/{report._fmt(result.max_score)}"
+                if args.json:
+                    report.to_json(result, sys.stdout)
+                    sys.stdout.flush()
+                else:
+                    report.render(result)
+                codes.append(2 if result.incomplete else 0 if result.all_passed else 1)
+                rows.append((lab.id, step.summary, f"{result.duration_s:.1f} s"))
+    if not args.json:
+        report.render_summary(rows, err)
+    return max(codes)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -90,19 +129,20 @@ def main(argv: Optional[list[str]] = None) -> int:
                 err.print(f"{verb} : {path}")
             return 1 if args.check and stale else 0
         if args.command == "preflight":
-            return preflight(args.warn_only, err)
+            return preflight(args.warn_only)
+        if args.command == "doctor":
+            return doctor.main(args)
         if args.command in ("clean", "sweep"):
             removed = sweep(docker_client())
             err.print("Supprimé : " + ", ".join(f"{n} {k}" for k, n in removed.items()))
             return 0
-        lab = registry.get_lab(args.lab) if args.lab else registry.lab_for_folder(args.dir)
-        if args.hidden:
-            from .hidden import extended
-
-            lab = extended(lab, args.hidden)
+        if len(args.dir) > 1:
+            return check_many(args, err)
+        folder = args.dir[0]
+        lab = _lab(args, folder)
         if not args.json:
-            err.print(f"[bold]Correction du TP {lab.id}[/] dans {args.dir} …")
-        result = grade(lab, args.dir)
+            err.print(f"[bold]Correction du TP {lab.id}[/] dans {folder} …")
+        result = grade(lab, folder)
         if args.json:
             report.to_json(result, sys.stdout)
         else:

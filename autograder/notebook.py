@@ -19,7 +19,8 @@ values into ``chapters/.recordings/<part>/<notebook>.json``.
 
 Files a notebook writes (``%%writefile Dockerfile``) go to its scratch folder,
 ``chapters/<part>/_travail/<notebook>/`` (git-ignored, emptied at each start), which is also where
-``%%shell`` commands run: ``start`` changes into it.
+``%%shell`` commands run: ``start`` changes into it. ``COURSE_SCRATCH_DIR`` moves these folders
+elsewhere (the tests running notebooks side by side give each run its own).
 
 Everything a notebook creates is named ``cours-…`` (containers, volumes, networks, Compose
 projects) or tagged ``cours-…``/``cours/…`` (images); ``cours.cleanup()`` (the last cell, and at
@@ -44,12 +45,15 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from .images import course_images
+
 CHAPTERS = Path(__file__).resolve().parent.parent / "chapters"
 RECORDINGS = CHAPTERS / ".recordings"
 NO_DOCKER_ENV = "COURSE_NO_DOCKER"
 RECORD_ENV = "COURSE_RECORD"
+SCRATCH_ENV = "COURSE_SCRATCH_DIR"  # where the scratch folders go (default: chapters/<part>/_travail/)
 MISSING_RECORDING = "Aucun enregistrement pour cette cellule"
-COURSE_IMAGES = ("debian:trixie-slim", "python:3.13-slim", "postgres:17", "registry:2")
+COURSE_IMAGES = course_images()
 NAME_RE = re.compile(r"^/?cours-")
 IMAGE_RE = re.compile(r"(^|/)cours[-/]")
 MENTION_RE = re.compile(r"(?<![\w.-])cours[-/][A-Za-z0-9_./-]+")
@@ -121,7 +125,8 @@ class Course:
         self.recording = bool(os.environ.get(RECORD_ENV)) and self.live
         self.path = RECORDINGS / f"{notebook}.json"
         part, _, name = notebook.partition("/")
-        self.workdir = CHAPTERS / part / "_travail" / name
+        scratch = os.environ.get(SCRATCH_ENV)
+        self.workdir = Path(scratch) / part / name if scratch else CHAPTERS / part / "_travail" / name
         self._store: dict[str, Any] = {"notebook": notebook, "cells": {}, "values": {}}
         if self.recording:
             self._store["recorded_at"] = _dt.date.today().isoformat()

@@ -6,8 +6,9 @@ import json
 from typing import Optional, TextIO
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group
 from rich.panel import Panel
+from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
@@ -21,30 +22,79 @@ STYLE = {
 }
 
 
+# Below this width the scorecard is stacked (one block per check) instead of a table: a table's
+# columns would fold check ids and titles mid-word.
+NARROW = 70
+
+
 def render(report: Report, console: Optional[Console] = None) -> None:
+    """Print the scorecard: a table on a wide console, one block per check on a narrow one (a
+    terminal under :data:`NARROW` columns, a phone's SSH client); JupyterLab renders either."""
     console = console or Console()
-    table = Table(title=f"TP {report.lab} — {report.title}", box=box.SIMPLE_HEAVY, expand=True,
-                  title_justify="left")
-    table.add_column("Vérification", ratio=3, overflow="fold")
-    table.add_column("Points", justify="right", no_wrap=True)
-    table.add_column("État", no_wrap=True)
-    for r in report.results:
-        label, style = STYLE[r.status]
-        table.add_row(Text(f"{r.title}\n", style="bold").append(r.id, style="dim"),
-                      f"{_fmt(r.earned)}/{_fmt(r.points)}", Text(label, style=style))
-    console.print(table)
+    if console.width < NARROW:
+        _stacked(report, console)
+    else:
+        _table(report, console)
     for r in report.results:
         if r.status is Status.PASSED or not r.message:
             continue
-        label, style = STYLE[r.status]
-        console.print(Panel(Text(r.message), title=f"{r.id} — {r.title}", title_align="left",
-                            border_style=style, expand=True))
+        _, style = STYLE[r.status]
+        # The id alone in the border (never cut: ids are short); the title wraps inside.
+        console.print(Panel(Group(Text(r.title, style="bold"), Text(r.message)), title=r.id,
+                            title_align="left", border_style=style, expand=True))
     for note in report.notes:
         console.print(Panel(Text(note), title="Remarque", border_style="yellow"))
     ratio = report.score / report.max_score if report.max_score else 0
     colour = "green" if report.all_passed else "yellow" if ratio >= 0.5 else "red"
     console.print(Text(f"Note : {_fmt(report.score)} / {_fmt(report.max_score)}   "
                        f"(correction en {report.duration_s:.1f} s)", style=f"bold {colour}"))
+
+
+def _title(report: Report) -> str:
+    return f"TP {report.lab} — {report.title}"
+
+
+def _table(report: Report, console: Console) -> None:
+    table = Table(title=_title(report), box=box.SIMPLE_HEAVY, expand=True, title_justify="left")
+    table.add_column("Vérification", ratio=3, overflow="fold")
+    table.add_column("Points", justify="right", no_wrap=True)
+    table.add_column("État", no_wrap=True)
+    for r in report.results:
+        label, style = STYLE[r.status]
+        table.add_row(Text(f"{r.title}\n", style="bold").append(r.id, style="dim"),
+                      _points(r), Text(label, style=style))
+    console.print(table)
+
+
+def _stacked(report: Report, console: Console) -> None:
+    """One block per check: the title (wrapped at spaces), then id · points · state. Ids, points
+    and states hold no space but the state's own, so wrapping never cuts them."""
+    console.print(Text(_title(report), style="bold"))
+    for r in report.results:
+        label, style = STYLE[r.status]
+        console.print(Rule(style="dim"))
+        console.print(Text(r.title, style="bold"))
+        line = Text.assemble((r.id, "dim"), "  ", (_points(r), "bold"), "  ")
+        if line.cell_len + Text(label).cell_len > console.width:  # the state on its own line
+            line.append("\n")
+        console.print(line.append(label, style=style))
+    console.print(Rule(style="dim"))
+
+
+def _points(r) -> str:
+    return f"{_fmt(r.earned)}/{_fmt(r.points)}"
+
+
+def render_summary(rows: list[tuple[str, str, str]], console: Optional[Console] = None) -> None:
+    """One line per lab graded by ``check DIR1 DIR2 …``: lab, score, grading time."""
+    console = console or Console()
+    table = Table(title="Récapitulatif", box=box.SIMPLE, title_justify="left")
+    table.add_column("TP", overflow="fold")
+    table.add_column("Note", justify="right", no_wrap=True)
+    table.add_column("Durée", justify="right", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
 
 
 def to_json(report: Report, stream: TextIO) -> None:

@@ -22,6 +22,30 @@ MAX_SUBMISSION_FILES = 5000
 LARGE_FILE_MB = 10
 TEXT_SUFFIXES = {".sh", ".sql", ".py", ".yaml", ".yml", ".txt", ".toml", ".cfg", ".ini", ".env"}
 TEXT_NAMES = {"Dockerfile", ".dockerignore", ".env", "Makefile"}
+CRLF_FIX = ("Corrigez avec `git config core.autocrlf input` puis `git add --renormalize .`, ou "
+            "`sed -i 's/\\r$//' FICHIER` (ou `dos2unix FICHIER`), ou enregistrez en LF dans votre éditeur.")
+
+
+def is_text_source(path: Path) -> bool:
+    """A file that runs or is read inside a Linux container (script, Dockerfile, YAML, SQL, .env…)."""
+    name = path.name
+    return (path.suffix in TEXT_SUFFIXES or name in TEXT_NAMES or name.startswith(("Dockerfile.", ".env."))
+            or name.endswith(".Dockerfile"))
+
+
+def has_crlf(path: Path) -> bool:
+    """Does this text source have Windows (CRLF) line endings? Unreadable files count as not."""
+    try:
+        return b"\r\n" in path.read_bytes()
+    except OSError:
+        return False
+
+
+def crlf_note(files: list[str]) -> str:
+    """The French explanation for files with CRLF endings (grading notes, ``make doctor``)."""
+    return ("Fins de ligne Windows (CRLF) détectées dans : " + ", ".join(files) +
+            ". Les scripts shell échouent alors dans un conteneur Linux (« bad interpreter », "
+            "« exec format error »). " + CRLF_FIX)
 
 
 @dataclass
@@ -147,14 +171,14 @@ def copy_submission(src: Path, dest: Path, notes: list[str]) -> None:
             continue
         if not path.is_file() or ".git" in path.relative_to(dest).parts:
             continue
-        if path.suffix in TEXT_SUFFIXES or path.name in TEXT_NAMES:
-            try:
-                data = path.read_bytes()
-            except OSError:
-                continue
-            if b"\r\n" in data:
+        if is_text_source(path):
+            if has_crlf(path):
                 crlf.append(str(path.relative_to(dest)))
             if path.name == ".env":
+                try:
+                    data = path.read_bytes()
+                except OSError:
+                    continue
                 kept = [l for l in data.decode("utf-8", "replace").splitlines()
                         if not l.strip().startswith("COMPOSE_")]
                 path.write_text("\n".join(kept) + "\n")
@@ -163,12 +187,7 @@ def copy_submission(src: Path, dest: Path, notes: list[str]) -> None:
                      ", ".join(dropped) + ". Le correcteur ne lit que les fichiers du TP ; copiez le "
                      "fichier voulu dans le dossier au lieu d'un lien.")
     if crlf:
-        notes.append(
-            "Fins de ligne Windows (CRLF) détectées dans : " + ", ".join(crlf) +
-            ". Les scripts shell échouent alors dans un conteneur Linux (« bad interpreter », "
-            "« exec format error »). Corrigez avec `git config core.autocrlf input` puis "
-            "`git add --renormalize .`, ou enregistrez en LF dans votre éditeur."
-        )
+        notes.append(crlf_note(crlf))
 
 
 def budget_s(lab: Lab) -> float:

@@ -58,6 +58,10 @@ OUTPUT_LIMIT = 256 * 1024
 BUILD_LOG_TAIL = 200
 # The environment the docker CLI (and so Compose interpolation) sees: nothing of the grader's own.
 CLI_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")
+# Told about every command run_cli runs: ``observer("start", event)`` before it, ``observer("end",
+# event)`` after it, ``event`` a dict (args, cwd, env, then returncode). Empty in normal use;
+# autograder.bench records a grading's Docker operations with it.
+CLI_OBSERVERS: list = []
 
 
 def new_job_id() -> str:
@@ -569,6 +573,9 @@ def run_cli(args: list[str], *, timeout: float, cwd: Optional[Path] = None,
     full_env = {k: v for k, v in os.environ.items()
                 if k in CLI_ENV_KEYS or k.startswith(("LC_", "DOCKER_", "XDG_"))}
     full_env.update(env or {})
+    event = {"args": list(args), "cwd": str(cwd) if cwd else None, "env": dict(env or {}), "returncode": None}
+    for observer in CLI_OBSERVERS:
+        observer("start", event)
     try:
         proc = subprocess.Popen(args, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 stdin=subprocess.DEVNULL, text=True, errors="replace", start_new_session=True)
@@ -590,6 +597,9 @@ def run_cli(args: list[str], *, timeout: float, cwd: Optional[Path] = None,
         _kill(proc)  # Ctrl-C: no docker CLI outlives the grader
         proc.communicate()
         raise
+    event["returncode"] = proc.returncode
+    for observer in CLI_OBSERVERS:
+        observer("end", event)
     if sandbox is not None:
         sandbox.check_stopped()
     return subprocess.CompletedProcess(args, proc.returncode, _clip(out), _clip(err))

@@ -63,6 +63,13 @@ def interpreter(script: Path) -> list[str]:
     return ["bash"]
 
 
+def _owned(tmpfs_options: str) -> str:
+    """The tmpfs options plus the grading user's uid and gid: Engine 20.10 drops ``mode=1777`` on a
+    tmpfs that is also the working directory, so a grader running as a normal user (member of the
+    docker group, or the course container) could not write there without owning it."""
+    return f"{tmpfs_options},uid={os.getuid()},gid={os.getgid()}"
+
+
 def run_script(g: "Grading", script: str, policy, *, workdir: str, args: tuple[str, ...] = (),
                environment: Optional[dict] = None, volumes: Optional[dict] = None, prelude: str = "",
                with_compose: bool = False, work_tmpfs: str = "mode=1777,size=64m",
@@ -106,7 +113,7 @@ def run_script(g: "Grading", script: str, policy, *, workdir: str, args: tuple[s
                              "HOME": "/tmp", **(environment or {})},
                 volumes=mounts, network_mode="none", user=f"{os.getuid()}:{os.getgid()}", cap_drop=["ALL"],
                 security_opt=["no-new-privileges"], read_only=True,
-                tmpfs={"/tmp": "mode=1777,size=64m", workdir: work_tmpfs})
+                tmpfs={"/tmp": "mode=1777,size=64m", workdir: _owned(work_tmpfs)})
         except DockerStepError as exc:
             raise Fail(f"{script} peut être lancé", str(exc),
                        "problème du correcteur : signalez-le à l'enseignant.") from None

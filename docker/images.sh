@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make images: make sure the course's pinned images exist locally, online or offline.
 #
-#   debian:trixie-slim  python:3.13-slim  postgres:17  registry:2
+#   every tag listed in docker/images.txt
 #
 # For each tag: keep it if it is already there (never rebuilt), else `docker pull` it, else
 # build an offline stand-in under the same tag from Debian packages (debootstrap for the base,
@@ -23,6 +23,8 @@
 #                           only once its new image is ready. REBUILD="postgres:17 ..." refreshes
 #                           only the tags listed
 #   VERBOSE=1               stream build output instead of keeping it in a log
+#   PROGRESS_INTERVAL       while a long step runs with its output in a log, print its elapsed
+#                           time and latest build step every this many seconds (default 20)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -38,14 +40,17 @@ if [ -z "${DEBIAN_SECURITY_MIRROR+set}" ]; then
 	fi
 fi
 PULL_TIMEOUT="${PULL_TIMEOUT:-60}"
+PROGRESS_INTERVAL="${PROGRESS_INTERVAL:-20}"
+# "[k/N] " before every line of the tag being made (set by main)
+STEP=
 NO_PULL="${NO_PULL:-}"
 REBUILD="${REBUILD:-}"
 VERBOSE="${VERBOSE:-}"
 
 STANDIN_LABEL=org.4data.course.offline-standin
-BASE=debian:trixie-slim
-# Order matters: the other stand-ins are built FROM the base.
-TAGS=("$BASE" python:3.13-slim postgres:17 registry:2)
+# Order matters: the other stand-ins are built FROM the base, the first tag of images.txt.
+mapfile -t TAGS < <(tr -d '\r' <"$HERE/images.txt" | grep -Ev '^[[:space:]]*(#|$)')
+BASE="${TAGS[0]}"
 
 # tag -> directory of its Dockerfile under docker/
 context_dir() {
@@ -57,8 +62,8 @@ context_dir() {
 	esac
 }
 
-say() { printf '%s\n' "$*"; }
-err() { printf '%s\n' "$*" >&2; }
+say() { printf '%s%s\n' "$STEP" "$*"; }
+err() { printf '%s%s\n' "$STEP" "$*" >&2; }
 
 SUDO=()
 if [ "$(id -u)" != 0 ]; then
@@ -88,20 +93,42 @@ human_size() { # bytes -> "123 MB"
 
 image_present() { docker image inspect "$1" >/dev/null 2>&1; }
 
-# run_logged LOGFILE CMD...: run CMD with its output in LOGFILE (or on screen with VERBOSE=1);
-# on failure show the end of the log.
+# latest LOGFILE: the log's latest build step ("Step 4/9 : RUN ..."), else its last line, shortened
+latest() {
+	local line
+	line="$(tr -d '\r' <"$1" | grep -E '^(Step [0-9]+/[0-9]+ :|#[0-9]+ \[)' | tail -n 1)" || :
+	[ -n "$line" ] || line="$(tr -d '\r' <"$1" | grep -v '^[[:space:]]*$' | tail -n 1)" || :
+	printf '%s' "${line:0:110}"
+}
+
+# Can we wait for a process with a deadline (GNU `timeout` and `tail --pid`)? Else no heartbeat.
+can_watch() { command -v timeout >/dev/null 2>&1 && tail --pid=$$ -n 0 /dev/null >/dev/null 2>&1; }
+
+# run_logged LOGFILE CMD...: run CMD with its output in LOGFILE (or on screen with VERBOSE=1),
+# printing its elapsed time and latest step every PROGRESS_INTERVAL s (plain lines, readable in
+# CI logs) and its duration at the end; on failure show the end of the log.
 run_logged() {
-	local logfile="$1"
+	local logfile="$1" start=$SECONDS pid rc=0
 	shift
 	if [ -n "$VERBOSE" ]; then
 		"$@" 2>&1 | tee "$logfile"
 		return "${PIPESTATUS[0]}"
 	fi
-	if ! "$@" >"$logfile" 2>&1; then
-		err "  ... last lines of $(basename "$logfile"):"
+	"$@" >"$logfile" 2>&1 &
+	pid=$!
+	if can_watch; then
+		# waits on the process itself, with a deadline: no fixed sleep
+		while ! timeout "$PROGRESS_INTERVAL" tail --pid="$pid" -f /dev/null; do
+			say "  ... $((SECONDS - start)) s: $(latest "$logfile")"
+		done
+	fi
+	wait "$pid" || rc=$?
+	if [ "$rc" != 0 ]; then
+		err "  ... failed after $((SECONDS - start)) s; last lines of $(basename "$logfile"):"
 		tail -n 25 "$logfile" | sed 's/^/  | /' >&2
 		return 1
 	fi
+	say "  ... done in $((SECONDS - start)) s"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -113,51 +140,8 @@ EXTRA_CA_DIR="$WORK/extra-ca"
 prepare_extra_cas() {
 	[ -d "$EXTRA_CA_DIR" ] && return 0
 	mkdir -p "$EXTRA_CA_DIR"
-	local bundle="${EXTRA_CA_BUNDLE:-}"
-	if [ "$bundle" = none ]; then
-		say "[CA] EXTRA_CA_BUNDLE=none: no extra CA certificate"
-		return 0
-	fi
-	if [ -z "$bundle" ]; then
-		local candidate
-		for candidate in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt /etc/ssl/cert.pem; do
-			if [ -r "$candidate" ]; then
-				bundle="$candidate"
-				break
-			fi
-		done
-		[ -n "$bundle" ] || return 0
-	elif [ ! -r "$bundle" ]; then
-		err "[CA] EXTRA_CA_BUNDLE=$bundle is not a readable file"
-		return 1
-	fi
-	local -a known=()
-	if [ -d /usr/share/ca-certificates/mozilla ]; then
-		mapfile -t known < <(find /usr/share/ca-certificates/mozilla -name '*.crt' -type f | sort)
-	fi
-	local count
-	count="$(
-		awk -v bundle="$bundle" -v out="$EXTRA_CA_DIR" '
-			{ sub(/\r$/, "") }
-			/^-----BEGIN CERTIFICATE-----/ { inside = 1; body = ""; pem = $0 "\n"; next }
-			inside && /^-----END CERTIFICATE-----/ {
-				inside = 0
-				pem = pem $0 "\n"
-				if (FILENAME != bundle) { seen[body] = 1 }
-				else if (!(body in seen)) {
-					seen[body] = 1
-					n++
-					file = sprintf("%s/course-extra-ca-%03d.crt", out, n)
-					printf "%s", pem > file
-					close(file)
-				}
-				next
-			}
-			inside { line = $0; gsub(/[ \t]/, "", line); body = body line; pem = pem $0 "\n" }
-			END { print n + 0 }
-		' "${known[@]}" "$bundle"
-	)"
-	say "[CA] $count extra CA certificate(s) from $bundle (not in Mozilla's list) go into the stand-ins"
+	# shared with docker/course/build.sh (the course container)
+	bash "$HERE/extra-ca.sh" "$EXTRA_CA_DIR"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -314,8 +298,10 @@ main() {
 		err "[FAIL] no Docker engine answers (is the daemon running? can this user use it?)"
 		exit 1
 	fi
-	local tag rc
+	local tag rc i=0
 	for tag in "${TAGS[@]}"; do
+		i=$((i + 1))
+		STEP="[$i/${#TAGS[@]}] "
 		if [ "$tag" != "$BASE" ] && ! image_present "$tag" && ! image_present "$BASE"; then
 			err "[SKIP] $tag: needs $BASE, which is missing"
 			continue
@@ -333,6 +319,7 @@ main() {
 			err "[FAIL] $tag: could not be pulled nor built (exit $rc)"
 		fi
 	done
+	STEP=
 
 	local missing=0 size origin
 	printf '\n%-20s %9s  %s\n' IMAGE SIZE ORIGIN

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -65,8 +66,12 @@ def run_one(path: str) -> dict:
 def main(argv: list[str]) -> int:
     paths = [str(p) for p in notebooks(argv)]
     workers = int(os.environ.get("CHAPTERS_DEMO_WORKERS", "3"))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(run_one, paths))
+    # The notebooks' scratch folders go to a folder of this run's own: nbval may be running the
+    # same notebooks at the same time in chapters/<part>/_travail/ (autograder.notebook.SCRATCH_ENV).
+    with tempfile.TemporaryDirectory(prefix="chapters-demo-") as scratch:
+        os.environ["COURSE_SCRATCH_DIR"] = scratch
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(run_one, paths))
     json.dump(results, sys.stdout, ensure_ascii=False, indent=1)
     print()
     return 0

@@ -7,6 +7,7 @@ import http.client
 import http.server
 import io
 import json
+import os
 import socket
 import socketserver
 import threading
@@ -395,3 +396,26 @@ def test_exec_policy_forces_the_project_filter_on_listing():
     query = dict(urllib.parse.parse_qsl(d.target.partition("?")[2]))
     labels = json.loads(query["filters"])["label"]
     assert labels == {"com.docker.compose.service=db": True, f"{PROJECT_LABEL}=job1": True}
+
+
+def test_a_socket_path_longer_than_a_unix_address_still_serves(tmp_path):
+    """A repository deep in a home folder (or the course container's same-path mount) gives the
+    proxy's socket a path past the 107 bytes of a unix address: it is bound all the same, and a
+    client in the folder (the script container sees it under a short mount) reaches it."""
+    deep = tmp_path.joinpath(*["dossier-de-cours"] * 8)
+    deep.mkdir(parents=True)
+    daemon = FakeDaemon(str(tmp_path / "daemon.sock"))
+    policy = Policy(registries=(REG,), labels=dict(JOB), namespace="ag-test")
+    try:
+        with ApiProxy(policy, deep / "docker.sock", upstream=str(tmp_path / "daemon.sock")) as proxy:
+            assert len(str(proxy.path)) > 108 and os.path.exists(proxy.path)
+            short = tmp_path / "court"
+            short.symlink_to(deep)  # what the bind mount does for the script container
+            conn = UnixHTTP(str(short / "docker.sock"))
+            conn.request("GET", "/v1.41/_ping")
+            assert conn.getresponse().status == 200
+            conn.close()
+        assert not os.path.exists(deep / "docker.sock")
+    finally:
+        daemon.shutdown()
+        daemon.server_close()

@@ -1,0 +1,19 @@
+# Grading benchmark and grading several labs in one command. Included by the Makefile.
+# The benchmark's logic is in autograder/bench.py; results go to build/bench/bench.json.
+
+# Labs to benchmark or grade (numbers, e.g. LABS="01 02"); empty: every lab.
+LABS ?=
+# Copies of one submission graded with 1 and then 2 workers, and that submission's lab.
+BENCH_N ?= 4
+BENCH_LAB ?= 01
+
+.PHONY: bench check-all
+
+bench: images ## Benchmark: grading time vs Docker floor per lab, N copies on 1 and 2 workers (LABS=, BENCH_N=, BENCH_LAB=)
+	$(PY) -m autograder.bench $(if $(strip $(LABS)),--labs $(LABS)) --n $(BENCH_N) --lab $(BENCH_LAB)
+
+check-all: $(STAMP) ## Grade every lab folder of labs/ (LABS="01 02" for some) with [k/N] progress
+	@dirs=""; for n in $(if $(strip $(LABS)),$(LABS),$$(ls -d labs/[0-9][0-9]-*/ | sed 's|labs/\([0-9]*\)-.*|\1|')); do \
+	  d=$$(ls -d labs/$$(printf '%02d' $$((10#$$n)))-*/ 2>/dev/null | head -1); \
+	  test -n "$$d" || { echo "TP $$n introuvable dans labs/ / lab $$n not found"; exit 2; }; dirs="$$dirs $${d%/}"; done; \
+	  $(PY) -m autograder check $$dirs
