@@ -69,12 +69,14 @@ def plots(s: LabStats) -> tuple[str, str]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.hist(list(s.scores.values()), bins=[x / 2 for x in range(0, int(s.max_score * 2) + 2)],
             color="#4c72b0", edgecolor="white")
     ax.set_xlabel(f"note (sur {s.max_score:g})")
     ax.set_ylabel("étudiants")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # whole students
     ax.set_title(f"{s.lab} : distribution des notes")
     dist = _png(fig)
     plt.close(fig)

@@ -278,8 +278,9 @@ class Course:
         }
 
     def _mentioned(self) -> set[str]:
-        """The ``cours-…`` / ``cours/…`` names this notebook wrote: in the cells it ran (IPython's
-        input history, %%writefile cells included), its shell commands and its scratch files.
+        """The ``cours-…`` / ``cours/…`` names this notebook wrote: in the cells it ran (seen by a
+        ``pre_run_cell`` hook and IPython's input history, %%writefile cells included), its shell
+        commands and its scratch files.
         Only objects named after one of them are this notebook's (others may run concurrently)."""
         texts = list(self._commands)
         try:
@@ -364,8 +365,12 @@ def _register_magic(course: Course) -> None:
         from IPython.core.magic import register_cell_magic
     except ImportError:  # pragma: no cover - outside IPython the magic is not needed
         return
-    if get_ipython() is None:
+    ip = get_ipython()
+    if ip is None:
         return
+    # Every cell run from now on counts for cleanup(): nbval, unlike JupyterLab and nbconvert, runs
+    # cells without storing them in IPython's `In` history.
+    ip.events.register("pre_run_cell", lambda info: course._commands.append(info.raw_cell or ""))
 
     @register_cell_magic("shell")
     def shell(line: str, cell: str) -> None:  # noqa: ANN001 - IPython's signature
