@@ -26,7 +26,7 @@ outside the source directory, so nbgrader never releases them.
 Parallel grading: nbgrader writes every grade to one SQLite gradebook, which is not safe for
 concurrent writers, and ``nbgrader autograde`` runs one notebook after another; so nbgrader stays
 one sequential process. What is slow is the grading itself (builds, stacks): ``grade --workers N``
-(``make grade GRADER_WORKERS=N``) first grades every submitted folder with N parallel graders
+(``make grade NBGRADER_WORKERS=N``) first grades every submitted folder with N parallel graders
 (isolated by their Docker job labels), keeps the reports in ``build/nbgrader/reports/`` named by
 the lab and a digest of the folder's files, and the grade cells then read them (a folder whose
 files differ, or a failed grading, is graded again inside the cell). Measured on 2 cores: the six

@@ -78,6 +78,12 @@ def logs_tail(container, lines: int = 12) -> str:
 def host_port(container, port: int) -> int:
     container.reload()
     bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp") or []
+    if not bindings and (gone := container_gone(container)):
+        # A container that exited at once has no published port any more: say why.
+        raise Fail(expected=f"le conteneur en marche, son port {port} publié",
+                   observed=f"{gone}\nDerniers journaux :\n{logs_tail(container)}",
+                   hint="lancez l'image avec `docker run` et lisez son erreur ; l'application doit "
+                        "rester au premier plan (pas de service lancé en arrière-plan).")
     if not bindings:
         raise Fail(expected=f"le port {port} du conteneur publié", observed="aucune publication",
                    hint="signalez ce problème à l'enseignant (publication faite par le correcteur).")

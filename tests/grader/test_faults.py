@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from autograder.notebook import NAME_RE
 from autograder.probes import wait_until
 from autograder.sandbox import JOB_LABEL, leftovers
 from cases import ROOT, SANDBOX, SOLUTIONS, sandbox_cases
@@ -54,7 +55,9 @@ def test_interrupted_grader_removes_everything(signum, docker_client):
     assert proc.returncode == 130, err
     assert "interrompue" in err and "Traceback" not in err
     assert leftovers(docker_client) == NOTHING
-    assert {v.name for v in docker_client.volumes.list()} - before == set()
+    # The chapter notebooks (nbval, running beside this test in `make test`) make their own `cours-…`
+    # volumes; the leftovers tests check those.
+    assert {v.name for v in docker_client.volumes.list() if not NAME_RE.match(v.name)} - before == set()
 
 
 def test_killed_grader_leaves_what_clean_removes(docker_client):

@@ -68,3 +68,34 @@ def test_pid1_catches_reads_the_sigcgt_mask():
     assert pid1_catches(FakeSandbox(catches_term), None, 15)
     assert not pid1_catches(FakeSandbox("SigCgt:\t0000000000010002\n"), None, 15)
     assert not pid1_catches(FakeSandbox("", code=1), None, 15)
+
+
+class ExitedContainer(FakeContainer):
+    """A container that exited at once: Docker no longer lists its published ports."""
+
+    status = "exited"
+
+    def logs(self, tail=12):
+        return b"Traceback (most recent call last):\nSystemExit: 4"
+
+
+def test_host_port_of_an_exited_container_says_it_stopped_and_shows_its_logs():
+    from autograder.core import Fail
+    from autograder.probes import host_port
+
+    c = ExitedContainer({"NetworkSettings": {"Ports": {}}, "State": {"ExitCode": 4}})
+    with pytest.raises(Fail) as exc:
+        host_port(c, 8000)
+    assert "s'est arrêté (code de sortie 4)" in str(exc.value.observed)
+    assert "SystemExit: 4" in str(exc.value.observed)
+
+
+def test_host_port_of_a_running_container_without_publication_is_the_graders_problem():
+    from autograder.core import Fail
+    from autograder.probes import host_port
+
+    c = FakeContainer({"NetworkSettings": {"Ports": {}}, "State": {}})
+    c.status = "running"
+    with pytest.raises(Fail) as exc:
+        host_port(c, 8000)
+    assert exc.value.observed == "aucune publication"
