@@ -38,7 +38,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Callable, Iterable, Optional
 
+from .core import GraderUnavailable
 from .images import STANDIN_LABEL, course_images
+from .sandbox import DockerStepError, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = ROOT / "build" / "images"
@@ -74,11 +76,11 @@ def say(msg: str = "") -> None:
 # ------------------------------------------------------------------------------------------------
 def _docker(*args: str, timeout: float = INSPECT_TIMEOUT) -> subprocess.CompletedProcess:
     try:
-        return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
-    except FileNotFoundError:
+        return run_cli(["docker", *args], timeout=timeout)
+    except GraderUnavailable:
         raise BundleError("La commande `docker` est introuvable : installez Docker (voir `make doctor`).",
                           2) from None
-    except subprocess.TimeoutExpired:
+    except DockerStepError:
         raise BundleError(f"`docker {args[0]}` n'a pas répondu en {timeout:.0f} s : le moteur Docker "
                           "est-il bloqué ? (voir `make doctor`)", 2) from None
 

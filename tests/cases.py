@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,3 +166,10 @@ def sandbox_cases(expect: str) -> list[SandboxCase]:
         if case.expect == expect:
             found.append(case)
     return found
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

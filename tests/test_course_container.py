@@ -11,7 +11,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -24,7 +23,7 @@ import yaml
 from autograder.probes import wait_until
 from autograder.registry import get_lab
 from autograder.sandbox import JOB_LABEL
-from cases import ROOT, SOLUTIONS
+from cases import ROOT, SOLUTIONS, free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.network]
 
@@ -58,12 +57,6 @@ def pinned(package: str) -> str:
     match = re.search(rf"^{re.escape(package)}==(\S+)", (ROOT / "requirements.txt").read_text(), re.M)
     assert match, f"{package} is not pinned in requirements.txt"
     return match.group(1)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -29,6 +28,9 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
+
+from autograder.probes import Timeout, wait_until
+from cases import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "build" / "browser"
@@ -77,12 +79,6 @@ def docker_answers() -> bool:
         return False
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def api(url: str, token: str, method: str = "GET", timeout: float = 5) -> int:
     request = urllib.request.Request(url, method=method, headers={"Authorization": f"token {token}"})
     with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -119,13 +115,12 @@ def stopped(proc: subprocess.Popen) -> bool:
         return True
 
 
-def wait_until(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)  # polling interval of a condition with a deadline
-    return True
+def gone_within(proc: subprocess.Popen, seconds: float) -> bool:
+    """Whether ``make lab`` and its process group are gone within ``seconds``."""
+    try:
+        return wait_until(lambda: stopped(proc), seconds, max_interval=0.5)
+    except Timeout:
+        return False
 
 
 @contextmanager
@@ -175,7 +170,7 @@ def make_lab(tmp: Path, log_path: Path):
             except (urllib.error.URLError, OSError):
                 pass
             for sig in (signal.SIGTERM, signal.SIGKILL):
-                if wait_until(lambda: stopped(proc), STOP_DEADLINE if sig == signal.SIGTERM else 5):
+                if gone_within(proc, STOP_DEADLINE if sig == signal.SIGTERM else 5):
                     break
                 try:
                     os.killpg(proc.pid, sig)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,15 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from cases import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 STUDENT_CONFIG = ROOT / "jupyter" / "etudiant"
 TOKEN = "test-etudiant"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def status(url: str) -> int:

@@ -16,7 +16,7 @@ from autograder import doctor
 from autograder.doctor import Context, Settings, Status
 from autograder.runner import is_text_source
 from autograder.sandbox import JOB_LABEL
-from cases import ROOT
+from cases import ROOT, free_port
 
 NO_DAEMON = "unix:///nonexistent/docker.sock"
 TAG = re.compile(r"^\[(OK|INFO|WARN|FAIL|SKIP)\] ")
@@ -77,12 +77,6 @@ def test_the_repository_labs_have_no_crlf():
 
 
 # -- ports ---------------------------------------------------------------------------------------
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_taken_port_fails_and_names_the_program(tmp_path, monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", NO_DAEMON)  # no container to look at: the program is named
     with socket.socket() as listener:
