@@ -221,8 +221,11 @@ def check_engine(ctx: Context) -> Finding:
 
 
 def check_compose(ctx: Context) -> Finding:
-    fix = ("installez le plugin Compose v2 : inclus dans Docker Desktop ; sous Linux, paquet "
-           "`docker-compose-plugin` du dépôt apt de Docker. L'ancien `docker-compose` v1 n'est plus maintenu.")
+    fix = ("installez le plugin Compose v2. Docker Desktop (macOS Intel ou Apple Silicon, Windows avec WSL2) "
+           "l'inclut : installez-le ou mettez-le à jour. Sous Linux : paquet `docker-compose-plugin` du dépôt "
+           "apt de Docker, ou paquet Debian `docker-compose` 2.x (trixie et suivantes). macOS sans Docker "
+           "Desktop (Homebrew) : `brew install docker-compose`, puis ajoutez son dossier à "
+           "`cliPluginsExtraDirs` dans ~/.docker/config.json. L'ancien `docker-compose` v1 n'est plus maintenu.")
     try:
         proc = subprocess.run(["docker", "compose", "version", "--short"], capture_output=True, text=True,
                               timeout=30, stdin=subprocess.DEVNULL)
