@@ -102,7 +102,9 @@ class Grading:
                        observed=f"{dockerfile} introuvable",
                        hint=f"créez {dockerfile} à la racine du TP (même dossier que l'énoncé).")
         try:
-            return self.sandbox.build(ctx, name, dockerfile, timeout=self.remaining(600))
+            result = self.sandbox.build(ctx, name, dockerfile, timeout=self.remaining(600))
+            self.notes.extend(n for n in result.notes if n not in self.notes)
+            return result
         except DockerStepError as exc:
             hint = ("le build a dépassé le temps imparti : une commande RUN attend-elle sans fin "
                     "(serveur lancé pendant le build, question interactive sans -y) ?"

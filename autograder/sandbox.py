@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import tarfile
+import tempfile
 import threading
 import time
 from collections import deque
@@ -32,6 +33,7 @@ import docker.errors
 import requests.exceptions
 import urllib3.exceptions
 
+from . import builder
 from .core import GraderUnavailable
 from .policy import DEFAULT_CPUS, DEFAULT_MEMORY, DEFAULT_PIDS, LOGGING, NO_MASQUERADE
 
@@ -123,9 +125,14 @@ class BuildResult:
     image_id: str
     log: list[str]  # the last lines of the build's output
     step_lines: Optional[list[str]] = None  # every "Step n/m" and "Using cache" line, in order
+    builder: str = "classic"  # autograder.builder kinds: "buildx", "buildkit" or "classic"
+    notes: list[str] = field(default_factory=list)  # what the grader changed to build (French)
 
     def cached_steps(self) -> list[tuple[str, bool]]:
-        """``(instruction, served_from_cache)`` for each step of a legacy-builder log."""
+        """``(instruction, served_from_cache)`` for each Dockerfile step of the build, in order:
+        BuildKit's ``#N CACHED`` lines, or the classic builder's « Using cache »."""
+        if self.builder != "classic":
+            return builder.parse_plain(self.step_lines or self.log)
         steps: list[tuple[str, bool]] = []
         current: Optional[str] = None
         cached = False
@@ -237,11 +244,62 @@ class Sandbox:
     # -- images ---------------------------------------------------------------
     def build(self, context: Path, tag_suffix: str, dockerfile: str = "Dockerfile",
               timeout: float = BUILD_TIMEOUT_S) -> BuildResult:
-        """Build ``context`` with the legacy builder (its log says which steps were cached).
-
-        The log kept is bounded (the step lines and the last lines), whatever the build prints.
-        """
+        """Build ``context`` into ``<job>-<tag_suffix>:grading``, labelled with the job: with
+        BuildKit wherever the engine offers it (:mod:`autograder.builder`), else with the classic
+        builder. The log kept is bounded (the step lines and the last lines)."""
         self.check_stopped()
+        chosen = builder.detect()
+        if chosen.buildkit:
+            return self._build_buildkit(chosen, context, tag_suffix, dockerfile, timeout)
+        return self._build_classic(context, tag_suffix, dockerfile, timeout)
+
+    def _build_buildkit(self, chosen: "builder.Builder", context: Path, tag_suffix: str, dockerfile: str,
+                        timeout: float) -> BuildResult:
+        tag = f"{self.job}-{tag_suffix}:grading"
+        deadline = time.monotonic() + timeout
+        notes: list[str] = []
+        with tempfile.TemporaryDirectory(prefix="autograder-build-") as tmp:
+            iidfile = Path(tmp) / "iid"
+            path = context / dockerfile
+
+            def attempt(df: Path) -> builder.CliBuild:
+                args, env = builder.command(chosen, context, df, tag, self.labels, iidfile)
+                return builder.run_build(args, env, max(1.0, deadline - time.monotonic()),
+                                         keep=BUILD_LOG_TAIL, abortable=self.abortable, observers=CLI_OBSERVERS)
+
+            try:
+                result = attempt(path)
+                if result.returncode != 0 and not result.timed_out and not self.stopped:
+                    # `# syntax=docker/dockerfile:1` names a frontend image: offline, build with
+                    # the engine's own frontend instead (outside the context: nothing is added to it).
+                    text = path.read_text(errors="replace") if path.is_file() else ""
+                    stripped = builder.frontend_unreachable(text, builder.error_lines(result.lines))
+                    if stripped is not None:
+                        alternate = Path(tmp) / "Dockerfile"
+                        alternate.write_text(stripped)
+                        notes.append("La directive `# syntax=` du Dockerfile désigne une image de frontend "
+                                     "que le correcteur ne peut pas télécharger (hors ligne) : le build a "
+                                     "utilisé le frontend Dockerfile intégré au moteur.")
+                        result = attempt(alternate)
+            except FileNotFoundError as exc:
+                raise GraderUnavailable("La commande `docker` est introuvable : installez Docker avec BuildKit "
+                                        "(plugin buildx).", "The `docker` command was not found.") from exc
+            self.check_stopped()
+            output = "\n".join(result.lines[-25:])
+            if result.timed_out:
+                raise DockerStepError(f"build trop long (> {int(timeout)} s)", output, timed_out=True)
+            if result.returncode != 0:
+                if not self.alive():
+                    raise DockerGone("Docker ne répond plus pendant le build")
+                raise DockerStepError(builder.error_lines(result.lines)[:2000], output)
+            image_id = iidfile.read_text().strip() if iidfile.is_file() else ""
+        if not image_id:
+            image_id = self.client.images.get(tag).id
+        return BuildResult(tag=tag, image_id=image_id, log=result.lines[-BUILD_LOG_TAIL:], step_lines=result.lines,
+                           builder=chosen.kind, notes=notes)
+
+    def _build_classic(self, context: Path, tag_suffix: str, dockerfile: str, timeout: float) -> BuildResult:
+        """The classic builder through the docker SDK (its log says « Using cache »)."""
         tag = f"{self.job}-{tag_suffix}:grading"
         api = _BuildClient(timeout=int(timeout), version=self.client.api.api_version,
                            **docker.utils.kwargs_from_env())
