@@ -12,10 +12,15 @@ Profiles run a subset before other targets (``--for``):
 
 * ``lab`` (``make lab``): engine, Compose, port 8888; only warns, never keeps JupyterLab from
   starting;
-* ``check`` (``make check``): engine and Compose block (exit 2, as the grader itself would), CRLF
-  endings in the lab's folder and the course images only warn;
+* ``check`` (``make check``): engine and Compose block (exit 2, as the grader itself would), an old
+  engine or API, CRLF endings in the lab's folder and the course images only warn;
 * ``preflight`` (``python -m autograder preflight``, ``make docker-ready``): engine and Compose,
   exit 2 when one fails.
+
+The engine's lines (version and API, image store, builder, cgroups; OS and architecture beside
+the architecture check) come from :func:`autograder.imagefacts.engine_facts`. Course images are
+sized by :func:`autograder.imagefacts.stored_size`, never by inspect's ``Size`` (the packed size
+under the containerd store); only ``make doctor`` measures them (~10 s for the course images).
 
 Profiles print only what is not OK. Exit status: 0 nothing failed, 1 something failed (a profile:
 2 when a blocking check failed, else 0), 2 the doctor itself cannot run (bad arguments).
@@ -28,6 +33,7 @@ import enum
 import errno
 import os
 import platform
+import re
 import shutil
 import socket
 import subprocess
@@ -42,6 +48,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from .imagefacts import EngineFacts, ImageFactsError, engine_facts, engine_name, stored_size
 from .images import STANDIN_LABEL, course_images
 from .registry import REPO_ROOT
 from .runner import CRLF_FIX, has_crlf, is_text_source
@@ -61,6 +68,19 @@ HUB_URL = "https://registry-1.docker.io/v2/"
 # Folders never scanned for CRLF endings: tools' and editors' own files.
 SKIP_DIRS = {".git", ".ipynb_checkpoints", ".venv", "venv", "node_modules", "__pycache__", "_travail"}
 MAX_LISTED = 8
+# The oldest engine the course supports: Docker 20.10 (API 1.41), the engine CI runs.
+MIN_API = (1, 41)
+MIN_ENGINE = (20, 10)
+UPGRADE_FIX = ("mettez Docker à jour : Docker Desktop → « Check for updates » ; Linux : Docker Engine du dépôt "
+               "apt de Docker (https://docs.docker.com/engine/install/) ou le paquet `docker.io` d'une version "
+               "récente de votre distribution.")
+PODMAN_FIX = ("rien à faire si tout passe : gardez le service API de Podman actif (`systemctl --user enable --now "
+              "podman.socket`, ou `podman system service --time=0 unix://$XDG_RUNTIME_DIR/podman/podman.sock`) et "
+              "`export DOCKER_HOST=unix://$XDG_RUNTIME_DIR/podman/podman.sock`. En cas d'écart avec la correction "
+              "de l'enseignant, refaites l'essai avec Docker Desktop ou Docker Engine, la référence du cours.")
+BUILDKIT_FIX = ("installez BuildKit : Docker Desktop l'inclut (mettez-le à jour) ; sous Linux, le plugin buildx, "
+                "paquet `docker-buildx-plugin` (dépôt apt de Docker) ou `docker-buildx` (Debian, Ubuntu), puis "
+                "vérifiez avec `docker buildx version`.")
 IMAGES_FIX = ("lancez `make images` (télécharge les images, ou en construit des remplaçantes hors ligne "
               "à partir des paquets Debian) ; sans Internet, `make images-import` charge l'archive "
               "d'images fournie par l'enseignant.")
@@ -100,6 +120,9 @@ class Settings:
     docker_timeout_s: int = 15
     # Is there an NVIDIA GPU on the host? None: look for nvidia-smi.
     host_gpu: Optional[bool] = None
+    # Measure each course image's stored size (reads a `docker save` of it: ~10 s for the four
+    # course images on 2 cores); `make doctor` does, the profiles run before other targets do not.
+    measure_sizes: bool = True
 
 
 class DockerDown(Exception):
@@ -112,9 +135,10 @@ class DockerDown(Exception):
 class Context:
     """What the checks share: the settings and one Docker connection (or why there is none)."""
 
-    def __init__(self, settings: Settings, *, info: Optional[dict] = None):
+    def __init__(self, settings: Settings, *, info: Optional[dict] = None, facts: Optional[EngineFacts] = None):
         self.settings = settings
         self._info = info
+        self._facts = facts
         self._client: Optional[docker.DockerClient] = None
         self._down: Optional[DockerDown] = None
 
@@ -142,6 +166,12 @@ class Context:
         if self._info is None:
             self._info = self.client().info()
         return self._info
+
+    def facts(self) -> EngineFacts:
+        """The engine's facts (injected, or asked once): engine, API, image store, builder, cgroup…"""
+        if self._facts is None:
+            self._facts = engine_facts(self.client())
+        return self._facts
 
     def info_or_none(self) -> Optional[dict]:
         try:
@@ -216,7 +246,8 @@ def check_engine(ctx: Context) -> Finding:
     except DockerDown as exc:
         return Finding(Status.FAIL, exc.observed, exc.fix)
     v = client.version()
-    return Finding(Status.OK, f"Docker Engine {v.get('Version', '?')} (API {v.get('ApiVersion', '?')}, "
+    name = engine_name(v, ctx.info())
+    return Finding(Status.OK, f"{name} {v.get('Version', '?')} (API {v.get('ApiVersion', '?')}, "
                               f"{v.get('Os', '?')}/{v.get('Arch', '?')})")
 
 
@@ -239,6 +270,63 @@ def check_compose(ctx: Context) -> Finding:
     if not version.startswith("2."):
         return Finding(Status.FAIL, f"Docker Compose {version} : le cours demande la version 2", fix)
     return Finding(Status.OK, f"Docker Compose {version}")
+
+
+# -- What the engine is: version, image store, builder, cgroups ---------------------------------------
+def _version(text: str) -> tuple[int, ...]:
+    """(major, minor) of ``20.10.24+dfsg1``, ``1.41``; () when it has none."""
+    m = re.match(r"\s*v?(\d+)\.(\d+)", text or "")
+    return (int(m.group(1)), int(m.group(2))) if m else ()
+
+
+def check_engine_version(ctx: Context) -> Finding:
+    f = ctx.facts()
+    observed = f"{f.engine} {f.server_version}, API {f.api_version}"
+    api = _version(f.api_version)
+    if api and api < MIN_API:
+        return Finding(Status.FAIL, observed + " : le cours demande l'API 1.41 ou plus récente (Docker 20.10+)",
+                       UPGRADE_FIX)
+    engine = _version(f.server_version)
+    if f.engine != "Podman" and engine and engine < MIN_ENGINE:
+        return Finding(Status.FAIL, observed + " : le cours demande Docker 20.10 ou plus récent", UPGRADE_FIX)
+    if f.engine == "Podman":
+        return Finding(Status.WARN, observed + " : pris en charge à travers son socket compatible Docker "
+                                               "(la référence du cours reste Docker)", PODMAN_FIX)
+    return Finding(Status.OK, observed)
+
+
+def check_image_store(ctx: Context) -> Finding:
+    f = ctx.facts()
+    if f.containerd_store:
+        return Finding(Status.OK, "containerd (stockage d'images containerd) : les tailles d'images sont mesurées "
+                                  "sur leurs couches décompressées, pas sur le champ Size de `docker image inspect`")
+    if f.engine == "Podman":
+        return Finding(Status.OK, f"{f.image_store}, le stockage propre à Podman")
+    if f.image_store == "vfs":
+        return Finding(Status.WARN, "vfs : chaque couche est copiée en entier, lent et gourmand en disque",
+                       "passez au pilote overlay2 : `\"storage-driver\": \"overlay2\"` dans /etc/docker/daemon.json, "
+                       "puis redémarrez Docker (les images sont à reconstruire).")
+    return Finding(Status.OK, f"{f.image_store} (pilote de stockage de Docker)")
+
+
+def check_builder(ctx: Context) -> Finding:
+    f = ctx.facts()
+    if f.builder in ("buildx", "buildkit"):
+        return Finding(Status.OK, f.builder_description)
+    if f.builder == "classic":
+        return Finding(Status.WARN, f"{f.builder_description} : pas de BuildKit, les Dockerfiles qui utilisent "
+                                    "sa syntaxe (`RUN --mount`, `FROM --platform`, `RUN <<EOF`) ne se construiront pas",
+                       BUILDKIT_FIX)
+    return Finding(Status.INFO, f.builder_description or "constructeur non déterminé")
+
+
+def check_cgroup(ctx: Context) -> Finding:
+    f = ctx.facts()
+    observed = f"cgroup v{f.cgroup_version} (pilote {f.cgroup_driver})"
+    if f.cgroup_version == "1":
+        return Finding(Status.INFO, observed + " : fonctionne pour le cours ; cgroup v2 est la norme des "
+                                               "systèmes récents (limites mémoire et CPU plus fiables)")
+    return Finding(Status.OK, observed)
 
 
 # -- Disk ------------------------------------------------------------------------------------------
@@ -354,7 +442,9 @@ def check_arch(ctx: Context) -> Finding:
     if info is None:
         return Finding(Status.OK, f"machine {host} ({_arch(host)}) ; moteur Docker non joignable")
     engine = info.get("Architecture", "?")
-    observed = f"machine {host}, moteur Docker {engine} ({_arch(engine)})"
+    system = ", ".join(x for x in (info.get("OperatingSystem"), info.get("KernelVersion") and
+                                   f"noyau {info['KernelVersion']}") if x)
+    observed = f"machine {host}, moteur Docker {engine} ({_arch(engine)})" + (f" sur {system}" if system else "")
     if _arch(host) != _arch(engine):
         return Finding(Status.WARN, observed + " : Python tourne en émulation (Rosetta ?)",
                        "installez la version de Python native de votre machine ; les images, elles, suivent "
@@ -373,8 +463,14 @@ def image_check(tag: str) -> Check:
         origin = "remplaçante hors ligne" if labels.get(STANDIN_LABEL) == "true" else "image officielle"
         arch = _arch(attrs.get("Architecture", "?"))
         engine = _arch(ctx.info().get("Architecture", "?"))
-        observed = (f"présente ({attrs.get('Os', '?')}/{arch}, {origin}, "
-                    f"{int(attrs.get('Size', 0)) // 1_000_000} Mo)")
+        # Not inspect's Size: the containerd store gives the packed size there (see imagefacts).
+        size = ""
+        if ctx.settings.measure_sizes:
+            try:
+                size = f", {stored_size(client, tag) // 1_000_000} Mo"
+            except ImageFactsError as exc:
+                size = f", taille non mesurée : {exc}"
+        observed = f"présente ({attrs.get('Os', '?')}/{arch}, {origin}{size})"
         if arch != engine:
             return Finding(Status.WARN, observed + f", mais le moteur est {engine} : émulation lente ou "
                                                    "« exec format error »",
@@ -477,6 +573,10 @@ def checks(settings: Settings) -> list[Check]:
     return [
         Check("docker-engine", "Moteur Docker joignable", check_engine),
         Check("compose", "Docker Compose v2", check_compose),
+        Check("engine-version", "Version du moteur et de son API", check_engine_version),
+        Check("store", "Stockage des images", check_image_store),
+        Check("builder", "Constructeur d'images (BuildKit)", check_builder),
+        Check("cgroup", "Version des cgroups", check_cgroup),
         Check("disk", "Espace disque libre", check_disk),
         *(port_check(p, LAB_PORTS.get(p, "TP")) for p in settings.ports),
         Check("arch", "Architecture", check_arch),
@@ -499,7 +599,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "all": Profile(None),
     "lab": Profile(("docker-engine", "compose", "port-8888"), quiet=True),
-    "check": Profile(("docker-engine", "compose", "crlf", "image-"),
+    "check": Profile(("docker-engine", "compose", "engine-version", "crlf", "image-"),
                      blocking=frozenset({"docker-engine", "compose"}), quiet=True),
     "preflight": Profile(("docker-engine", "compose"), blocking=frozenset({"docker-engine", "compose"}), quiet=True),
 }
@@ -608,6 +708,7 @@ def main(args: argparse.Namespace, console: Optional[Console] = None, err: Optio
         paths=tuple(args.path) if args.path else Settings.paths,
         min_free_gb=args.min_free_gb,
         hub_url=args.hub_url,
+        measure_sizes=profile.only is None,
     )
     try:
         selected = select(checks(settings), profile.only, strict=False)

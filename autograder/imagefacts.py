@@ -390,12 +390,14 @@ def _server_version(version: dict, engine: str) -> str:
 
 
 def _detect_builder() -> tuple[Optional[str], str]:
+    """(kind, French description) from :func:`autograder.builder.detect`; (None, why) when it fails."""
     try:
         from . import builder
-    except ImportError:
-        return None, "constructeur non déterminé"
-    found = builder.detect()
-    return found.kind, found.describe()
+
+        found = builder.detect()
+        return found.kind, found.describe()
+    except Exception as exc:  # noqa: BLE001 - one unknown fact must not hide the others
+        return None, f"constructeur non déterminé ({type(exc).__name__} : {exc})"
 
 
 def engine_facts(client, *, builder: Optional[Callable[[], tuple[Optional[str], str]]] = None) -> EngineFacts:

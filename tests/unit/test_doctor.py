@@ -14,6 +14,7 @@ import pytest
 
 from autograder import doctor
 from autograder.doctor import Context, Settings, Status
+from autograder.imagefacts import EngineFacts
 from autograder.runner import is_text_source
 from autograder.sandbox import JOB_LABEL
 from cases import ROOT, free_port
@@ -158,12 +159,17 @@ def test_missing_image_fails_with_make_images(tmp_path):
 
 
 @pytest.mark.docker
-def test_present_image_reports_its_architecture(tmp_path, docker_client):
+def test_present_image_reports_its_architecture_and_stored_size(tmp_path, docker_client):
+    from autograder.imagefacts import stored_size
+
     tag = "debian:trixie-slim"
     arch = docker_client.api.inspect_image(tag)["Architecture"]
     s = settings(tmp_path, images=(tag,))
     f = run(f"image-{tag}", s)
     assert f.status is Status.OK and f"linux/{arch}" in f.observed
+    assert f"{stored_size(docker_client, tag) // 1_000_000} Mo" in f.observed  # not inspect's Size
+    quick = run(f"image-{tag}", settings(tmp_path, images=(tag,), measure_sizes=False))
+    assert quick.status is Status.OK and "Mo" not in quick.observed
     other = "s390x" if arch != "s390x" else "amd64"
     f = run(f"image-{tag}", s, info={"Architecture": other})  # an engine of another architecture
     assert f.status is Status.WARN and f"REBUILD={tag} make images" in f.fix
@@ -173,7 +179,9 @@ def test_architecture_compares_host_and_engine(tmp_path):
     import platform
 
     host = platform.machine()
-    assert run("arch", settings(tmp_path), info={"Architecture": host}).status is Status.OK
+    f = run("arch", settings(tmp_path), info={"Architecture": host, "OperatingSystem": "Docker Desktop",
+                                               "KernelVersion": "6.10.14-linuxkit"})
+    assert f.status is Status.OK and "Docker Desktop, noyau 6.10.14-linuxkit" in f.observed
     f = run("arch", settings(tmp_path), info={"Architecture": "s390x"})
     assert f.status is Status.WARN and host in f.observed and "s390x" in f.observed
 
@@ -184,6 +192,82 @@ def test_course_images_come_from_the_shared_list():
     listed = course_images()
     assert listed[0] == "debian:trixie-slim" and "postgres:17" in listed
     assert [c.id for c in doctor.checks(Settings()) if c.id.startswith("image-")] == [f"image-{t}" for t in listed]
+
+
+# -- what the engine is ---------------------------------------------------------------------------
+def engine(**kw):
+    """The facts of this machine's engine (Debian 12's docker.io), changed by ``kw``."""
+    base = dict(engine="Docker Engine", server_version="20.10.24+dfsg1", api_version="1.41", min_api_version="1.12",
+                image_store="overlay2", cgroup_version="1", cgroup_driver="cgroupfs",
+                os="Debian GNU/Linux 12 (bookworm)", os_type="linux", kernel="6.1.0", architecture="x86_64",
+                rootless=False, builder="buildx", builder_description="BuildKit (plugin buildx 0.13.1)")
+    return EngineFacts(**{**base, **kw})
+
+
+def test_current_engine_passes_and_names_engine_and_api(tmp_path):
+    f = run("engine-version", settings(tmp_path), facts=engine(server_version="29.0.1", api_version="1.52"))
+    assert f.status is Status.OK and f.observed == "Docker Engine 29.0.1, API 1.52"
+    assert run("engine-version", settings(tmp_path), facts=engine()).status is Status.OK
+
+
+@pytest.mark.parametrize("kw", [dict(api_version="1.40"), dict(server_version="19.03.15", api_version="1.41"),
+                                dict(engine="Docker Desktop", server_version="2.5.0", api_version="1.40")])
+def test_old_engine_or_api_fails_with_upgrade(tmp_path, kw):
+    f = run("engine-version", settings(tmp_path), facts=engine(**kw))
+    assert f.status is Status.FAIL and "1.41" in f.observed or "20.10" in f.observed
+    assert f.status is Status.FAIL and "mettez Docker à jour" in f.fix
+
+
+def test_podman_warns_it_is_supported_through_its_socket(tmp_path):
+    f = run("engine-version", settings(tmp_path), facts=engine(engine="Podman", server_version="4.3.1",
+                                                               image_store="podman (overlay)"))
+    assert f.status is Status.WARN and "Podman 4.3.1" in f.observed and "socket compatible Docker" in f.observed
+    assert "podman system service" in f.fix and "DOCKER_HOST" in f.fix
+    store = run("store", settings(tmp_path), facts=engine(engine="Podman", image_store="podman (overlay)"))
+    assert store.status is Status.OK and "Podman" in store.observed
+
+
+def test_image_store_containerd_is_ok_with_a_note_on_sizes(tmp_path):
+    f = run("store", settings(tmp_path), facts=engine(image_store="containerd"))
+    assert f.status is Status.OK and "containerd" in f.observed and "couches décompressées" in f.observed
+    assert run("store", settings(tmp_path), facts=engine()).observed.startswith("overlay2")
+    vfs = run("store", settings(tmp_path), facts=engine(image_store="vfs"))
+    assert vfs.status is Status.WARN and "overlay2" in vfs.fix
+
+
+def test_classic_builder_warns_how_to_get_buildkit(tmp_path):
+    f = run("builder", settings(tmp_path), facts=engine(builder="classic", builder_description="constructeur classique"))
+    assert f.status is Status.WARN and "RUN --mount" in f.observed
+    assert "docker-buildx-plugin" in f.fix and "docker-buildx" in f.fix and "Docker Desktop" in f.fix
+    for kind in ("buildx", "buildkit"):
+        ok = run("builder", settings(tmp_path), facts=engine(builder=kind, builder_description="BuildKit"))
+        assert ok.status is Status.OK and ok.observed == "BuildKit"
+    unknown = run("builder", settings(tmp_path), facts=engine(builder=None, builder_description="non déterminé"))
+    assert unknown.status is Status.INFO
+
+
+def test_cgroup_v1_is_info_and_v2_ok(tmp_path):
+    v1 = run("cgroup", settings(tmp_path), facts=engine())
+    assert v1.status is Status.INFO and "cgroup v1" in v1.observed and "v2 est la norme" in v1.observed
+    v2 = run("cgroup", settings(tmp_path), facts=engine(cgroup_version="2", cgroup_driver="systemd"))
+    assert v2.status is Status.OK and v2.observed == "cgroup v2 (pilote systemd)"
+
+
+def test_engine_lines_skip_without_docker(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", NO_DAEMON)
+    for check_id in ("engine-version", "store", "builder", "cgroup"):
+        assert run(check_id, settings(tmp_path)).status is Status.SKIP
+
+
+@pytest.mark.docker
+def test_this_engines_facts_are_named(tmp_path):
+    s = settings(tmp_path)
+    version = run("engine-version", s)
+    assert version.status in (Status.OK, Status.WARN) and re.search(r"API 1\.\d+", version.observed)
+    store = run("store", s)
+    assert store.status is Status.OK and store.observed
+    assert run("builder", s).status in (Status.OK, Status.WARN, Status.INFO)
+    assert run("cgroup", s).observed.startswith("cgroup v")
 
 
 # -- disk ----------------------------------------------------------------------------------------
@@ -255,7 +339,7 @@ def test_profiles_select_what_make_lab_and_make_check_need():
     all_checks = doctor.checks(Settings())
     ids = lambda name: [c.id for c in doctor.select(all_checks, doctor.PROFILES[name].only, strict=False)]
     assert ids("lab") == ["docker-engine", "compose", "port-8888"]
-    assert ids("check")[:2] == ["docker-engine", "compose"] and "crlf" in ids("check")
+    assert ids("check")[:3] == ["docker-engine", "compose", "engine-version"] and "crlf" in ids("check")
     assert any(i.startswith("image-") for i in ids("check")) and not any(i.startswith("port-") for i in ids("check"))
     assert ids("preflight") == ["docker-engine", "compose"]
 
