@@ -183,8 +183,9 @@ def command(builder: Builder, context: Path, dockerfile: Path, tag: str, labels:
     for key, value in labels.items():
         args += ["--label", f"{key}={value}"]
     # No provenance attestation: with the containerd image store it would add an index entry.
+    # Nor git metadata of the (copied) context: buildx would warn that it is not a repository.
     env = {"DOCKER_BUILDKIT": "1", "BUILDX_NO_DEFAULT_ATTESTATIONS": "1", "BUILDKIT_PROGRESS": "plain",
-           "BUILDX_NO_DEFAULT_LOAD": ""}
+           "BUILDX_GIT_INFO": "0"}
     return [*args, str(context)], env
 
 

@@ -291,7 +291,13 @@ class Sandbox:
             if result.returncode != 0:
                 if not self.alive():
                     raise DockerGone("Docker ne répond plus pendant le build")
-                raise DockerStepError(builder.error_lines(result.lines)[:2000], output)
+                message = builder.error_lines(result.lines)[:2000]
+                if notes:  # built without the `# syntax=` frontend: say why newer syntax may fail
+                    message += ("\n(Le frontend Dockerfile intégré au moteur du correcteur ne connaît pas "
+                                "forcément la syntaxe la plus récente — `COPY --link`, `RUN <<EOF` — que la "
+                                "directive `# syntax=` aurait apportée : sur votre machine, le build "
+                                "télécharge ce frontend.)")
+                raise DockerStepError(message, output)
             image_id = iidfile.read_text().strip() if iidfile.is_file() else ""
         if not image_id:
             image_id = self.client.images.get(tag).id

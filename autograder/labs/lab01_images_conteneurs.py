@@ -118,7 +118,7 @@ def layer_cache(g: Grading):
     rerun = [s for s, cached in installs if not cached]
     if rerun:
         raise Fail("après une simple modification de app.py, l'étape d'installation des dépendances "
-                   "est reprise du cache (« Using cache »)",
+                   "est reprise du cache (« CACHED » avec BuildKit, « Using cache » avec l'ancien builder)",
                    f"l'étape `{rerun[0][:90]}` a été ré-exécutée",
                    "copiez d'abord requirements.txt seul, lancez pip install, et copiez le code "
                    "(`COPY . .`) seulement après.")

@@ -264,7 +264,7 @@ def layer_cache(g: Grading):
     rerun = [s for s, cached in installs if not cached]
     if rerun:
         raise Fail(f"après une simple modification de {SOURCE}, les étapes `apt-get install` reprises "
-                   "du cache (« Using cache »)",
+                   "du cache (« CACHED » avec BuildKit, « Using cache » avec l'ancien builder)",
                    f"l'étape `{rerun[0][:90]}` a été ré-exécutée",
                    "installez les paquets AVANT de copier le code : `RUN apt-get update && apt-get "
                    "install …` puis `COPY src/ ./` puis `RUN make`. Une instruction COPY dont les "

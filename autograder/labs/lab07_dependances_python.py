@@ -198,7 +198,7 @@ def cache_kept(g: Grading, variant: str, example: str) -> str:
     rerun = [s for s, cached in installs if not cached]
     if rerun:
         raise Fail(f"après une simple modification de {APP}, l'installation des dépendances reprise du "
-                   "cache (« Using cache »)", f"l'étape `{rerun[0][:100]}` a été ré-exécutée",
+                   "cache (« CACHED » avec BuildKit, « Using cache » avec l'ancien builder)", f"l'étape `{rerun[0][:100]}` a été ré-exécutée",
                    "copiez d'abord les seuls fichiers de dépendances, installez, PUIS copiez app/ : un COPY "
                    "dont les fichiers changent invalide le cache de toutes les instructions suivantes.")
     return f"{len(installs)} étape(s) d'installation reprise(s) du cache"
@@ -328,7 +328,9 @@ def pip_versions(g: Grading):
 
 
 def pip_cache_files(path: str, _content) -> bool:
-    return "/.cache/pip/" in f"/{path}/" and not path.endswith("/")
+    """Something inside a pip cache folder; the folder itself may exist empty (the mount point that
+    BuildKit leaves for `RUN --mount=type=cache,target=/root/.cache/pip`)."""
+    return "/.cache/pip/" in "/" + path.rstrip("/").lstrip("./")
 
 
 @LAB.check("07-pip-no-cache", "pip : pas de cache de téléchargement dans l'image (--no-cache-dir)", 0.5,
