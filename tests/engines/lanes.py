@@ -1,0 +1,275 @@
+"""The engines the matrix grades on ("lanes"): the host's engine, and Docker Engine 28.5 with the
+containerd image store run as Docker-in-Docker from a debootstrapped Debian sid rootfs.
+
+A lane is a context manager: entering sets the engine up (timed), leaving tears it down whatever
+happened. ``lane.command(args)`` and ``lane.env`` are how a grader process reaches the engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ocilayout import convert, layer_media_types  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = ROOT / "build" / "engines"
+IMAGES_TXT = ROOT / "docker" / "images.txt"
+LABEL = "org.4data.autograder.engines"
+MIRROR = os.environ.get("ENGINES_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+SID_PACKAGES = ("docker.io", "docker-cli", "docker-buildx", "docker-compose", "containerd", "runc",
+                "iptables", "ca-certificates", "mount", "procps")
+# Tests alias python:3.13-slim as python:latest for `FROM python:latest` mutants (tests/grader/test_labs.py).
+ALIASES = {"python:latest": "python:3.13-slim"}
+
+
+class LaneError(RuntimeError):
+    """A lane could not be set up (the message says which step and why)."""
+
+
+def log(msg: str) -> None:
+    print(f"[engines {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def sh(args: list[str], *, timeout: float, env: dict | None = None, check: bool = True,
+       **kw) -> subprocess.CompletedProcess:
+    """Run a command with a timeout; raise :class:`LaneError` with its stderr when it fails."""
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout,
+                              env={**os.environ, **(env or {})}, **kw)
+    except subprocess.TimeoutExpired:
+        raise LaneError(f"{' '.join(args[:4])}… did not finish in {timeout:.0f} s") from None
+    if check and proc.returncode != 0:
+        raise LaneError(f"{' '.join(args[:4])}… exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
+    return proc
+
+
+def wait_until(condition: Callable[[], bool], deadline_s: float, what: str, interval: float = 0.5) -> None:
+    end = time.monotonic() + deadline_s
+    while not condition():
+        if time.monotonic() > end:
+            raise LaneError(f"{what}: not ready after {deadline_s:.0f} s")
+        time.sleep(interval)
+
+
+def course_images() -> list[str]:
+    return [line.strip() for line in IMAGES_TXT.read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+
+
+class Lane:
+    name = "?"
+
+    def __init__(self, work: Path):
+        self.work = work                 # shared folder: materialised cases and the grader's TMPDIR
+        self.tmp = work / f"tmp-{self.name}"
+        self.setup_s = 0.0
+        self.facts: dict = {}
+        self.env: dict[str, str] = {}
+
+    def command(self, args: list[str]) -> list[str]:
+        return args
+
+    def docker(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+        return sh(["docker", *args], timeout=timeout, env=self.env, check=check)
+
+    def __enter__(self) -> "Lane":
+        start = time.monotonic()
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.env["TMPDIR"] = str(self.tmp)
+        try:
+            self.setup()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        self.setup_s = round(time.monotonic() - start, 1)
+        info = json.loads(self.docker("info", "--format", "{{json .}}", timeout=30).stdout)
+        self.facts.update(engine=info.get("ServerVersion"), driver=info.get("Driver"),
+                          store="containerd" if "io.containerd.snapshotter" in json.dumps(info.get("DriverStatus"))
+                          else info.get("Driver"), cgroup=info.get("CgroupVersion"))
+        log(f"lane {self.name}: ready in {self.setup_s} s ({self.facts})")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.teardown()
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def setup(self) -> None:
+        self._aliases = [alias for alias, target in ALIASES.items() if self._tag_if_absent(alias, target)]
+
+    def teardown(self) -> None:
+        for alias in getattr(self, "_aliases", []):
+            self.docker("image", "rm", "--no-prune", alias, check=False)
+
+    def _tag_if_absent(self, alias: str, target: str) -> bool:
+        if self.docker("image", "inspect", alias, check=False).returncode == 0:
+            return False
+        self.docker("tag", target, alias)
+        return True
+
+
+class HostLane(Lane):
+    """The engine DOCKER_HOST (or the default socket) points at."""
+
+    name = "host"
+
+
+class SidLane(Lane):
+    """Docker Engine 28.5 from Debian sid, containerd image store and BuildKit, in a container.
+
+    ``--privileged`` is refused on this machine (its bounding set lacks CAP_SYS_RESOURCE): all other
+    capabilities, unconfined seccomp/AppArmor/system paths, every device, and /sys plus the cgroup
+    hierarchies remounted read-write inside replace it. The inner dockerd listens on a socket in a
+    host folder; the grader runs in the container's network namespace (``nsenter --net``) so that
+    the ports the inner engine publishes on 127.0.0.1 are the grader's 127.0.0.1. What the grader
+    bind-mounts into containers (its TMPDIR, the docker CLI, the Compose plugin) is mounted into
+    the lane at the same paths.
+    """
+
+    name = "sid"
+    ready_s = 120
+
+    def __init__(self, work: Path):
+        super().__init__(work)
+        self.key = hashlib.sha256(f"sid|{MIRROR}|{','.join(SID_PACKAGES)}".encode()).hexdigest()[:12]
+        self.rootfs_tar = BUILD / f"sid-rootfs-{self.key}.tar"
+        self.image = f"autograder-engines-sid:{self.key}"
+        self.state = BUILD / "sid"
+        self.container = f"autograder-engines-sid-{os.getpid()}"
+        self.pid = 0
+
+    def command(self, args: list[str]) -> list[str]:
+        return ["nsenter", f"--net=/proc/{self.pid}/ns/net", "--", *args]
+
+    # -- set-up ----------------------------------------------------------------------------
+    def setup(self) -> None:
+        self._host_env = {}  # the host engine: whatever DOCKER_HOST this process was given
+        self._ensure_image()
+        self._start()
+        images = self._load_images()
+        super().setup()
+        self.facts["images"] = images
+
+    def _host_docker(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+        return sh(["docker", *args], timeout=timeout, env=self._host_env, check=check)
+
+    def _ensure_image(self) -> None:
+        if self._host_docker("image", "inspect", self.image, check=False).returncode == 0:
+            self.facts["rootfs"] = f"{self.image} (cached)"
+            return
+        if not self.rootfs_tar.is_file():
+            if shutil.which("debootstrap") is None:
+                raise LaneError("debootstrap is missing (apt-get install debootstrap)")
+            tree = BUILD / f".rootfs-{self.key}"
+            shutil.rmtree(tree, ignore_errors=True)
+            log(f"lane sid: debootstrap sid ({', '.join(SID_PACKAGES)})")
+            try:
+                sh(["debootstrap", "--variant=minbase", f"--include={','.join(SID_PACKAGES)}", "sid",
+                    str(tree), MIRROR], timeout=900)
+                # sid's Release file may be past its Valid-Until date: let apt inside accept it.
+                (tree / "etc/apt/apt.conf.d/99no-check-valid-until").write_text(
+                    'Acquire::Check-Valid-Until "false";\n')
+                partial = self.rootfs_tar.with_suffix(".part")
+                sh(["tar", "-C", str(tree), "-cf", str(partial), "."], timeout=600)
+                partial.rename(self.rootfs_tar)
+            finally:
+                shutil.rmtree(tree, ignore_errors=True)
+        log(f"lane sid: docker import {self.rootfs_tar.name} as {self.image}")
+        self._host_docker("import", "--change", f"LABEL {LABEL}=sid-dind", str(self.rootfs_tar), self.image,
+                          timeout=600)
+        self.facts["rootfs"] = f"{self.image} (imported)"
+
+    def _start(self) -> None:
+        shutil.rmtree(self.state, ignore_errors=True)
+        run, data = self.state / "run", self.state / "data"
+        run.mkdir(parents=True)
+        data.mkdir(parents=True)
+        start = self.state / "start.sh"
+        start.write_text(
+            "set -e\n"
+            "mount -o remount,rw /sys\n"
+            # Each cgroup hierarchy is a read-only bind mount: only a bind remount makes it writable.
+            "for d in /sys/fs/cgroup /sys/fs/cgroup/*; do\n"
+            "  if mountpoint -q \"$d\"; then mount -o remount,bind,rw \"$d\"; fi\n"
+            "done\n"
+            "mkdir -p /etc/docker\n"
+            "echo '{\"features\": {\"containerd-snapshotter\": true}}' > /etc/docker/daemon.json\n"
+            "exec dockerd -H unix:///run/lane/docker.sock\n")
+        mounts = {str(data): "/var/lib/docker", str(run): "/run/lane", str(start): "/start.sh:ro",
+                  str(self.work): str(self.work)}
+        cli = shutil.which("docker")
+        sys.path.insert(0, str(ROOT))
+        from autograder.probes import compose_plugin
+        for path in (Path(cli).resolve() if cli else None, compose_plugin()):
+            if path is not None:
+                mounts[str(path)] = f"{path}:ro"
+        args = ["run", "-d", "--name", self.container, "--label", f"{LABEL}=sid-dind", "--init",
+                "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
+                "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+                "--security-opt", "systempaths=unconfined",
+                "--device-cgroup-rule", "c *:* rmw", "--device-cgroup-rule", "b *:* rmw",
+                "--tmpfs", "/run", "--tmpfs", "/tmp"]
+        for src, dst in mounts.items():
+            args += ["-v", f"{src}:{dst}"]
+        self._host_docker(*args, self.image, "sh", "/start.sh")
+        self.env["DOCKER_HOST"] = f"unix://{run / 'docker.sock'}"
+
+        def up() -> bool:
+            state = self._host_docker("inspect", "-f", "{{.State.Running}}", self.container, check=False)
+            if state.stdout.strip() != "true":
+                logs = self._host_docker("logs", "--tail", "30", self.container, check=False)
+                raise LaneError(f"the sid engine's container stopped:\n{logs.stdout}{logs.stderr}")
+            return self.docker("info", timeout=10, check=False).returncode == 0
+
+        wait_until(up, self.ready_s, "the sid engine (docker info)")
+        self.pid = int(self._host_docker("inspect", "-f", "{{.State.Pid}}", self.container).stdout)
+
+    def _load_images(self) -> dict:
+        """Every course image, moved with gzip layers as after a pull; returns host vs lane sizes."""
+        tags = course_images()
+        ids = self._host_docker("image", "inspect", "-f", "{{.Id}}", *tags).stdout.split()
+        key = hashlib.sha256(" ".join(tags + ids).encode()).hexdigest()[:12]
+        archive = BUILD / f"images-gzip-{key}.tar"
+        if not archive.is_file():
+            for stale in BUILD.glob("images-gzip-*.tar"):
+                stale.unlink()
+            saved = BUILD / f".images-saved-{key}.tar"
+            log(f"lane sid: docker save {' '.join(tags)} and gzip the layers")
+            try:
+                self._host_docker("save", "-o", str(saved), *tags, timeout=600)
+                convert(saved, archive)
+            finally:
+                saved.unlink(missing_ok=True)
+        types = set(layer_media_types(archive))
+        if types != {"application/vnd.oci.image.layer.v1.tar+gzip"}:
+            raise LaneError(f"{archive.name}: layers are {types}, not gzip")
+        self.docker("load", "-i", str(archive), timeout=600)
+        sizes = {}
+        for tag in tags:
+            host = int(self._host_docker("image", "inspect", "-f", "{{.Size}}", tag).stdout)
+            lane = int(self.docker("image", "inspect", "-f", "{{.Size}}", tag).stdout)
+            sizes[tag] = {"host_size": host, "lane_size": lane}
+            log(f"lane sid: {tag:<20} inspect Size {host / 1e6:7.1f} MB on the host, "
+                f"{lane / 1e6:7.1f} MB in the lane (packed, gzip)")
+            if lane >= host:
+                raise LaneError(f"{tag}: the lane's Size ({lane}) is not the packed size (host: {host})")
+        return sizes
+
+    # -- tear-down -------------------------------------------------------------------------
+    def teardown(self) -> None:
+        # The inner engine, its containers and mounts die with the container; its data is a folder.
+        self._host_docker("rm", "-f", "-v", self.container, timeout=120, check=False)
+        shutil.rmtree(self.state, ignore_errors=True)
+
+
+LANES = {"host": HostLane, "sid": SidLane}
