@@ -4,13 +4,22 @@
 ``docker/images.txt`` (plus, with ``--with-course``, the course container's image named in
 ``docker/course/compose.yaml``) to one gzip-compressed ``docker save`` archive,
 ``build/images/cours-conteneurisation-images-<arch>.tar.gz`` by default, and beside it a manifest,
-``<same name>.manifest.json``: tags, image ids, architecture, sizes, and the archive's size and
-SHA-256.
+``<same name>.manifest.json``: tags, content ids, architecture, stored sizes, and the archive's size
+and SHA-256.
 
 ``make images-import [BUNDLE=path]`` (``python -m autograder.bundle import``) checks the archive
 against its manifest (size, then SHA-256) *before* loading anything, checks the architecture
 against the engine's, feeds it to ``docker load`` and verifies that every tag is back with the
-manifest's image id. ``make images`` then finds every tag present and pulls nothing.
+manifest's content id. ``make images`` then finds every tag present and pulls nothing.
+
+Identity and size do not depend on the image store (:mod:`autograder.imagefacts`): the engine's
+``Id`` is the config digest under overlay2 but the manifest digest under the containerd store,
+and inspect's ``Size`` the unpacked size under one and the packed size under the other. So the
+manifest (format 2) records each image's ``content_id`` (platform, uncompressed layer digests,
+run-time config) and ``stored_size`` (its layers' uncompressed contents, measured on the export's
+own ``docker save`` stream, in a thread beside the compression, at no extra read of the engine),
+and a bundle exported under one store imports as identical under the other. A format 1 manifest
+(engine ids) is still read and compared by id, which only holds on the same kind of store.
 
 Why gzip: ``docker load`` reads gzip natively (also by hand: ``docker load -i FILE``), Docker 20.10
 does not read zstd. Measured on 2 cores with the four stand-ins (528 MB of ``docker save``
@@ -27,8 +36,10 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
+import io
 import json
 import os
+import queue
 import subprocess
 import sys
 import tempfile
@@ -39,6 +50,7 @@ from pathlib import Path
 from typing import IO, Callable, Iterable, Optional
 
 from .core import GraderUnavailable
+from .imagefacts import ChunkReader, ImageFactsError, SavedArchive, content_id_of, image_store, read_save
 from .images import STANDIN_LABEL, course_images
 from .sandbox import DockerStepError, run_cli
 
@@ -47,7 +59,8 @@ DEFAULT_DIR = ROOT / "build" / "images"
 COURSE_COMPOSE = ROOT / "docker" / "course" / "compose.yaml"
 BASENAME = "cours-conteneurisation-images"
 MANIFEST_SUFFIX = ".manifest.json"
-FORMAT = 1
+FORMAT = 2  # 2: content ids and stored sizes; 1: engine ids and inspect's Size (still read)
+FORMATS = (1, 2)
 GZIP_LEVEL = 6
 CHUNK = 1 << 20
 INSPECT_TIMEOUT = 60
@@ -91,6 +104,15 @@ def engine_arch() -> str:
         raise BundleError("Aucun moteur Docker ne répond (le service est-il démarré ? cet utilisateur "
                           "a-t-il accès à Docker ?). Voir `make doctor`.", 2)
     return proc.stdout.strip()
+
+
+def engine_store() -> str:
+    """The engine's image store ("overlay2", "containerd", …), for the manifest and messages."""
+    proc = _docker("info", "--format", "{{json .}}")
+    try:
+        return image_store(json.loads(proc.stdout)) if proc.returncode == 0 else "?"
+    except ValueError:
+        return "?"
 
 
 def inspect(tags: Iterable[str]) -> dict[str, Optional[dict]]:
@@ -237,15 +259,86 @@ def _display(path: Path) -> str:
 
 
 def read_manifest(path: Path) -> dict:
+    """The manifest (format 1 or 2); :class:`BundleError` in French for anything else."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        assert data["format"] == FORMAT
+        version = data["format"]
+    except (OSError, ValueError, KeyError, TypeError):
+        version, data = None, None
+    if isinstance(version, int) and version > FORMAT:
+        raise BundleError(f"Manifeste au format {version}, plus récent que ce dépôt (format {FORMAT}) : "
+                          f"{_display(path)}. Mettez le dépôt à jour (`git pull`), puis relancez.")
+    key = "id" if version == 1 else "content_id"
+    try:
+        assert version in FORMATS
         assert isinstance(data["archive"]["sha256"], str) and isinstance(data["archive"]["size"], int)
-        assert all(isinstance(i["tag"], str) and isinstance(i["id"], str) for i in data["images"])
+        assert all(isinstance(i["tag"], str) and isinstance(i[key], str) for i in data["images"])
         return data
-    except (OSError, ValueError, KeyError, TypeError, AssertionError):
+    except (KeyError, TypeError, AssertionError):
         raise BundleError(f"Manifeste illisible ou d'un autre format : {_display(path)}. Copiez-le à nouveau "
                           "avec l'archive, ou refaites l'export (`make images-export`).") from None
+
+
+def same_image(entry: dict, now: Optional[dict], version: int) -> bool:
+    """Is the engine's image (``docker image inspect`` record) the manifest's ``entry``?
+    Format 2 compares content ids (any store); format 1 the engine's ``Id`` (same store only)."""
+    if now is None:
+        return False
+    if version == 1:
+        return now.get("Id") == entry["id"]
+    return content_id_of(now) == entry["content_id"]
+
+
+def image_line(entry: dict) -> tuple[str, str]:
+    """(short id, size) of a manifest entry for the tables: the content id and stored size, or a
+    format 1 manifest's engine id and inspect size."""
+    ident = entry.get("content_id") or entry.get("id") or "?"
+    size = entry.get("stored_size", entry.get("size"))
+    return ident.split(":")[-1][:12], mb(size) if isinstance(size, int) else "?"
+
+
+class SaveSizer:
+    """Measures every image of a ``docker save`` stream in a thread while the caller writes the
+    same chunks elsewhere (:func:`autograder.imagefacts.read_save`, bounded memory)."""
+
+    def __init__(self):
+        self._queue: "queue.Queue[Optional[bytes]]" = queue.Queue(maxsize=16)
+        self._ended = False
+        self.saved: Optional[SavedArchive] = None
+        self.error: Optional[ImageFactsError] = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _chunks(self):
+        while (chunk := self._queue.get()) is not None:
+            yield chunk
+        self._ended = True
+
+    def _run(self) -> None:
+        try:
+            self.saved = read_save(io.BufferedReader(ChunkReader(self._chunks()), CHUNK), "`docker save`")
+        except ImageFactsError as exc:
+            self.error = exc
+        finally:  # tar padding after the end marker, or a failed read: take the rest, unblock feed()
+            while not self._ended and self._queue.get() is not None:
+                pass
+
+    def feed(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def close(self, timeout: float = 60) -> Optional[SavedArchive]:
+        """The measured archive (None: read failed, see ``error``) once the stream has ended."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+        return self.saved
+
+    def size_of(self, tag: str) -> Optional[int]:
+        if self.saved is None:
+            return None
+        entry = self.saved.entry_for(tag)
+        if entry is None and len(self.saved.manifest) == 1:
+            entry = self.saved.manifest[0]
+        return self.saved.size(entry) if entry is not None else None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -264,10 +357,10 @@ def export(tags: list[str], archive: Optional[Path], *, level: int = GZIP_LEVEL,
     archive.parent.mkdir(parents=True, exist_ok=True)
     part = archive.with_name(archive.name + ".part")
     say(f"Export de {len(tags)} image(s) vers {_display(archive)} (docker save | gzip -{level})")
-    for k, (tag, info) in enumerate(infos.items(), 1):
-        say(f"  [{k}/{len(tags)}] {tag:<42} {info['Id'][7:19]}  {mb(info['Size']):>7}  {info['Architecture']}")
+    store = engine_store()
 
     progress = ByteProgress("docker save")
+    sizer = SaveSizer()
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(["docker", "save", *tags], stdout=subprocess.PIPE, stderr=err)
         timer = _Deadline(proc, timeout)
@@ -277,6 +370,7 @@ def export(tags: list[str], archive: Optional[Path], *, level: int = GZIP_LEVEL,
                 with gzip.GzipFile(filename="", mode="wb", fileobj=hashing, compresslevel=level, mtime=0) as gz:
                     while chunk := proc.stdout.read(CHUNK):
                         gz.write(chunk)
+                        sizer.feed(chunk)
                         progress.advance(len(chunk))
             rc = proc.wait()
         except BaseException:
@@ -285,11 +379,16 @@ def export(tags: list[str], archive: Optional[Path], *, level: int = GZIP_LEVEL,
             part.unlink(missing_ok=True)
             raise
         finally:
+            sizer.close()
             timer.cancel()
             progress.close()
         if rc != 0:
             part.unlink(missing_ok=True)
             raise BundleError(f"`docker save` a échoué ({timer.why(err, timeout)}) : aucune archive écrite.")
+        if sizer.saved is None:
+            part.unlink(missing_ok=True)
+            raise BundleError(f"La sortie de `docker save` est illisible ({sizer.error}) : aucune archive écrite. "
+                              "Relancez l'export ; si cela se reproduit, voir `make doctor`.")
     os.replace(part, archive)
     seconds = progress.elapsed()
 
@@ -297,13 +396,21 @@ def export(tags: list[str], archive: Optional[Path], *, level: int = GZIP_LEVEL,
         "format": FORMAT,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "architecture": arch,
+        "image_store": store,
         "archive": {"file": archive.name, "compression": f"gzip -{level}", "size": hashing.size,
                     "sha256": hashing.sha.hexdigest(), "uncompressed_size": progress.done},
-        "images": [{"tag": tag, "id": info["Id"], "size": info["Size"], "architecture": info["Architecture"],
+        # content_id and stored_size mean the same under every image store; engine_id is this
+        # engine's own Id (config digest under overlay2, manifest digest under containerd), for
+        # information only: it is never compared.
+        "images": [{"tag": tag, "content_id": content_id_of(info), "stored_size": sizer.size_of(tag),
+                    "engine_id": info["Id"], "architecture": info["Architecture"],
                     "os": info["Os"], "created": info["Created"],
-                    "offline_standin": (info["Config"].get("Labels") or {}).get(STANDIN_LABEL) == "true"}
+                    "offline_standin": ((info.get("Config") or {}).get("Labels") or {}).get(STANDIN_LABEL) == "true"}
                    for tag, info in infos.items()],
     }
+    for k, i in enumerate(manifest["images"], 1):
+        short, size = image_line(i)
+        say(f"  [{k}/{len(tags)}] {i['tag']:<42} {short}  {size:>7}  {i['architecture']}")
     mpath = manifest_path(archive)
     tmp = mpath.with_name(mpath.name + ".part")
     tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -357,13 +464,13 @@ def load(archive: Path, *, force: bool = False, timeout: float = DEFAULT_TIMEOUT
         raise BundleError(f"Cette archive contient des images {manifest['architecture']}, mais ce moteur Docker "
                           f"est {arch} : elles ne fonctionneraient pas (ou très lentement, en émulation).\n"
                           f"Faites un export sur une machine {arch}. (Pour charger quand même : FORCE=1.)")
-    images = manifest["images"]
+    images, version = manifest["images"], manifest["format"]
     before = inspect(i["tag"] for i in images)
     say(f"Chargement de {len(images)} image(s) depuis {_display(archive)} (docker load)")
     for i in images:
         old = before[i["tag"]]
-        if old is not None and old["Id"] != i["id"]:
-            say(f"  note : {i['tag']} existe déjà ({old['Id'][7:19]}) ; il sera remplacé par celui de l'archive")
+        if old is not None and not same_image(i, old, version):
+            say(f"  note : {i['tag']} existe déjà, différente ; elle sera remplacée par celle de l'archive")
 
     progress = ByteProgress("docker load", total=archive.stat().st_size)
     loaded: list[str] = []
@@ -403,16 +510,18 @@ def load(archive: Path, *, force: bool = False, timeout: float = DEFAULT_TIMEOUT
 
     after = inspect(i["tag"] for i in images)
     wrong = []
-    say(f"\n{'IMAGE':<42} {'ID':<12}  {'TAILLE':>7}")
+    say(f"\n{'IMAGE':<42} {'CONTENU' if version > 1 else 'ID':<12}  {'TAILLE':>7}")
     for i in images:
-        now = after[i["tag"]]
-        ok = now is not None and now["Id"] == i["id"]
-        say(f"{i['tag']:<42} {i['id'][7:19]:<12}  {mb(i['size']):>7}  {'OK' if ok else 'ABSENTE OU DIFFÉRENTE'}")
+        ok = same_image(i, after[i["tag"]], version)
+        short, size = image_line(i)
+        say(f"{i['tag']:<42} {short:<12}  {size:>7}  {'OK' if ok else 'ABSENTE OU DIFFÉRENTE'}")
         if not ok:
             wrong.append(i["tag"])
     if wrong:
+        hint = ("\nCe manifeste est au format 1 (identifiants du moteur, qui changent entre les stockages "
+                "d'images overlay2 et containerd) : refaites l'export avec le dépôt à jour." if version == 1 else "")
         raise BundleError("Après `docker load`, image(s) absente(s) ou différente(s) du manifeste : "
-                          + ", ".join(wrong))
+                          + ", ".join(wrong) + hint)
     say(f"[OK] {len(images)} image(s) chargée(s) en {seconds:.1f} s")
     absent = [t for t, info in inspect(required()).items() if info is None]
     if absent:

@@ -52,7 +52,7 @@ class ImageFactsError(RuntimeError):
 
 
 # -- stored size -------------------------------------------------------------------------------
-class _ChunkReader(io.RawIOBase):
+class ChunkReader(io.RawIOBase):
     """A read-only file over an iterator of byte chunks, with a deadline (bounded memory)."""
 
     def __init__(self, chunks: Iterable[bytes], deadline: Optional[float] = None, what: str = "l'image"):
@@ -95,7 +95,7 @@ def _prefixed(head: bytes, rest) -> io.BufferedReader:
                 return
             yield data
 
-    return io.BufferedReader(_ChunkReader(chunks()), SAVE_CHUNK)
+    return io.BufferedReader(ChunkReader(chunks()), SAVE_CHUNK)
 
 
 def _zstd_reader(raw) -> Optional[Any]:
@@ -186,12 +186,98 @@ def _save_response(client, ref: str, timeout: float):
 
     Not ``client.api.get_image``: docker-py (7.1, pinned) turns the socket's read timeout off for
     raw streams, so a stalled engine would block forever. Each read here waits at most
-    ``timeout`` seconds, and :class:`_ChunkReader` stops the whole transfer at the deadline.
+    ``timeout`` seconds, and :class:`ChunkReader` stops the whole transfer at the deadline.
     """
     api = client.api
     response = api._get(api._url("/images/{0}/get", ref), stream=True, timeout=timeout)
     api._raise_for_status(response)
     return response
+
+
+@dataclass
+class SavedArchive:
+    """What :func:`read_save` found in a ``docker save`` stream (one image or several)."""
+
+    manifest: list  # manifest.json: one entry per image, with Config, RepoTags and Layers
+    sizes: dict  # archive path of each layer -> content size (None: a zstd layer nobody can read)
+    aliases: dict  # symlinked layer path -> the path it points to (Docker 20.10's repeated layers)
+    configs: dict  # archive path -> image config (the JSON with "rootfs")
+
+    def layers(self, entry: dict) -> list[str]:
+        """The archive paths of ``entry``'s layers, in order, repeated ones included."""
+        return [self.aliases.get(_clean(p), _clean(p)) for p in entry.get("Layers") or []]
+
+    def config(self, entry: dict) -> Optional[dict]:
+        return self.configs.get(_clean(entry.get("Config", "")))
+
+    def entry_for(self, tag: str) -> Optional[dict]:
+        """The manifest entry whose RepoTags hold ``tag`` (``docker.io/library/`` or not)."""
+        want = _familiar(tag)
+        return next((e for e in self.manifest if want in {_familiar(t) for t in e.get("RepoTags") or []}), None)
+
+    def size(self, entry: dict) -> Optional[int]:
+        """The entry's stored size: its layers' contents, each distinct layer once; None when a
+        layer is zstd and no decompressor is installed."""
+        unique = list(dict.fromkeys(self.layers(entry)))
+        if any(self.sizes[p] is None for p in unique):
+            return None
+        return sum(self.sizes[p] for p in unique)
+
+
+def _familiar(tag: str) -> str:
+    for prefix in ("docker.io/library/", "docker.io/"):
+        if tag.startswith(prefix):
+            return tag[len(prefix):]
+    return tag
+
+
+def read_save(stream, what: str = "l'archive") -> SavedArchive:
+    """Read a ``docker save`` tar stream once, in :mod:`tarfile`'s stream mode (bounded memory),
+    and measure every layer in it (see :func:`stored_size` for what counts).
+
+    Raises :class:`ImageFactsError` when the stream is not a complete ``docker save`` archive:
+    tarfile ends a stream quietly at a broken header, so a truncated export must not pass for a
+    smaller image: the manifest (written last) and every layer it names must have been read.
+    """
+    sizes: dict[str, Optional[int]] = {}
+    aliases: dict[str, str] = {}
+    manifest: Any = None
+    configs: dict[str, dict] = {}
+    try:
+        with tarfile.open(fileobj=stream, mode="r|") as outer:
+            for member in outer:
+                name = _clean(member.name)
+                if member.issym():  # Docker 20.10 links a layer saved twice to its first copy
+                    aliases[name] = _clean(posixpath.normpath(
+                        posixpath.join(posixpath.dirname(name), member.linkname)))
+                if not member.isreg():
+                    continue
+                f = outer.extractfile(member)
+                if name == "manifest.json":
+                    manifest = json.loads(f.read())
+                    continue
+                is_blob = _OCI_BLOB.match(name) is not None
+                if not (is_blob or _CLASSIC_LAYER.match(name) or name.endswith(".json")):
+                    continue
+                kind, size, head = _blob_size(f)
+                if kind is not None:
+                    sizes[name] = size
+                elif head[:1] == b"{" and member.size < (8 << 20):
+                    try:
+                        doc = json.loads(head + f.read())
+                    except ValueError:
+                        continue
+                    if isinstance(doc, dict) and "rootfs" in doc:
+                        configs[name] = doc
+    except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
+        raise ImageFactsError(f"export de {what} illisible ({type(exc).__name__} : {exc})") from None
+    if not manifest or not isinstance(manifest, list) or not all(isinstance(e, dict) for e in manifest):
+        raise ImageFactsError(f"export de {what} illisible (manifest.json absent : archive tronquée ?)")
+    saved = SavedArchive(manifest, sizes, aliases, configs)
+    absent = [p for e in manifest for p in saved.layers(e) if p not in sizes]
+    if absent:
+        raise ImageFactsError(f"export de {what} illisible (couche {absent[0]} absente de l'archive)")
+    return saved
 
 
 def stored_size(client, ref: str, timeout: float = 120, *,
@@ -202,7 +288,8 @@ def stored_size(client, ref: str, timeout: float = 120, *,
     of the layers' diff sizes), and it is the same under the containerd store, where ``Size`` is
     the packed (compressed) size instead, or includes snapshots, depending on the engine version
     (see the module's docstring). It is computed from ``docker save`` (``GET /images/{ref}/get``),
-    streamed through :mod:`tarfile` in stream mode, so memory stays bounded whatever the image:
+    streamed through :mod:`tarfile` in stream mode, so memory stays bounded whatever the image
+    (:func:`read_save`):
 
     * a layer is a classic ``<id>/layer.tar`` or an OCI ``blobs/sha256/<digest>`` that is a tar
       stream, plain or gzip- or zstd-compressed (told by its magic bytes; configs and manifests
@@ -223,67 +310,30 @@ def stored_size(client, ref: str, timeout: float = 120, *,
     """
     import docker  # local: the pure helpers above need no Docker SDK
 
-    deadline = _now() + timeout
-    sizes: dict[str, Optional[int]] = {}  # archive path of each layer -> content size
-    aliases: dict[str, str] = {}  # symlinked layer path -> the path it points to
-    manifest: Optional[list] = None
-    configs: dict[str, dict] = {}
     what = f"l'image {ref}"
     try:
         response = _save_response(client, ref, timeout)
-        with _ChunkReader(response.iter_content(SAVE_CHUNK), deadline, what) as raw, response:
-            with tarfile.open(fileobj=io.BufferedReader(raw, SAVE_CHUNK), mode="r|") as outer:
-                for member in outer:
-                    name = _clean(member.name)
-                    if member.issym():  # Docker 20.10 links a layer saved twice to its first copy
-                        aliases[name] = _clean(posixpath.normpath(
-                            posixpath.join(posixpath.dirname(name), member.linkname)))
-                    if not member.isreg():
-                        continue
-                    f = outer.extractfile(member)
-                    if name == "manifest.json":
-                        manifest = json.loads(f.read())
-                        continue
-                    is_blob = _OCI_BLOB.match(name) is not None
-                    if not (is_blob or _CLASSIC_LAYER.match(name) or name.endswith(".json")):
-                        continue
-                    kind, size, head = _blob_size(f)
-                    if kind is not None:
-                        sizes[name] = size
-                    elif (is_blob or name.endswith(".json")) and head[:1] == b"{" and member.size < (8 << 20):
-                        try:
-                            doc = json.loads(head + f.read())
-                        except ValueError:
-                            continue
-                        if isinstance(doc, dict) and "rootfs" in doc:
-                            configs[name] = doc
+        with ChunkReader(response.iter_content(SAVE_CHUNK), _now() + timeout, what) as raw, response:
+            saved = read_save(io.BufferedReader(raw, SAVE_CHUNK), what)
     except docker.errors.NotFound:
         raise ImageFactsError(f"image {ref} absente du moteur") from None
-    except (docker.errors.DockerException, tarfile.TarError, OSError, EOFError, ValueError) as exc:
+    except docker.errors.DockerException as exc:
         raise ImageFactsError(f"export de {what} illisible ({type(exc).__name__} : {exc})") from None
 
-    # tarfile ends a stream quietly at a broken header: a truncated export must not pass for a
-    # smaller image, so the manifest (written last) and every layer it names must have been read.
-    if not manifest or not isinstance(manifest, list):
-        raise ImageFactsError(f"export de {what} illisible (manifest.json absent : archive tronquée ?)")
-    entry = manifest[0]
-    listed = [aliases.get(_clean(p), _clean(p)) for p in entry.get("Layers") or []]
-    absent = [p for p in listed if p not in sizes]
-    if absent:
-        raise ImageFactsError(f"export de {what} illisible (couche {absent[0]} absente de l'archive)")
-    config = configs.get(_clean(entry.get("Config", "")), next(iter(configs.values()), None))
+    entry = saved.manifest[0]
+    size = saved.size(entry)
+    if size is not None:
+        return size
+    listed = saved.layers(entry)
+    config = saved.config(entry) or next(iter(saved.configs.values()), None)
+    by_layer = history(config) if history is not None else _history_layer_sizes(client, ref, config)
+    # The history's per-layer sizes follow the manifest's layer order (repeated layers included).
+    fallback = dict(zip(listed, by_layer))
     unique = list(dict.fromkeys(listed))
-    if any(sizes[p] is None for p in unique):
-        by_layer = (history(config) if history is not None
-                    else _history_layer_sizes(client, ref, config))
-        # The history's per-layer sizes follow the manifest's layer order (duplicates included).
-        fallback = dict(zip(listed, by_layer))
-        missing = [p for p in unique if sizes[p] is None and p not in fallback]
-        if missing:
-            raise ImageFactsError(f"taille de {what} inconnue : couche zstd illisible sans le paquet "
-                                  "`zstandard`, et `docker history` ne la donne pas")
-        return sum(sizes[p] if sizes[p] is not None else fallback[p] for p in unique)
-    return sum(sizes[p] for p in unique)
+    if any(saved.sizes[p] is None and p not in fallback for p in unique):
+        raise ImageFactsError(f"taille de {what} inconnue : couche zstd illisible sans le paquet "
+                              "`zstandard`, et `docker history` ne la donne pas")
+    return sum(saved.sizes[p] if saved.sizes[p] is not None else fallback[p] for p in unique)
 
 
 # -- content identity ----------------------------------------------------------------------------

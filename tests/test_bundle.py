@@ -2,7 +2,9 @@
 
 Safe beside other tests: the round trip uses an image of its own (a unique one-file layer imported
 under a `cours-bundle-test-<hex>` tag), never removes nor reloads the course images; the full
-export only reads them.
+export only reads them. Identity across image stores (overlay2 here, containerd in the engines
+lane) is tested on inspect records shaped as each store writes them: the manifest compares content
+ids, never the engine's Id.
 """
 
 import hashlib
@@ -14,9 +16,12 @@ import tarfile
 import time
 import uuid
 
+import docker as docker_sdk
 import pytest
 
-from autograder.bundle import manifest_path
+from autograder import bundle as bundle_mod
+from autograder.bundle import BundleError, SaveSizer, manifest_path, read_manifest, same_image
+from autograder.imagefacts import content_id_of, stored_size
 from autograder.images import course_images
 from cases import ROOT
 
@@ -35,6 +40,11 @@ def docker(*args, timeout=60, text=True, **kw):
 def image_id(tag):
     proc = docker("image", "inspect", "-f", "{{.Id}}", tag)
     return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def content(tag):
+    proc = docker("image", "inspect", tag)
+    return content_id_of(json.loads(proc.stdout)[0]) if proc.returncode == 0 else None
 
 
 def sha256(path):
@@ -72,10 +82,13 @@ def own_bundle(own_image):
 
 
 @pytest.mark.docker
-def test_round_trip_restores_the_image_with_the_same_id(own_bundle):
+def test_round_trip_restores_the_image_with_the_same_content(own_bundle):
     tag, ident, archive = own_bundle
     manifest = json.loads(manifest_path(archive).read_text())
-    assert [(i["tag"], i["id"]) for i in manifest["images"]] == [(tag, ident)]
+    assert manifest["format"] == 2 and manifest["image_store"]
+    assert [(i["tag"], i["content_id"], i["engine_id"]) for i in manifest["images"]] == [(tag, content(tag), ident)]
+    assert manifest["images"][0]["stored_size"] == stored_size(docker_sdk.from_env(timeout=60), tag) == 2000 * len(
+        f"bundle round trip {tag[18:30]}\n")
     assert manifest["archive"] == manifest["archive"] | {"sha256": sha256(archive), "size": archive.stat().st_size}
     layers = docker("image", "inspect", "-f", "{{json .RootFS.Layers}}", tag).stdout
 
@@ -84,7 +97,8 @@ def test_round_trip_restores_the_image_with_the_same_id(own_bundle):
     proc = bundle("import", archive)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"Loaded image: {tag}" in proc.stdout and "[OK] archive intacte" in proc.stdout
-    assert image_id(tag) == ident
+    assert f"{manifest['images'][0]['content_id'][7:19]}" in proc.stdout and "DIFFÉRENTE" not in proc.stdout
+    assert image_id(tag) == ident and content(tag) == manifest["images"][0]["content_id"]
     assert docker("image", "inspect", "-f", "{{json .RootFS.Layers}}", tag).stdout == layers
 
 
@@ -144,9 +158,94 @@ def test_full_course_bundle_matches_the_engine(tmp_path):
     manifest = json.loads(manifest_path(archive).read_text())
     assert [i["tag"] for i in manifest["images"]] == list(course_images())
     for image in manifest["images"]:
-        assert image["id"] == image_id(image["tag"]), image["tag"]
+        assert image["content_id"] == content(image["tag"]), image["tag"]
+        assert image["engine_id"] == image_id(image["tag"]), image["tag"]
+    first = manifest["images"][0]  # sized on the export's own stream, as imagefacts sizes one image
+    assert first["stored_size"] == stored_size(docker_sdk.from_env(timeout=60), first["tag"])
+    assert all(isinstance(i["stored_size"], int) and i["stored_size"] > 1_000_000 for i in manifest["images"])
     assert manifest["archive"]["sha256"] == sha256(archive)
     assert manifest["archive"]["size"] == archive.stat().st_size
     arch = docker("version", "--format", "{{.Server.Arch}}").stdout.strip()
     assert manifest["architecture"] == arch
     print(f"full export: {archive.stat().st_size / 1e6:.0f} MB in {seconds:.1f} s")
+
+
+# -- identity across image stores, manifest formats, sizing the export stream ------------------------
+LAYERS = ["sha256:" + "a" * 64, "sha256:" + "b" * 64]
+UNDER_OVERLAY2 = {"Id": "sha256:" + "1" * 64, "Os": "linux", "Architecture": "amd64", "Size": 78_039_112,
+                  "RootFS": {"Type": "layers", "Layers": LAYERS},
+                  "Config": {"Cmd": ["bash"], "Env": ["PATH=/usr/bin"], "Labels": None, "Volumes": None}}
+UNDER_CONTAINERD = {"Id": "sha256:" + "2" * 64, "Os": "linux", "Architecture": "amd64", "Size": 30_100_000,
+                    "Descriptor": {"digest": "sha256:" + "2" * 64}, "RootFS": {"Type": "layers", "Layers": LAYERS},
+                    "Config": {"Cmd": ["bash"], "Env": ["PATH=/usr/bin"], "Labels": {}}}
+
+
+def test_an_image_exported_under_one_store_is_the_same_under_the_other():
+    entry = {"tag": "debian:trixie-slim", "content_id": content_id_of(UNDER_OVERLAY2)}
+    assert same_image(entry, UNDER_CONTAINERD, 2) and same_image(entry, UNDER_OVERLAY2, 2)
+    other = json.loads(json.dumps(UNDER_CONTAINERD))
+    other["RootFS"]["Layers"] = LAYERS[:1]
+    assert not same_image(entry, other, 2) and not same_image(entry, None, 2)
+    # Format 1 compared the engine's Id: the reason for format 2.
+    assert not same_image({"tag": "debian:trixie-slim", "id": UNDER_OVERLAY2["Id"]}, UNDER_CONTAINERD, 1)
+
+
+def write_manifest(tmp_path, data):
+    path = tmp_path / "x.manifest.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_manifest_formats_old_read_newer_refused_in_french(tmp_path):
+    archive = {"sha256": "0" * 64, "size": 1}
+    old = read_manifest(write_manifest(tmp_path, {"format": 1, "archive": archive,
+                                                  "images": [{"tag": "a:1", "id": "sha256:1", "size": 5}]}))
+    assert old["format"] == 1 and bundle_mod.image_line(old["images"][0]) == ("1", "0 Mo")
+    new = read_manifest(write_manifest(tmp_path, {"format": 2, "archive": archive, "images": [
+        {"tag": "a:1", "content_id": "sha256:" + "c" * 64, "stored_size": 78_000_000}]}))
+    assert bundle_mod.image_line(new["images"][0]) == ("c" * 12, "78 Mo")
+    with pytest.raises(BundleError, match="format 3, plus récent.*git pull"):
+        read_manifest(write_manifest(tmp_path, {"format": 3, "archive": archive, "images": []}))
+    with pytest.raises(BundleError, match="Manifeste illisible"):  # format 2 without content ids
+        read_manifest(write_manifest(tmp_path, {"format": 2, "archive": archive, "images": [{"tag": "a:1", "id": "x"}]}))
+
+
+def save_stream(images):
+    """A `docker save` of several images, Docker 20.10's layout: ``images`` maps tag -> file bytes."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        def add(name, data):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+        entries = []
+        for n, (tag, data) in enumerate(images.items()):
+            layer = io.BytesIO()
+            with tarfile.open(fileobj=layer, mode="w") as inner:
+                info = tarfile.TarInfo(f"file-{n}")
+                info.size = len(data)
+                inner.addfile(info, io.BytesIO(data))
+            add(f"layer{n}/layer.tar", layer.getvalue())
+            entries.append({"Config": f"c{n}.json", "RepoTags": [tag], "Layers": [f"layer{n}/layer.tar"]})
+        add("manifest.json", json.dumps(entries).encode())
+    return out.getvalue()
+
+
+def test_save_sizer_measures_each_image_of_the_export_stream():
+    data = save_stream({"a:1": b"a" * 300_000, "docker.io/library/b:2": b"b" * 1234})
+    sizer = SaveSizer()
+    for k in range(0, len(data), 65536):
+        sizer.feed(data[k:k + 65536])
+    assert sizer.close() is not None and sizer.error is None
+    assert (sizer.size_of("a:1"), sizer.size_of("b:2"), sizer.size_of("c:3")) == (300_000, 1234, None)
+
+
+def test_save_sizer_reports_a_broken_stream_without_blocking_the_writer():
+    data = save_stream({"a:1": b"a" * 300_000})
+    sizer = SaveSizer()
+    for k in range(0, len(data) // 2, 4096):
+        sizer.feed(data[k:k + 4096])
+    for _ in range(64):  # more chunks than the queue holds: the reader must keep taking them
+        sizer.feed(b"\xff" * 4096)
+    assert sizer.close(timeout=30) is None and "illisible" in str(sizer.error)

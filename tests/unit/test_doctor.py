@@ -214,7 +214,7 @@ def test_current_engine_passes_and_names_engine_and_api(tmp_path):
                                 dict(engine="Docker Desktop", server_version="2.5.0", api_version="1.40")])
 def test_old_engine_or_api_fails_with_upgrade(tmp_path, kw):
     f = run("engine-version", settings(tmp_path), facts=engine(**kw))
-    assert f.status is Status.FAIL and "1.41" in f.observed or "20.10" in f.observed
+    assert f.status is Status.FAIL and ("1.41" in f.observed or "20.10" in f.observed)
     assert f.status is Status.FAIL and "mettez Docker à jour" in f.fix
 
 
