@@ -28,7 +28,6 @@ import hashlib
 import io
 import json
 import posixpath
-import re
 import tarfile
 import time
 from dataclasses import dataclass
@@ -43,8 +42,6 @@ _now = time.monotonic  # the clock of every deadline here (tests replace it)
 CONFIG_FIELDS = ("Cmd", "Entrypoint", "Env", "User", "WorkingDir", "ExposedPorts", "Volumes", "Labels",
                  "Healthcheck")
 CONTAINERD_SNAPSHOTTER = "io.containerd.snapshotter.v1"
-_OCI_BLOB = re.compile(r"^(?:\./)?blobs/([a-z0-9]+)/([a-f0-9]{32,})$")
-_CLASSIC_LAYER = re.compile(r"^(?:\./)?[^/]+/layer\.tar$")
 
 
 class ImageFactsError(RuntimeError):
@@ -256,9 +253,8 @@ def read_save(stream, what: str = "l'archive") -> SavedArchive:
                 if name == "manifest.json":
                     manifest = json.loads(f.read())
                     continue
-                is_blob = _OCI_BLOB.match(name) is not None
-                if not (is_blob or _CLASSIC_LAYER.match(name) or name.endswith(".json")):
-                    continue
+                # Any file may be a layer: <id>/layer.tar (Docker <= 24), blobs/sha256/<digest>
+                # (OCI, Docker 25+ and containerd), <digest>.tar (Podman's docker-archive).
                 kind, size, head = _blob_size(f)
                 if kind is not None:
                     sizes[name] = size
@@ -291,9 +287,9 @@ def stored_size(client, ref: str, timeout: float = 120, *,
     streamed through :mod:`tarfile` in stream mode, so memory stays bounded whatever the image
     (:func:`read_save`):
 
-    * a layer is a classic ``<id>/layer.tar`` or an OCI ``blobs/sha256/<digest>`` that is a tar
-      stream, plain or gzip- or zstd-compressed (told by its magic bytes; configs and manifests
-      are JSON and skipped);
+    * a layer is a file of the archive (classic ``<id>/layer.tar``, OCI ``blobs/sha256/<digest>``,
+      Podman's ``<digest>.tar``) that is a tar stream, plain or gzip- or zstd-compressed, told by
+      its magic bytes (configs and manifests are JSON and skipped);
     * only the layers named in the archive's ``manifest.json`` count (``docker save`` writes one
       in every layout; without it, or with a named layer missing, the archive is truncated and
       this raises), and a layer listed twice counts once (it is stored once);

@@ -126,6 +126,22 @@ def oci_save(blobs, listed=None, history=None, extra_blobs=()) -> bytes:
     return tar_bytes(add)
 
 
+def podman_save(layers) -> bytes:
+    """What Podman serves for `GET /images/{name}/get` (containers/image's docker-archive):
+    layers as <diff id>.tar and the config as <digest>.json at the top, manifest.json last."""
+    config = json.dumps(config_doc([sha(x) for x in layers])).encode()
+
+    def add(tar):
+        for data in layers:
+            add_file(tar, f"{sha(data)}.tar", data)
+        add_file(tar, f"{sha(config)}.json", config)
+        add_file(tar, "manifest.json", json.dumps(
+            [{"Config": f"{sha(config)}.json", "RepoTags": ["localhost/img:1"],
+              "Layers": [f"{sha(d)}.tar" for d in layers]}]).encode())
+
+    return tar_bytes(add)
+
+
 # -- fake docker-py clients ----------------------------------------------------------------------
 class FakeResponse:
     def __init__(self, data: bytes):
@@ -207,6 +223,10 @@ def test_classic_layout_counts_files_and_symlinks_not_links_dirs_or_whiteouts():
 def test_containerd_oci_layout_with_gzip_blobs_gives_the_same_size_as_overlay2():
     gz = [gzip.compress(LAYER_1), gzip.compress(LAYER_2)]
     assert size_of(oci_save(gz)) == size_of(classic_save([LAYER_1, LAYER_2])) == EXPECTED
+
+
+def test_podman_docker_archive_layout():
+    assert size_of(podman_save([LAYER_1, LAYER_2])) == EXPECTED
 
 
 def test_plain_oci_blobs_and_mixed_compression():
@@ -449,6 +469,51 @@ def test_engine_facts_asks_the_builder_module(monkeypatch):
 
 
 # -- against the real engine ---------------------------------------------------------------------
+def as_containerd_after_a_pull(save_path, out_path):
+    """Rewrite a classic `docker save` as the containerd store exports a pulled image: an OCI
+    layout whose layers are gzip-compressed blobs (streamed, one layer at a time on disk)."""
+    blobs = {}
+    with tarfile.open(save_path) as src:
+        manifest = json.load(src.extractfile("manifest.json"))[0]
+        config = src.extractfile(manifest["Config"]).read()
+        with tarfile.open(out_path, "w") as out:
+            names = []
+            for layer_path in manifest["Layers"]:
+                if layer_path not in blobs:
+                    packed = out_path.with_suffix(".blob")
+                    with src.extractfile(layer_path) as raw, gzip.open(packed, "wb", compresslevel=1) as gz:
+                        while chunk := raw.read(1 << 20):
+                            gz.write(chunk)
+                    digest = hashlib.sha256(packed.read_bytes()).hexdigest()
+                    out.add(packed, f"blobs/sha256/{digest}")
+                    packed.unlink()
+                    blobs[layer_path] = f"blobs/sha256/{digest}"
+                names.append(blobs[layer_path])
+            add_file(out, f"blobs/sha256/{sha(config)}", config)
+            add_file(out, "manifest.json", json.dumps(
+                [{"Config": f"blobs/sha256/{sha(config)}", "RepoTags": manifest["RepoTags"], "Layers": names}]).encode())
+            add_file(out, "oci-layout", b'{"imageLayoutVersion": "1.0.0"}')
+
+
+@pytest.mark.docker
+def test_real_image_with_gzip_layers_as_containerd_keeps_its_stored_size(tmp_path):
+    """debian:trixie-slim saved by this engine, re-packed with gzip layers as after a real pull:
+    the stored size is the same as from the engine's own export."""
+    client = docker.from_env(timeout=60)
+    ref = "debian:trixie-slim"
+    save = tmp_path / "save.tar"
+    with save.open("wb") as f:
+        for chunk in client.api.get_image(ref, chunk_size=1 << 20):
+            f.write(chunk)
+    packed = tmp_path / "oci.tar"
+    as_containerd_after_a_pull(save, packed)
+    assert packed.stat().st_size < 0.7 * save.stat().st_size  # really compressed
+    with packed.open("rb") as f:
+        saved = imagefacts.read_save(f)
+    assert saved.size(saved.entry_for(ref)) == imagefacts.stored_size(client, ref)
+
+
+
 @pytest.mark.docker
 def test_stored_size_matches_overlay2_size_on_this_host():
     client = docker.from_env(timeout=60)
