@@ -2,10 +2,15 @@
 
 A student's script (``publier.sh``, a CI job…) must drive Docker, but the Docker
 socket is root on the grading host. The grader therefore runs the script in a
-throwaway container whose ``DOCKER_HOST`` is a unix socket served by
-:class:`ApiProxy`. The proxy reads every HTTP request the client sends (request
-line, headers, body by ``Content-Length`` or chunked encoding, several requests
-per keep-alive connection) and asks a :class:`Policy` what to do with it:
+throwaway container whose ``DOCKER_HOST`` is ``tcp://host.docker.internal:PORT``,
+served by :class:`ApiProxy` (how that address is chosen on a Linux host, inside a
+container or with Docker Desktop: :mod:`autograder.scripts`). Only a client that
+sends the job's secret token (header ``X-Autograder-Token``, which the docker CLI
+adds from its ``config.json``) is served, and, where the network allows it to be
+known, only from the script's own network. The proxy reads every HTTP request the
+client sends (request line, headers, body by ``Content-Length`` or chunked
+encoding, several requests per keep-alive connection) and asks a :class:`Policy`
+what to do with it:
 
 * forward it unchanged (``/_ping``, ``/version``, ``/info``, image listing and
   inspection),
@@ -19,16 +24,20 @@ per keep-alive connection) and asks a :class:`Policy` what to do with it:
 
 Responses flow back from the daemon untouched. API paths may carry a version
 prefix (``/v1.41/images/json``): it is ignored for matching and kept when
-forwarding. Nothing here needs the docker SDK; :func:`inspect_image` talks to the
-daemon's socket with :mod:`http.client`.
+forwarding. The daemon is reached the way the grader reaches it (``DOCKER_HOST``:
+a unix socket or plain TCP). Nothing here needs the docker SDK;
+:func:`inspect_image` talks to the daemon with :mod:`http.client`.
 """
 
 from __future__ import annotations
 
+import hmac
 import http.client
+import ipaddress
 import json
 import os
 import re
+import secrets
 import socket
 import threading
 import urllib.parse
@@ -495,29 +504,43 @@ class Policy:
 # Talking to the daemon
 # ---------------------------------------------------------------------------------------------
 def default_upstream() -> str:
-    """The daemon's unix socket (``DOCKER_HOST=unix://…`` or the default path)."""
+    """The daemon's address from ``DOCKER_HOST``: ``unix:///path`` or ``tcp://host:port`` (default
+    ``unix:///var/run/docker.sock``). TLS endpoints cannot be proxied: :class:`ValueError`."""
     host = os.environ.get("DOCKER_HOST", "")
-    if host.startswith("unix://"):
-        return host[len("unix://"):]
-    if host:
-        raise ValueError(f"DOCKER_HOST={host}: only a unix socket can be proxied")
-    return "/var/run/docker.sock"
+    if not host:
+        return "unix:///var/run/docker.sock"
+    if host.startswith("unix://") or (host.startswith("tcp://") and not os.environ.get("DOCKER_TLS_VERIFY")):
+        return host
+    raise ValueError(f"DOCKER_HOST={host}: only a unix socket or plain TCP can be proxied")
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float = 30):
+def connect_upstream(upstream: str, timeout: float) -> socket.socket:
+    """A connected socket to ``upstream`` (``unix:///path``, ``tcp://host:port`` or a bare socket path)."""
+    if upstream.startswith("tcp://"):
+        parsed = urllib.parse.urlsplit(upstream)
+        return socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 2375), timeout=timeout)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(upstream[len("unix://"):] if upstream.startswith("unix://") else upstream)
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
+class _DaemonConnection(http.client.HTTPConnection):
+    def __init__(self, upstream: str, timeout: float = 30):
         super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
+        self.upstream = upstream
 
     def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.unix_path)
+        self.sock = connect_upstream(self.upstream, self.timeout)
 
 
 def inspect_image(upstream: str, name: str) -> Optional[dict]:
     """The labels of image ``name`` (``{}`` when it has none), or ``None`` when it does not exist."""
-    conn = _UnixConnection(upstream)
+    conn = _DaemonConnection(upstream)
     try:
         conn.request("GET", "/images/" + urllib.parse.quote(name, safe="/:@") + "/json")
         resp = conn.getresponse()
@@ -534,38 +557,41 @@ def inspect_image(upstream: str, name: str) -> Optional[dict]:
 # ---------------------------------------------------------------------------------------------
 # The proxy
 # ---------------------------------------------------------------------------------------------
-def _bind_unix(server: socket.socket, path: str) -> None:
-    """Bind ``path`` even past the 107 bytes a unix socket address may hold (a repository deep in a
-    home folder, the course container's same-path mount): bind through the folder's descriptor in
-    /proc on Linux, whose short name the kernel resolves to the folder itself."""
-    if len(os.fsencode(path)) < 100 or not os.path.isdir("/proc/self/fd"):
-        server.bind(path)
-        return
-    folder = os.open(os.path.dirname(path) or ".", os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        server.bind(f"/proc/self/fd/{folder}/{os.path.basename(path)}")
-    finally:
-        os.close(folder)
+TOKEN_HEADER = "X-Autograder-Token"
+WILDCARDS = {"", "0.0.0.0", "::", "*"}
 
 
 class ApiProxy:
-    """Serve ``policy`` on the unix socket ``path``, forwarding what it allows to ``upstream``.
+    """Serve ``policy`` over TCP on ``host`` (a free port), forwarding what it allows to ``upstream``.
 
-    Use as a context manager; ``decisions`` keeps ``(method path, allowed, reason)`` for
-    feedback (bounded), ``refused`` the reasons of the refusals.
+    Every request must carry the header ``X-Autograder-Token: <token>`` (the docker CLI sends it
+    from its config file's ``HttpHeaders``): without it, or with another value, the answer is a
+    403 and nothing reaches the daemon. The header is removed before forwarding. ``peers``, when
+    given, are the networks (``ipaddress`` networks) a client may connect from; any other client
+    is disconnected before it can send anything. A wildcard address (``0.0.0.0``) is refused: the
+    proxy listens on one address only.
+
+    Use as a context manager; ``address`` is ``(host, port)`` once started; ``decisions`` keeps
+    ``(method path, allowed, reason)`` for feedback (bounded), ``refused`` the reasons of the
+    refusals.
     """
 
-    def __init__(self, policy: Policy, path: str | Path, upstream: Optional[str] = None,
-                 max_log: int = 500):
+    def __init__(self, policy: Policy, host: str = "127.0.0.1", upstream: Optional[str] = None,
+                 token: Optional[str] = None, peers: Optional[list] = None, max_log: int = 500):
+        if host in WILDCARDS:
+            raise ValueError("the API proxy listens on one address, never on every interface")
         self.policy = policy
-        self.path = str(path)
+        self.host = host
         self.upstream = upstream or default_upstream()
+        self.token = token or secrets.token_urlsafe(32)
+        self.peers = [ipaddress.ip_network(p) for p in peers] if peers is not None else None
         if getattr(policy, "inspect", None) is None:
             policy.inspect = lambda name: inspect_image(self.upstream, name)
         if hasattr(policy, "fetch") and policy.fetch is None:
             policy.fetch = lambda path: inspect_object(self.upstream, path)
         self.decisions: list[tuple[str, bool, str]] = []
         self.max_log = max_log
+        self.address: Optional[tuple[str, int]] = None
         self._server: Optional[socket.socket] = None
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -575,6 +601,11 @@ class ApiProxy:
     def refused(self) -> list[str]:
         return [reason for _, ok, reason in self.decisions if not ok]
 
+    @property
+    def http_headers(self) -> dict[str, str]:
+        """What the docker CLI's ``config.json`` needs under ``HttpHeaders``."""
+        return {TOKEN_HEADER: self.token}
+
     def __enter__(self) -> "ApiProxy":
         self.start()
         return self
@@ -583,17 +614,20 @@ class ApiProxy:
         self.stop()
 
     def start(self) -> None:
-        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        if os.path.exists(self.path):
-            os.unlink(self.path)
-        _bind_unix(server, self.path)
-        os.chmod(self.path, 0o666)  # the script may run under another uid than the grader
-        server.listen(64)
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        server = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            server.bind((self.host, 0))
+            server.listen(64)
+        except OSError:
+            server.close()
+            raise
         self._server = server
+        self.address = server.getsockname()[:2]
         threading.Thread(target=self._accept, name="apiproxy-accept", daemon=True).start()
 
     def stop(self) -> None:
-        """Close the socket and every open connection (a running build is cancelled by the daemon)."""
+        """Close the listener and every open connection (a running build is cancelled by the daemon)."""
         self._stopped.set()
         if self._server is not None:
             try:
@@ -604,10 +638,6 @@ class ApiProxy:
             sockets = list(self._sockets)
         for s in sockets:
             _close(s)
-        try:
-            os.unlink(self.path)
-        except OSError:
-            pass
 
     def _track(self, s: socket.socket) -> None:
         with self._lock:
@@ -618,9 +648,14 @@ class ApiProxy:
     def _accept(self) -> None:
         while not self._stopped.is_set():
             try:
-                client, _ = self._server.accept()
+                client, peer = self._server.accept()
             except OSError:
                 return
+            if self.peers is not None and not any(ipaddress.ip_address(peer[0]) in n for n in self.peers):
+                self._log(f"connexion de {peer[0]}", False, f"connexion refusée depuis {peer[0]} (hors du réseau "
+                                                          "du script)")
+                _close(client)
+                continue
             self._track(client)
             threading.Thread(target=self._serve, args=(client,), name="apiproxy-conn", daemon=True).start()
 
@@ -628,6 +663,10 @@ class ApiProxy:
         with self._lock:
             if len(self.decisions) < self.max_log:
                 self.decisions.append((line, ok, reason))
+
+    def _authorised(self, req: Request) -> bool:
+        sent = [v for k, v in req.headers if k.lower() == TOKEN_HEADER.lower()]
+        return len(sent) == 1 and hmac.compare_digest(sent[0].encode("latin-1"), self.token.encode())
 
     def _serve(self, client: socket.socket) -> None:
         upstream: Optional[socket.socket] = None
@@ -644,10 +683,15 @@ class ApiProxy:
                     if upstream is not None:
                         _shutdown(upstream, socket.SHUT_WR)
                     return
-                try:
-                    decision = self.policy.decide(req)
-                except Exception as exc:  # noqa: BLE001 - a policy bug refuses, never forwards
-                    decision = Decision(False, f"requête non comprise ({type(exc).__name__})")
+                if not self._authorised(req):
+                    decision = Decision(False, "jeton du correcteur absent ou faux : seul le script lancé par le "
+                                               "correcteur peut utiliser ce point d'accès Docker")
+                else:
+                    req.headers = [(k, v) for k, v in req.headers if k.lower() != TOKEN_HEADER.lower()]
+                    try:
+                        decision = self.policy.decide(req)
+                    except Exception as exc:  # noqa: BLE001 - a policy bug refuses, never forwards
+                        decision = Decision(False, f"requête non comprise ({type(exc).__name__})")
                 body: Optional[bytes] = None
                 if decision.allowed and decision.check_body is not None:
                     if req.chunked() or req.content_length() > MAX_EXEC_BODY:
@@ -673,9 +717,7 @@ class ApiProxy:
                         upstream = None
                     return
                 if upstream is None:
-                    upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                    upstream.settimeout(SOCKET_TIMEOUT_S)
-                    upstream.connect(self.upstream)
+                    upstream = connect_upstream(self.upstream, SOCKET_TIMEOUT_S)
                     self._track(upstream)
                     threading.Thread(target=_pump, args=(upstream, client), name="apiproxy-pump",
                                      daemon=True).start()
@@ -742,7 +784,7 @@ EXEC_KEYS = {"AttachStdin", "AttachStdout", "AttachStderr", "Detach", "DetachKey
 
 def inspect_object(upstream: str, path: str) -> Optional[dict]:
     """``GET path`` on the daemon (``/containers/ID/json``, ``/exec/ID/json``): the JSON, or ``None``."""
-    conn = _UnixConnection(upstream)
+    conn = _DaemonConnection(upstream)
     try:
         conn.request("GET", urllib.parse.quote(path, safe="/:@"))
         resp = conn.getresponse()

@@ -16,7 +16,7 @@ from typing import Callable, Optional, TypeVar
 import docker.errors
 
 from .core import Fail
-from .sandbox import DockerStepError, Sandbox
+from .sandbox import DockerStepError, Sandbox, engine_host
 
 T = TypeVar("T")
 
@@ -75,9 +75,13 @@ def logs_tail(container, lines: int = 12) -> str:
     return text or "(aucun journal)"
 
 
-def host_port(container, port: int) -> int:
+def host_port(container, port: int, host: Optional[str] = None) -> int:
+    """The host port publishing ``port`` on ``host`` (default: where the grader reaches the
+    engine's published ports, :func:`~autograder.sandbox.engine_host`)."""
     container.reload()
     bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp") or []
+    wanted = host or engine_host()
+    bindings = [b for b in bindings if b.get("HostIp") == wanted] or bindings
     if not bindings and (gone := container_gone(container)):
         # A container that exited at once has no published port any more: say why.
         raise Fail(expected=f"le conteneur en marche, son port {port} publié",
@@ -100,7 +104,7 @@ def http_status(url: str, timeout: float = 2.0) -> int:
 
 def wait_http_ok(container, port: int, path: str, timeout: float = 40.0) -> str:
     """Wait until ``GET path`` on the container's published ``port`` answers 200."""
-    url = f"http://127.0.0.1:{host_port(container, port)}{path}"
+    url = f"http://{engine_host()}:{host_port(container, port)}{path}"
     try:
         wait_until(lambda: http_status(url) == 200, timeout, give_up=lambda: container_gone(container))
     except Timeout as exc:
@@ -155,7 +159,7 @@ def pid1_catches(sandbox: Sandbox, container, signum: int) -> bool:
 
 def http_ok(container, port: int, path: str) -> bool:
     try:
-        return http_status(f"http://127.0.0.1:{host_port(container, port)}{path}") == 200
+        return http_status(f"http://{engine_host()}:{host_port(container, port)}{path}") == 200
     except (OSError, Fail):
         return False
 
@@ -719,9 +723,15 @@ def history_instruction(created_by: str) -> str:
     return "RUN"  # legacy builder: a RUN is recorded as the command itself
 
 
-def image_size(sandbox: Sandbox, ref: str) -> int:
-    """Size in bytes of ``ref`` with its base, as ``docker image inspect --format '{{.Size}}'``."""
-    return int(sandbox.client.images.get(ref).attrs["Size"])
+def image_size(sandbox: Sandbox, ref: str, timeout: float = 120) -> int:
+    """Size in bytes of ``ref`` with its base: its layers uncompressed, the same under every image
+    store (:func:`autograder.imagefacts.stored_size`; inspect's ``Size`` is the compressed size
+    under the containerd store)."""
+    from .imagefacts import ImageFactsError, stored_size
+    try:
+        return stored_size(sandbox.client, ref, timeout=timeout)
+    except ImageFactsError as exc:
+        raise DockerStepError(f"taille de l'image illisible : {exc}") from None
 
 
 def history_steps(sandbox: Sandbox, ref: str) -> list[HistoryStep]:

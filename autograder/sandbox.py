@@ -64,6 +64,25 @@ CLI_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")
 # event)`` after it, ``event`` a dict (args, cwd, env, then returncode). Empty in normal use;
 # autograder.bench records a grading's Docker operations with it.
 CLI_OBSERVERS: list = []
+ENGINE_HOST_ENV = "AUTOGRADER_ENGINE_HOST"
+
+
+def engine_host() -> str:
+    """The address where the grader reaches the ports the engine publishes.
+
+    ``127.0.0.1`` by default: the engine's own host, or Docker Desktop, which forwards published
+    ports to the loopback of the machine it runs on. A grader that shares no network namespace
+    with the engine (in a container, reaching the engine over TCP) names the engine host's
+    address in ``AUTOGRADER_ENGINE_HOST``; ports are then published on it too.
+    """
+    return os.environ.get(ENGINE_HOST_ENV, "").strip() or "127.0.0.1"
+
+
+def port_bindings(ports: list[int]) -> dict:
+    """docker SDK ``ports`` for ``ports``: free host ports on 127.0.0.1 (where the daemon itself
+    reaches them, e.g. a registry it pushes to) and on :func:`engine_host` when it differs."""
+    hosts = ["127.0.0.1"] + ([engine_host()] if engine_host() != "127.0.0.1" else [])
+    return {f"{p}/tcp": [(h, None) for h in hosts] for p in ports}
 
 
 def new_job_id() -> str:
@@ -373,11 +392,7 @@ class Sandbox:
             self._network = name
         return self._network
 
-    def run(self, image: str, *, suffix: str, ports: Optional[list[int]] = None,
-            **kwargs) -> "docker.models.containers.Container":
-        """Start a detached, labelled, resource-limited container on the job's network;
-        ports go to free ports on 127.0.0.1."""
-        self.check_stopped()
+    def _params(self, suffix: str, ports: Optional[list[int]], kwargs: dict) -> dict:
         params = dict(
             detach=True,
             name=self.name(suffix),
@@ -389,13 +404,31 @@ class Sandbox:
             restart_policy={"Name": "no"},
             ulimits=[docker.types.Ulimit(name="core", soft=0, hard=0)],
             log_config=docker.types.LogConfig(**LOG_CONFIG),
-            ports={f"{p}/tcp": ("127.0.0.1", None) for p in (ports or [])},
+            ports=port_bindings(ports or []),
         )
         params.update(kwargs)
+        if "network" not in params and "network_mode" not in params:
+            params["network"] = self.network()
+        return params
+
+    def run(self, image: str, *, suffix: str, ports: Optional[list[int]] = None,
+            **kwargs) -> "docker.models.containers.Container":
+        """Start a detached, labelled, resource-limited container on the job's network;
+        ports go to free ports on 127.0.0.1 (and on :func:`engine_host` when it differs)."""
+        self.check_stopped()
         try:
-            if "network" not in params and "network_mode" not in params:
-                params["network"] = self.network()
-            return self.client.containers.run(image, **params)
+            return self.client.containers.run(image, **self._params(suffix, ports, kwargs))
+        except docker.errors.APIError as exc:
+            raise DockerStepError(_explain(exc)) from exc
+
+    def create(self, image: str, *, suffix: str, ports: Optional[list[int]] = None,
+               **kwargs) -> "docker.models.containers.Container":
+        """Like :meth:`run`, but the container is only created (files can be put into it first)."""
+        self.check_stopped()
+        try:
+            params = self._params(suffix, ports, kwargs)
+            params.pop("detach", None)
+            return self.client.containers.create(image, **params)
         except docker.errors.APIError as exc:
             raise DockerStepError(_explain(exc)) from exc
 

@@ -58,6 +58,7 @@ context_dir() {
 		python:*) echo python ;;
 		postgres:*) echo postgres ;;
 		registry:*) echo registry ;;
+		docker:*-cli) echo docker-cli ;;
 		*) return 1 ;;
 	esac
 }

@@ -8,9 +8,12 @@ writes a random version into ``VERSION``, picks a random commit, runs the script
 judges what arrived through the registry's HTTP API, then pulls the image back and runs it.
 
 The script is untrusted code that drives Docker: it runs in a throwaway container
-(no network, no capabilities, read-only root, limits, the job label) where ``docker`` is
-the host's static CLI and ``DOCKER_HOST`` is :class:`~autograder.apiproxy.ApiProxy`, an
-allow-list of the Docker API (build, tag, push and pull to the grader's registry only).
+(no outside network, no capabilities, read-only root, limits, the job label) where ``docker``
+comes from the course's CLI image and ``DOCKER_HOST`` is :class:`~autograder.apiproxy.ApiProxy`,
+an allow-list of the Docker API (build, tag, push and pull to the grader's registry only); see
+:mod:`autograder.scripts`. The daemon pushes to the registry as ``127.0.0.1:PORT`` (a registry
+the engine trusts over plain HTTP); the grader reads it where it reaches published ports
+(:func:`~autograder.sandbox.engine_host`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from ..probes import host_port, wait_http_ok
 from ..scripts import run_script
 from ..registry_api import RegistryApi, RegistryError, parse_rfc3339, recent, wait_registry
 from ..runner import Grading
-from ..sandbox import DockerStepError
+from ..sandbox import DockerStepError, engine_host
 
 LAB = Lab(
     id="04-registre",
@@ -60,10 +63,11 @@ class Publication:
     limit_s: float = SCRIPT_TIMEOUT_S
     log: str = ""
     refused: list[str] = field(default_factory=list)
+    registry: str = ""  # the registry as the daemon and the script name it (127.0.0.1:PORT)
 
     @property
     def host(self) -> str:
-        return self.api.host
+        return self.registry or self.api.host
 
 
 def remove_host_tags(sandbox, prefixes: tuple[str, ...]) -> None:
@@ -106,10 +110,11 @@ def registry(g: Grading) -> RegistryApi:
         except DockerStepError as exc:
             raise Fail("le registre du correcteur démarre", str(exc),
                        "problème du correcteur : vérifiez que l'image registry:2 existe (`make images`).") from None
-        port = host_port(c, 5000)
+        port = host_port(c, 5000, "127.0.0.1")  # where the daemon pushes
         prefixes = (f"127.0.0.1:{port}/", f"localhost:{port}/", f"{g.job}/")
         g.sandbox.on_close(lambda: remove_host_tags(g.sandbox, prefixes))
-        api = RegistryApi(f"http://127.0.0.1:{port}")
+        g.once("registry-name", lambda: f"127.0.0.1:{port}")
+        api = RegistryApi(f"http://{engine_host()}:{host_port(c, 5000)}")
         wait_registry(api, c, g.remaining(30))
         return api
 
@@ -124,12 +129,13 @@ def publish(g: Grading) -> Publication:
 def _publish(g: Grading) -> Publication:
     api = registry(g)
     version, commit = g.once("ids", lambda: ("0.0.0", "0"))
-    port = api.host.rsplit(":", 1)[1]
-    policy = Policy(registries=(api.host, f"localhost:{port}"), labels=dict(g.sandbox.labels), namespace=g.job)
+    name = g.once("registry-name", lambda: api.host)
+    port = name.rsplit(":", 1)[1]
+    policy = Policy(registries=(name, f"localhost:{port}"), labels=dict(g.sandbox.labels), namespace=g.job)
     run = run_script(g, SCRIPT, policy, workdir=IN_LAB, work_tmpfs=LAB_TMPFS, timeout_s=SCRIPT_TIMEOUT_S,
-                     environment={"REGISTRY": api.host, "CI_COMMIT_SHORT_SHA": commit, "DOCKER_BUILDKIT": "0"})
+                     environment={"REGISTRY": name, "CI_COMMIT_SHORT_SHA": commit, "DOCKER_BUILDKIT": "0"})
     return Publication(api, version, commit, code=run.code, timed_out=run.timed_out, limit_s=run.limit_s,
-                       log=run.log, refused=run.refused)
+                       log=run.log, refused=run.refused, registry=name)
 
 
 def _refusals(pub: Publication) -> str:

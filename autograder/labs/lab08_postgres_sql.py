@@ -13,10 +13,12 @@ Contract (see labs/08-postgres-sql/enonce.ipynb):
   environment variable: the grader looks for it in ``docker inspect`` of the loader;
 * ``backup.sh FILE`` writes a dump of the database to FILE, ``restore.sh FILE`` loads it into the
   (empty) database, both through ``docker compose exec -T db …``. They are untrusted: they run in a
-  throwaway container (no network, no capabilities, read-only root) with the host's docker CLI and
-  Compose plugin mounted read-only, ``COMPOSE_PROJECT_NAME`` / ``COMPOSE_FILE`` set to the job and
-  its effective file, and ``DOCKER_HOST`` an :class:`~autograder.apiproxy.ApiProxy` with an
-  :class:`~autograder.apiproxy.ExecPolicy` (exec in this project's containers only).
+  throwaway container (no outside network, no capabilities, read-only root) with the course's
+  docker CLI and Compose plugin (:mod:`autograder.scripts`), ``COMPOSE_PROJECT_NAME`` /
+  ``COMPOSE_FILE`` set to the job and its effective file (copied in, like the dump, which is
+  copied out after ``backup.sh`` and back in for ``restore.sh``), and ``DOCKER_HOST`` an
+  :class:`~autograder.apiproxy.ApiProxy` with an :class:`~autograder.apiproxy.ExecPolicy` (exec in
+  this project's containers only).
 """
 
 from __future__ import annotations
@@ -48,8 +50,11 @@ SERVICES = ("db", "loader")
 TABLES = ("stations", "mesures")
 CSV = "data/mesures.csv"
 IN_LAB = "/lab/08-postgres-sql"
-IN_DUMPS = "/sauvegardes"
-IN_COMPOSE_FILE = "/run/compose/compose.json"
+# Paths under the script container's exchange volume (autograder.scripts.IN_IO).
+DUMPS = "sauvegardes/sauvegarde.sql"
+COMPOSE_FILE = "compose/compose.json"
+IN_DUMP = f"{scripts.IN_IO}/{DUMPS}"
+IN_COMPOSE_FILE = f"{scripts.IN_IO}/{COMPOSE_FILE}"
 SCRIPT_TIMEOUT_S = 90
 
 
@@ -224,12 +229,13 @@ def password_not_inspect(g: Grading):
 # -- backup.sh / restore.sh, behind the proxy -----------------------------------------------------
 def run_script(g: Grading, script: str, dumps: Path) -> tuple[int, str, list[str]]:
     """``script`` (backup.sh or restore.sh) on this job's project, `docker compose exec` only."""
+    dump = dumps / "sauvegarde.sql"
+    inputs = {COMPOSE_FILE: g.compose().effective_file(), **({DUMPS: dump} if dump.is_file() else {})}
     run = scripts.run_script(
-        g, script, ExecPolicy(project=g.job), workdir=IN_LAB, args=(f"{IN_DUMPS}/sauvegarde.sql",),
+        g, script, ExecPolicy(project=g.job), workdir=IN_LAB, args=(IN_DUMP,),
         prelude="rm -f .env", with_compose=True, timeout_s=SCRIPT_TIMEOUT_S,
         environment={"COMPOSE_PROJECT_NAME": g.job, "COMPOSE_FILE": IN_COMPOSE_FILE},
-        volumes={str(g.compose().effective_file()): {"bind": IN_COMPOSE_FILE, "mode": "ro"},
-                 str(dumps): {"bind": IN_DUMPS, "mode": "rw"}})
+        inputs=inputs, outputs={DUMPS: dump})
     return run.code, run.log, run.refused
 
 

@@ -7,7 +7,6 @@ import http.client
 import http.server
 import io
 import json
-import os
 import socket
 import socketserver
 import threading
@@ -15,8 +14,8 @@ import urllib.parse
 
 import pytest
 
-from autograder.apiproxy import (REFUSED_PREFIX, ApiProxy, BadRequest, Policy, Request, copy_body,
-                                 parse_reference, read_head)
+from autograder.apiproxy import (REFUSED_PREFIX, TOKEN_HEADER, ApiProxy, BadRequest, Policy, Request, copy_body,
+                                 default_upstream, parse_reference, read_head)
 
 JOB = {"org.4data.autograder.job": "ag-test"}
 REG = "127.0.0.1:5555"
@@ -274,22 +273,24 @@ class FakeDaemon(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             pass
 
 
-class UnixHTTP(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("docker", timeout=10)
-        self.path = path
+class ProxyHTTP(http.client.HTTPConnection):
+    """An HTTP client of the proxy that sends the job's token, as the docker CLI does from its config."""
 
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(10)
-        self.sock.connect(self.path)
+    def __init__(self, proxy, token=None):
+        super().__init__(*proxy.address, timeout=10)
+        self.token = proxy.token if token is None else token
+
+    def putrequest(self, *args, **kwargs):
+        super().putrequest(*args, **kwargs)
+        if self.token:
+            self.putheader(TOKEN_HEADER, self.token)
 
 
 @pytest.fixture
 def wire(tmp_path):
     daemon = FakeDaemon(str(tmp_path / "daemon.sock"))
     policy = Policy(registries=(REG,), labels=dict(JOB), namespace="ag-test")
-    with ApiProxy(policy, tmp_path / "proxy.sock", upstream=str(tmp_path / "daemon.sock")) as proxy:
+    with ApiProxy(policy, "127.0.0.1", upstream=f"unix://{tmp_path / 'daemon.sock'}") as proxy:
         yield proxy, daemon
     daemon.shutdown()
     daemon.server_close()
@@ -297,7 +298,7 @@ def wire(tmp_path):
 
 def test_wire_forwards_rewrites_and_keeps_the_connection_alive(wire):
     proxy, daemon = wire
-    conn = UnixHTTP(proxy.path)
+    conn = ProxyHTTP(proxy)
     conn.request("GET", "/v1.41/_ping")
     assert conn.getresponse().read() and True
     conn.request("POST", "/v1.41/build?t=meteo:dev", body=iter([b"tar", b"-context"]),
@@ -318,7 +319,7 @@ def test_wire_forwards_rewrites_and_keeps_the_connection_alive(wire):
 
 def test_wire_refuses_with_a_message_the_docker_cli_prints(wire):
     proxy, daemon = wire
-    conn = UnixHTTP(proxy.path)
+    conn = ProxyHTTP(proxy)
     conn.request("POST", "/v1.41/containers/create", body=json.dumps({"HostConfig": {"Privileged": True}}),
                  headers={"Content-Type": "application/json"})
     resp = conn.getresponse()
@@ -331,20 +332,93 @@ def test_wire_refuses_with_a_message_the_docker_cli_prints(wire):
 
 def test_wire_answers_400_to_garbage(wire):
     proxy, _ = wire
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    s.connect(proxy.path)
+    s = socket.create_connection(proxy.address, timeout=10)
     s.sendall(b"NOT HTTP\r\n\r\n")
     assert s.recv(100).startswith(b"HTTP/1.1 400")
     s.close()
 
 
-def test_stop_closes_the_socket(tmp_path):
-    proxy = ApiProxy(Policy(registries=(REG,)), tmp_path / "p.sock", upstream=str(tmp_path / "none.sock"))
+@pytest.mark.parametrize("token", ["", "not-the-token"])
+def test_wire_refuses_a_request_without_the_job_token(wire, token):
+    """Anything else on the host or the network that finds the port gets a 403, and nothing of its
+    request reaches the daemon."""
+    proxy, daemon = wire
+    conn = ProxyHTTP(proxy, token=token)
+    conn.request("GET", "/v1.41/_ping")
+    resp = conn.getresponse()
+    message = json.loads(resp.read())["message"]
+    assert resp.status == 403 and message.startswith(REFUSED_PREFIX) and "jeton" in message
+    conn.close()
+    assert daemon.seen == []
+
+
+def test_wire_removes_the_token_before_forwarding(tmp_path):
+    seen = []
+
+    class Echo(FakeDaemon):
+        class Handler(FakeDaemon.Handler):
+            def handle_any(self):
+                seen.append(dict(self.headers))
+                super().handle_any()
+            do_GET = handle_any
+
+    daemon = Echo(str(tmp_path / "daemon.sock"))
+    try:
+        with ApiProxy(Policy(registries=(REG,)), "127.0.0.1", upstream=str(tmp_path / "daemon.sock")) as proxy:
+            conn = ProxyHTTP(proxy)
+            conn.request("GET", "/v1.41/_ping")
+            assert conn.getresponse().status == 200
+            conn.close()
+    finally:
+        daemon.shutdown()
+        daemon.server_close()
+    assert seen and all(TOKEN_HEADER.lower() not in {k.lower() for k in h} for h in seen)
+
+
+def test_wire_drops_clients_from_outside_the_allowed_networks(tmp_path):
+    daemon = FakeDaemon(str(tmp_path / "daemon.sock"))
+    try:
+        with ApiProxy(Policy(registries=(REG,)), "127.0.0.1", upstream=str(tmp_path / "daemon.sock"),
+                      peers=["10.99.0.0/16"]) as proxy:
+            s = socket.create_connection(proxy.address, timeout=10)
+            s.sendall(f"GET /_ping HTTP/1.1\r\nHost: x\r\n{TOKEN_HEADER}: {proxy.token}\r\n\r\n".encode())
+            try:
+                assert s.recv(100) == b""
+            except ConnectionResetError:
+                pass
+            s.close()
+            assert any("127.0.0.1" in reason for reason in proxy.refused)
+    finally:
+        daemon.shutdown()
+        daemon.server_close()
+    assert daemon.seen == []
+
+
+def test_the_proxy_never_listens_on_every_interface():
+    for host in ("0.0.0.0", "", "::"):
+        with pytest.raises(ValueError):
+            ApiProxy(Policy(registries=(REG,)), host, upstream="unix:///nonexistent")
+
+
+def test_stop_closes_the_listener(tmp_path):
+    proxy = ApiProxy(Policy(registries=(REG,)), "127.0.0.1", upstream=str(tmp_path / "none.sock"))
     proxy.start()
-    assert (tmp_path / "p.sock").exists()
+    socket.create_connection(proxy.address, timeout=5).close()
     proxy.stop()
-    assert not (tmp_path / "p.sock").exists()
+    with pytest.raises(OSError):
+        socket.create_connection(proxy.address, timeout=5)
+
+
+def test_upstream_over_tcp(tmp_path, monkeypatch):
+    """A grader that reaches the engine over TCP (a relay, a remote engine) proxies to it too."""
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
+    monkeypatch.delenv("DOCKER_TLS_VERIFY", raising=False)
+    assert default_upstream() == "tcp://127.0.0.1:1"
+    monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
+    with pytest.raises(ValueError):
+        default_upstream()
+    monkeypatch.delenv("DOCKER_HOST")
+    assert default_upstream() == "unix:///var/run/docker.sock"
 
 
 # -- ExecPolicy (lab 08: `docker compose exec` on one project) ----------------------------------
@@ -396,26 +470,3 @@ def test_exec_policy_forces_the_project_filter_on_listing():
     query = dict(urllib.parse.parse_qsl(d.target.partition("?")[2]))
     labels = json.loads(query["filters"])["label"]
     assert labels == {"com.docker.compose.service=db": True, f"{PROJECT_LABEL}=job1": True}
-
-
-def test_a_socket_path_longer_than_a_unix_address_still_serves(tmp_path):
-    """A repository deep in a home folder (or the course container's same-path mount) gives the
-    proxy's socket a path past the 107 bytes of a unix address: it is bound all the same, and a
-    client in the folder (the script container sees it under a short mount) reaches it."""
-    deep = tmp_path.joinpath(*["dossier-de-cours"] * 8)
-    deep.mkdir(parents=True)
-    daemon = FakeDaemon(str(tmp_path / "daemon.sock"))
-    policy = Policy(registries=(REG,), labels=dict(JOB), namespace="ag-test")
-    try:
-        with ApiProxy(policy, deep / "docker.sock", upstream=str(tmp_path / "daemon.sock")) as proxy:
-            assert len(str(proxy.path)) > 108 and os.path.exists(proxy.path)
-            short = tmp_path / "court"
-            short.symlink_to(deep)  # what the bind mount does for the script container
-            conn = UnixHTTP(str(short / "docker.sock"))
-            conn.request("GET", "/v1.41/_ping")
-            assert conn.getresponse().status == 200
-            conn.close()
-        assert not os.path.exists(deep / "docker.sock")
-    finally:
-        daemon.shutdown()
-        daemon.server_close()
