@@ -105,17 +105,22 @@ class Lane:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     def setup(self) -> None:
-        self._aliases = [alias for alias, target in ALIASES.items() if self._tag_if_absent(alias, target)]
+        self._aliases: set[str] = set()
+        self.ensure_aliases()
+
+    def ensure_aliases(self) -> None:
+        """Tag the aliases that are missing (called before each grading: on a shared engine another
+        test session may remove ``python:latest`` when it ends). Only those tagged here go at the end."""
+        self._aliases |= {alias for alias, target in ALIASES.items() if self._tag_if_absent(alias, target)}
 
     def teardown(self) -> None:
-        for alias in getattr(self, "_aliases", []):
+        for alias in sorted(getattr(self, "_aliases", ())):
             self.docker("image", "rm", "--no-prune", alias, check=False)
 
     def _tag_if_absent(self, alias: str, target: str) -> bool:
         if self.docker("image", "inspect", alias, check=False).returncode == 0:
             return False
-        self.docker("tag", target, alias)
-        return True
+        return self.docker("tag", target, alias, check=False).returncode == 0
 
 
 class HostLane(Lane):

@@ -80,6 +80,7 @@ def grade(lane, case: Case, folder: Path) -> dict:
     args = lane.command([sys.executable, "-m", "autograder", "check", str(folder), "--lab", case.lab, "--json"])
     start = time.monotonic()
     code, result, error = None, None, ""
+    lane.ensure_aliases()
     proc = subprocess.Popen(args, cwd=HERE.parents[1], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **lane.env})
     with RUNNING_LOCK:
