@@ -25,6 +25,12 @@
 #   VERBOSE=1               stream build output instead of keeping it in a log
 #   PROGRESS_INTERVAL       while a long step runs with its output in a log, print its elapsed
 #                           time and latest build step every this many seconds (default 20)
+#   IMAGES_ARCH             Debian architecture of the images (amd64, arm64; default: the engine's
+#                           own, from `docker info`): debootstrap --arch, pull/build --platform.
+#                           Another architecture runs under emulation (docker/binfmt.sh) and, under
+#                           the classic image store where one tag holds one platform, belongs in a
+#                           separate engine (DOCKER_HOST): a tag present for another architecture
+#                           is never replaced
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -46,6 +52,7 @@ STEP=
 NO_PULL="${NO_PULL:-}"
 REBUILD="${REBUILD:-}"
 VERBOSE="${VERBOSE:-}"
+IMAGES_ARCH="${IMAGES_ARCH:-}" # set by main from the engine when empty
 
 STANDIN_LABEL=org.4data.course.offline-standin
 # Order matters: the other stand-ins are built FROM the base, the first tag of images.txt.
@@ -161,7 +168,7 @@ build_base() {
 	prepare_extra_cas
 	say "[BUILD] $tag: offline stand-in via debootstrap --variant=minbase $SUITE ($DEBIAN_MIRROR)"
 	PATH="$PATH:/usr/sbin:/sbin" run_logged "$WORK/debootstrap.log" \
-		"${SUDO[@]}" debootstrap --variant=minbase "$SUITE" "$rootfs" "$DEBIAN_MIRROR"
+		"${SUDO[@]}" debootstrap --variant=minbase --arch "$IMAGES_ARCH" "$SUITE" "$rootfs" "$DEBIAN_MIRROR"
 
 	say "[BUILD] $tag: configuring apt and dpkg like the official image, removing caches"
 	# shellcheck disable=SC2016 # expanded by the inner shell
@@ -219,7 +226,7 @@ build_base() {
 
 	say "[BUILD] $tag: importing the root filesystem"
 	"${SUDO[@]}" tar --numeric-owner -C "$rootfs" -c . |
-		docker import \
+		docker import --platform "linux/$IMAGES_ARCH" \
 			--message "offline stand-in built by docker/images.sh" \
 			--change 'CMD ["bash"]' \
 			--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
@@ -252,7 +259,7 @@ build_from_dockerfile() {
 		chmod 0755 "$f"
 	done
 	say "[BUILD] $tag: offline stand-in from Debian packages (docker/$name/Dockerfile)"
-	run_logged "$WORK/build-$name.log" docker build --pull=false -t "$tag" "$ctx"
+	run_logged "$WORK/build-$name.log" docker build --pull=false --platform "linux/$IMAGES_ARCH" -t "$tag" "$ctx"
 }
 
 rebuild_wanted() {
@@ -267,6 +274,12 @@ rebuild_wanted() {
 ensure() {
 	local tag="$1" start=$SECONDS
 	if image_present "$tag"; then
+		local arch
+		arch="$(docker image inspect -f '{{.Architecture}}' "$tag")"
+		if [ "$arch" != "$IMAGES_ARCH" ]; then
+			err "[FAIL] $tag is $arch here, not $IMAGES_ARCH (IMAGES_ARCH): build $IMAGES_ARCH images into another engine (DOCKER_HOST)"
+			return 1
+		fi
 		if ! rebuild_wanted "$tag"; then
 			say "[OK] $tag (present)"
 			return 0
@@ -275,7 +288,7 @@ ensure() {
 	fi
 	if [ -z "$NO_PULL" ]; then
 		say "[PULL] $tag: trying docker pull (timeout ${PULL_TIMEOUT} s)"
-		local -a pull=(docker pull "$tag")
+		local -a pull=(docker pull --platform "linux/$IMAGES_ARCH" "$tag")
 		if command -v timeout >/dev/null 2>&1; then
 			pull=(timeout "$PULL_TIMEOUT" "${pull[@]}")
 		fi
@@ -299,6 +312,14 @@ main() {
 		err "[FAIL] no Docker engine answers (is the daemon running? can this user use it?)"
 		exit 1
 	fi
+	if [ -z "$IMAGES_ARCH" ]; then
+		IMAGES_ARCH="$(docker info -f '{{.Architecture}}')"
+	fi
+	case "$IMAGES_ARCH" in # Go / uname names -> Debian's
+		x86_64) IMAGES_ARCH=amd64 ;;
+		aarch64) IMAGES_ARCH=arm64 ;;
+	esac
+	say "[ARCH] $IMAGES_ARCH images ($(docker info -f '{{.Architecture}}') engine at ${DOCKER_HOST:-the default socket})"
 	local tag rc i=0
 	for tag in "${TAGS[@]}"; do
 		i=$((i + 1))
