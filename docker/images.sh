@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make images: make sure the course's pinned images exist locally, online or offline.
 #
-#   every tag listed in docker/images.txt
+#   docker/images.sh [TAG...]   every tag listed in docker/images.txt, or only the TAGs given
+#                               (each must be listed there)
 #
 # For each tag: keep it if it is already there (never rebuilt), else `docker pull` it, else
 # build an offline stand-in under the same tag from Debian packages (debootstrap for the base,
@@ -321,6 +322,19 @@ main() {
 	esac
 	say "[ARCH] $IMAGES_ARCH images ($(docker info -f '{{.Architecture}}') engine at ${DOCKER_HOST:-the default socket})"
 	local tag rc i=0
+	if [ "$#" -gt 0 ]; then # only the tags asked for, in the list's order (the base first)
+		for tag in "$@"; do
+			if [[ " ${TAGS[*]} " != *" $tag "* ]]; then
+				err "[FAIL] $tag is not a course image (docker/images.txt)"
+				exit 2
+			fi
+		done
+		local -a asked=()
+		for tag in "${TAGS[@]}"; do
+			if [[ " $* " == *" $tag "* ]]; then asked+=("$tag"); fi
+		done
+		TAGS=("${asked[@]}")
+	fi
 	for tag in "${TAGS[@]}"; do
 		i=$((i + 1))
 		STEP="[$i/${#TAGS[@]}] "
