@@ -313,6 +313,12 @@ def check_builder(ctx: Context) -> Finding:
     f = ctx.facts()
     if f.builder in ("buildx", "buildkit"):
         return Finding(Status.OK, f.builder_description)
+    if f.engine == "Podman":
+        return Finding(Status.INFO, "Buildah, le constructeur de Podman : il comprend `RUN --mount` et les "
+                                    "heredocs, mais n'affiche pas la sortie de BuildKit")
+    if f.builder == "classic" and "AUTOGRADER_BUILDER" in f.builder_description:
+        return Finding(Status.WARN, f.builder_description, "retirez la variable AUTOGRADER_BUILDER "
+                                                           "(`unset AUTOGRADER_BUILDER`) pour construire avec BuildKit.")
     if f.builder == "classic":
         return Finding(Status.WARN, f"{f.builder_description} : pas de BuildKit, les Dockerfiles qui utilisent "
                                     "sa syntaxe (`RUN --mount`, `FROM --platform`, `RUN <<EOF`) ne se construiront pas",

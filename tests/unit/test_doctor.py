@@ -244,6 +244,16 @@ def test_classic_builder_warns_how_to_get_buildkit(tmp_path):
         assert ok.status is Status.OK and ok.observed == "BuildKit"
     unknown = run("builder", settings(tmp_path), facts=engine(builder=None, builder_description="non déterminé"))
     assert unknown.status is Status.INFO
+    forced = run("builder", settings(tmp_path), facts=engine(
+        builder="classic", builder_description="builder classique (imposé par AUTOGRADER_BUILDER)"))
+    assert forced.status is Status.WARN and "unset AUTOGRADER_BUILDER" in forced.fix
+
+
+def test_podman_builds_with_buildah_not_a_missing_plugin(tmp_path):
+    f = run("builder", settings(tmp_path), facts=engine(
+        engine="Podman", builder="classic", builder_description="builder classique (Podman : son API construit "
+                                                                "avec Buildah)"))
+    assert f.status is Status.INFO and "Buildah" in f.observed and not f.fix
 
 
 def test_cgroup_v1_is_info_and_v2_ok(tmp_path):
