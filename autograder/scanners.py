@@ -304,6 +304,8 @@ def _pull(client, image: str, timeout: float) -> Optional[str]:
                 return f"téléchargement trop long (> {int(timeout)} s)"
         client.images.get(image)
         return None
+    except docker.errors.APIError as exc:  # the daemon's own words, without the request URL
+        return _sandbox._short(Exception(_sandbox._explain(exc)), 160)
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         return _sandbox._short(exc, 160)
 
@@ -332,7 +334,7 @@ def trivy_runner(sandbox=None) -> TrivyRunner:
         f"Linux x86_64, aucune commande `trivy` n'est dans le PATH, et l'image {TRIVY_IMAGE} est "
         f"indisponible ({why}). Pour que ce point soit évalué : installez trivy (macOS : `brew install "
         f"trivy` ; autres systèmes : trivy.dev) ou téléchargez son image (`docker pull {TRIVY_IMAGE}`), "
-        "puis relancez.", why)
+        "puis relancez.")
 
 
 def trivy_config(dockerfile: Path, timeout: float = TRIVY_TIMEOUT_S, sandbox=None) -> list[Finding]:
