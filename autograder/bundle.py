@@ -22,7 +22,8 @@ and a bundle exported under one store imports as identical under the other. A fo
 (engine ids) is still read and compared by id, which only holds on the same kind of store.
 
 Why gzip: ``docker load`` reads gzip natively (also by hand: ``docker load -i FILE``), Docker 20.10
-does not read zstd. Measured on 2 cores with the four stand-ins (528 MB of ``docker save``
+does not read zstd. ``make images-import`` gunzips the archive itself on its way to ``docker
+load``, because Podman's API (4.x) loads only plain tar archives. Measured on 2 cores with the four stand-ins (528 MB of ``docker save``
 output): gzip -6 gives 182 MB in ~20 s, gzip -1 201 MB in ~9 s, zstd -3 169 MB; loading into an
 empty engine takes 7-9 s for the plain tar and the gzip archives alike (the engine's layer
 extraction, not decompression, is the limit), so the archive is compressed once at level 6 for

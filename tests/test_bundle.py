@@ -10,11 +10,13 @@ ids, never the engine's Id.
 import hashlib
 import io
 import json
+import os
 import subprocess
 import sys
 import tarfile
 import time
 import uuid
+from pathlib import Path
 
 import docker as docker_sdk
 import pytest
@@ -168,6 +170,49 @@ def test_full_course_bundle_matches_the_engine(tmp_path):
     arch = docker("version", "--format", "{{.Server.Arch}}").stdout.strip()
     assert manifest["architecture"] == arch
     print(f"full export: {archive.stat().st_size / 1e6:.0f} MB in {seconds:.1f} s")
+
+
+OTHER_ENGINE = os.environ.get("BUNDLE_OTHER_ENGINE", "")
+
+
+@pytest.mark.docker
+@pytest.mark.skipif(not OTHER_ENGINE, reason="BUNDLE_OTHER_ENGINE (the DOCKER_HOST of a second engine, e.g. the "
+                                             "engines matrix's containerd lane) is not set")
+def test_round_trip_across_engines(tmp_path):
+    """Opt-in: export under this engine, import under BUNDLE_OTHER_ENGINE (e.g. overlay2 -> the
+    containerd store, whose Id differs), and back; content ids match both ways. Measured
+    2026-12-06 against tests/engines' sid lane (Engine 28.5.2, containerd store): OK both ways."""
+    token = uuid.uuid4().hex[:12]
+    tag = f"cours-bundle-test-{token}:1"
+    other = {**os.environ, "DOCKER_HOST": OTHER_ENGINE}
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w") as tar:
+        data = token.encode() * 10_000
+        info = tarfile.TarInfo("data.bin")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    assert docker("import", "--change", f"LABEL {TEST_LABEL}={token}", "-", tag, input=layer.getvalue(),
+                  text=False).returncode == 0
+
+    def run(*args, env=None):
+        proc = subprocess.run([sys.executable, "-m", "autograder.bundle", *map(str, args)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=300, env=env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return json.loads(manifest_path(Path(args[-1])).read_text())
+
+    try:
+        here = run("export", "--image", tag, "--output", tmp_path / "here.tar.gz")
+        run("import", tmp_path / "here.tar.gz", env=other)
+        docker("rmi", tag)
+        there = run("export", "--image", tag, "--output", tmp_path / "there.tar.gz", env=other)
+        run("import", tmp_path / "there.tar.gz")
+        assert here["images"][0]["content_id"] == there["images"][0]["content_id"] == content(tag)
+        assert here["images"][0]["stored_size"] == there["images"][0]["stored_size"] == 10_000 * len(token)
+        print("stores:", here["image_store"], "->", there["image_store"],
+              "engine ids:", here["images"][0]["engine_id"][:19], there["images"][0]["engine_id"][:19])
+    finally:
+        docker("rmi", "-f", tag)
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, timeout=60, env=other)
 
 
 # -- identity across image stores, manifest formats, sizing the export stream ------------------------
