@@ -515,36 +515,57 @@ class DiskGuard(threading.Thread):
     Build layers and container writes land under the daemon's root directory; when
     the free space there has dropped by more than the limit since the job started
     (or falls under a floor), the job's running build is cut and its containers are
-    killed. Works when the grader and the daemon share a machine, which is how it is
-    run; elsewhere the guard stays off.
+    killed.
+
+    Where the grader and the daemon share a machine (the daemon's root folder is here and the
+    daemon's host name is ours), the free space is read with ``statvfs`` of that folder.
+    Elsewhere (Docker Desktop's VM, a grader in a container or talking to a remote engine), a
+    folder of that name here would be another disk: the free space is read through the engine,
+    from ``df /`` in a small labelled container of the job (its root filesystem lives on the
+    daemon's disk), which prints it every :data:`REMOTE_INTERVAL_S` seconds.
     """
 
-    def __init__(self, sandbox: Sandbox, path: str, limit: int, interval: float = 0.5):
+    def __init__(self, sandbox: Sandbox, path: Optional[str], limit: int, interval: float = 0.5):
         super().__init__(name=f"disk-guard-{sandbox.job}", daemon=True)
         self.sandbox, self.path, self.limit, self.interval = sandbox, path, limit, interval
-        self.start_free = shutil.disk_usage(path).free
-        self.floor = min(2 * 1024**3, self.start_free // 10)
         self.halt = threading.Event()
         self.peak = 0
+        self._probe = None if path else _RemoteDisk(sandbox)
+        self.start_free = self.free()
+        if self.start_free is None:
+            if self._probe is not None:
+                self._probe.close()
+            raise OSError("free space unreadable")
+        self.floor = min(2 * 1024**3, self.start_free // 10)
 
     @classmethod
     def start(cls, sandbox: Sandbox) -> Optional["DiskGuard"]:
         try:
             limit = int(float(os.environ.get("AUTOGRADER_DISK_LIMIT_MB", DISK_LIMIT_MB)) * 1024**2)
-            root = sandbox.client.info().get("DockerRootDir") or "/var/lib/docker"
-            if limit <= 0 or not os.path.isdir(root):
+            if limit <= 0:
                 return None
-            guard = cls(sandbox, root, limit)
-        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError, ValueError):
+            info = sandbox.client.info()
+            root = info.get("DockerRootDir") or "/var/lib/docker"
+            local = os.path.isdir(root) and info.get("Name") == socket.gethostname()
+            guard = cls(sandbox, root if local else None, limit, 0.5 if local else REMOTE_INTERVAL_S)
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError, ValueError) as exc:
+            log.debug("disk guard off: %s", exc)
             return None
         threading.Thread.start(guard)
         return guard
 
+    def free(self) -> Optional[int]:
+        if self._probe is not None:
+            return self._probe.free(timeout=max(10.0, 3 * REMOTE_INTERVAL_S))
+        try:
+            return shutil.disk_usage(self.path).free
+        except OSError:
+            return None
+
     def run(self) -> None:
         while not self.halt.wait(self.interval):
-            try:
-                free = shutil.disk_usage(self.path).free
-            except OSError:
+            free = self.free()
+            if free is None:
                 continue
             used = self.start_free - free
             self.peak = max(self.peak, used)
@@ -557,6 +578,54 @@ class DiskGuard(threading.Thread):
 
     def stop(self) -> None:
         self.halt.set()
+        if self._probe is not None:
+            self._probe.close()
+
+
+REMOTE_INTERVAL_S = 2
+DISK_PROBE_IMAGE = "debian:trixie-slim"
+
+
+class _RemoteDisk:
+    """Free bytes of the daemon's disk, read through the engine: a labelled container of the job
+    prints ``df -Pk /`` every few seconds; its log stream is read in a thread."""
+
+    def __init__(self, sandbox: Sandbox):
+        self.latest: Optional[int] = None
+        self.changed = threading.Condition()
+        script = f"while :; do df -Pk / | tail -n 1; sleep {REMOTE_INTERVAL_S}; done"
+        self.container = sandbox.client.containers.run(
+            DISK_PROBE_IMAGE, ["sh", "-c", script], detach=True, name=sandbox.name("disque"),
+            labels=sandbox.labels, network_mode="none", read_only=True, cap_drop=["ALL"],
+            security_opt=["no-new-privileges"], user="65534:65534", mem_limit=32 * 1024**2, pids_limit=16,
+            log_config=docker.types.LogConfig(**LOG_CONFIG))
+        self.stream = self.container.logs(stream=True, follow=True)
+        threading.Thread(target=self._read, name=f"disk-probe-{sandbox.job}", daemon=True).start()
+
+    def _read(self) -> None:
+        pending = b""
+        try:
+            for chunk in self.stream:
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    fields = line.split()
+                    if len(fields) >= 4 and fields[3].isdigit():
+                        with self.changed:
+                            self.latest = int(fields[3]) * 1024
+                            self.changed.notify_all()
+        except Exception:  # noqa: BLE001 - the stream ends when the container goes
+            pass
+
+    def free(self, timeout: float) -> Optional[int]:
+        with self.changed:
+            if self.latest is None:
+                self.changed.wait_for(lambda: self.latest is not None, timeout)
+            return self.latest
+
+    def close(self) -> None:
+        _safe(lambda: self.stream.close(), default=None)
+        _safe(lambda: self.container.remove(force=True), default=None)
 
 
 @contextmanager
