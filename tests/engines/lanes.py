@@ -129,28 +129,32 @@ class HostLane(Lane):
     name = "host"
 
 
-class SidLane(Lane):
-    """Docker Engine 28.5 from Debian sid, containerd image store and BuildKit, in a container.
+class DinDLane(Lane):
+    """An engine from a debootstrapped Debian sid rootfs, run in a container on the host's engine.
 
     ``--privileged`` is refused on this machine (its bounding set lacks CAP_SYS_RESOURCE): all other
     capabilities, unconfined seccomp/AppArmor/system paths, every device, and /sys plus the cgroup
-    hierarchies remounted read-write inside replace it. The inner dockerd listens on a socket in a
-    host folder; the grader runs in the container's network namespace (``nsenter --net``) so that
-    the ports the inner engine publishes on 127.0.0.1 are the grader's 127.0.0.1. What the grader
-    bind-mounts into containers (its TMPDIR, the docker CLI, the Compose plugin) is mounted into
-    the lane at the same paths.
+    hierarchies remounted read-write inside replace it. The inner engine serves the Docker API on a
+    socket in a host folder; the grader runs in the container's network namespace (``nsenter
+    --net``) so that the ports the inner engine publishes on 127.0.0.1 are the grader's 127.0.0.1.
+    What the grader bind-mounts into containers (its TMPDIR, the docker CLI, the Compose plugin) is
+    mounted into the lane at the same paths. The rootfs tarball is cached under build/engines/ and
+    imported once as ``autograder-engines-<lane>:<key>`` (label ``org.4data.autograder.engines``,
+    removed by ``make engines-clean``); the engine's data is a folder removed at the end.
     """
 
-    name = "sid"
+    packages: tuple[str, ...] = ()
+    data_dir = ""        # where the inner engine keeps its data (a host folder: no overlay on overlay)
+    daemon = ""          # shell lines that configure and exec the engine on /run/lane/docker.sock
     ready_s = 120
 
     def __init__(self, work: Path):
         super().__init__(work)
-        self.key = hashlib.sha256(f"sid|{MIRROR}|{','.join(SID_PACKAGES)}".encode()).hexdigest()[:12]
-        self.rootfs_tar = BUILD / f"sid-rootfs-{self.key}.tar"
-        self.image = f"autograder-engines-sid:{self.key}"
-        self.state = BUILD / "sid"
-        self.container = f"autograder-engines-sid-{os.getpid()}"
+        self.key = hashlib.sha256(f"sid|{MIRROR}|{','.join(self.packages)}".encode()).hexdigest()[:12]
+        self.rootfs_tar = BUILD / f"{self.name}-rootfs-{self.key}.tar"
+        self.image = f"autograder-engines-{self.name}:{self.key}"
+        self.state = BUILD / f"{self.name}-{os.getpid()}"
+        self.container = f"autograder-engines-{self.name}-{os.getpid()}"
         self.pid = 0
 
     def command(self, args: list[str]) -> list[str]:
@@ -161,7 +165,7 @@ class SidLane(Lane):
         self._host_env = {}  # the host engine: whatever DOCKER_HOST this process was given
         self._ensure_image()
         self._start()
-        images = self._load_images()
+        images = self.load_images()
         super().setup()
         self.facts["images"] = images
 
@@ -175,11 +179,11 @@ class SidLane(Lane):
         if not self.rootfs_tar.is_file():
             if shutil.which("debootstrap") is None:
                 raise LaneError("debootstrap is missing (apt-get install debootstrap)")
-            tree = BUILD / f".rootfs-{self.key}"
+            tree = BUILD / f".rootfs-{self.name}-{self.key}"
             shutil.rmtree(tree, ignore_errors=True)
-            log(f"lane sid: debootstrap sid ({', '.join(SID_PACKAGES)})")
+            log(f"lane {self.name}: debootstrap sid ({', '.join(self.packages)})")
             try:
-                sh(["debootstrap", "--variant=minbase", f"--include={','.join(SID_PACKAGES)}", "sid",
+                sh(["debootstrap", "--variant=minbase", f"--include={','.join(self.packages)}", "sid",
                     str(tree), MIRROR], timeout=900)
                 # sid's Release file may be past its Valid-Until date: let apt inside accept it.
                 (tree / "etc/apt/apt.conf.d/99no-check-valid-until").write_text(
@@ -189,8 +193,8 @@ class SidLane(Lane):
                 partial.rename(self.rootfs_tar)
             finally:
                 shutil.rmtree(tree, ignore_errors=True)
-        log(f"lane sid: docker import {self.rootfs_tar.name} as {self.image}")
-        self._host_docker("import", "--change", f"LABEL {LABEL}=sid-dind", str(self.rootfs_tar), self.image,
+        log(f"lane {self.name}: docker import {self.rootfs_tar.name} as {self.image}")
+        self._host_docker("import", "--change", f"LABEL {LABEL}={self.name}", str(self.rootfs_tar), self.image,
                           timeout=600)
         self.facts["rootfs"] = f"{self.image} (imported)"
 
@@ -206,11 +210,8 @@ class SidLane(Lane):
             # Each cgroup hierarchy is a read-only bind mount: only a bind remount makes it writable.
             "for d in /sys/fs/cgroup /sys/fs/cgroup/*; do\n"
             "  if mountpoint -q \"$d\"; then mount -o remount,bind,rw \"$d\"; fi\n"
-            "done\n"
-            "mkdir -p /etc/docker\n"
-            "echo '{\"features\": {\"containerd-snapshotter\": true}}' > /etc/docker/daemon.json\n"
-            "exec dockerd -H unix:///run/lane/docker.sock\n")
-        mounts = {str(data): "/var/lib/docker", str(run): "/run/lane", str(start): "/start.sh:ro",
+            "done\n" + self.daemon)
+        mounts = {str(data): self.data_dir, str(run): "/run/lane", str(start): "/start.sh:ro",
                   str(self.work): str(self.work)}
         cli = shutil.which("docker")
         sys.path.insert(0, str(ROOT))
@@ -218,7 +219,7 @@ class SidLane(Lane):
         for path in (Path(cli).resolve() if cli else None, compose_plugin()):
             if path is not None:
                 mounts[str(path)] = f"{path}:ro"
-        args = ["run", "-d", "--name", self.container, "--label", f"{LABEL}=sid-dind", "--init",
+        args = ["run", "-d", "--name", self.container, "--label", f"{LABEL}={self.name}", "--init",
                 "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
                 "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
                 "--security-opt", "systempaths=unconfined",
@@ -233,22 +234,46 @@ class SidLane(Lane):
             state = self._host_docker("inspect", "-f", "{{.State.Running}}", self.container, check=False)
             if state.stdout.strip() != "true":
                 logs = self._host_docker("logs", "--tail", "30", self.container, check=False)
-                raise LaneError(f"the sid engine's container stopped:\n{logs.stdout}{logs.stderr}")
+                raise LaneError(f"the {self.name} engine's container stopped:\n{logs.stdout}{logs.stderr}")
             return self.docker("info", timeout=10, check=False).returncode == 0
 
-        wait_until(up, self.ready_s, "the sid engine (docker info)")
+        wait_until(up, self.ready_s, f"the {self.name} engine (docker info)")
         self.pid = int(self._host_docker("inspect", "-f", "{{.State.Pid}}", self.container).stdout)
 
-    def _load_images(self) -> dict:
-        """Every course image, moved with gzip layers as after a pull; returns host vs lane sizes."""
+    def saved_images(self) -> tuple[list[str], Path]:
+        """The course images saved from the host (cached by tags and ids): (tags, archive)."""
         tags = course_images()
         ids = self._host_docker("image", "inspect", "-f", "{{.Id}}", *tags).stdout.split()
         key = hashlib.sha256(" ".join(tags + ids).encode()).hexdigest()[:12]
-        archive = BUILD / f"images-gzip-{key}.tar"
+        return tags, BUILD / f"images-saved-{key}.tar"
+
+    def load_images(self) -> dict:
+        raise NotImplementedError
+
+    # -- tear-down -------------------------------------------------------------------------
+    def teardown(self) -> None:
+        # The inner engine, its containers and mounts die with the container; its data is a folder.
+        self._host_docker("rm", "-f", "-v", self.container, timeout=120, check=False)
+        shutil.rmtree(self.state, ignore_errors=True)
+
+
+class SidLane(DinDLane):
+    """Docker Engine 28.5 from Debian sid, containerd image store and BuildKit."""
+
+    name = "sid"
+    packages = SID_PACKAGES
+    data_dir = "/var/lib/docker"
+    daemon = ("mkdir -p /etc/docker\n"
+              "echo '{\"features\": {\"containerd-snapshotter\": true}}' > /etc/docker/daemon.json\n"
+              "exec dockerd -H unix:///run/lane/docker.sock\n")
+
+    def load_images(self) -> dict:
+        """Every course image, moved with gzip layers as after a pull; returns host vs lane sizes."""
+        tags, saved = self.saved_images()
+        archive = saved.with_name(saved.name.replace("images-saved-", "images-gzip-"))
         if not archive.is_file():
             for stale in BUILD.glob("images-gzip-*.tar"):
                 stale.unlink()
-            saved = BUILD / f".images-saved-{key}.tar"
             log(f"lane sid: docker save {' '.join(tags)} and gzip the layers")
             try:
                 self._host_docker("save", "-o", str(saved), *tags, timeout=600)
@@ -270,11 +295,52 @@ class SidLane(Lane):
                 raise LaneError(f"{tag}: the lane's Size ({lane}) is not the packed size (host: {host})")
         return sizes
 
-    # -- tear-down -------------------------------------------------------------------------
-    def teardown(self) -> None:
-        # The inner engine, its containers and mounts die with the container; its data is a folder.
-        self._host_docker("rm", "-f", "-v", self.container, timeout=120, check=False)
-        shutil.rmtree(self.state, ignore_errors=True)
-
 
 LANES = {"host": HostLane, "sid": SidLane}
+
+
+PODMAN_PACKAGES = ("podman", "runc", "conmon", "netavark", "aardvark-dns", "catatonit", "iptables", "nftables",
+                   "ca-certificates", "mount", "procps")
+
+
+class PodmanLane(DinDLane):
+    """Podman 5 from Debian sid through its Docker-compatible API (``podman system service``).
+
+    crun fails on this host's hybrid cgroups: runc and cgroupfs; the lane lacks CAP_SYS_RESOURCE, so
+    the default ulimits are the lane's own hard limits. Images are loaded as ``docker save`` wrote them: Podman's storage keeps
+    layers unpacked whatever their compression, so gzip would change nothing there.
+    """
+
+    name = "podman"
+    packages = PODMAN_PACKAGES
+    data_dir = "/var/lib/containers"
+    daemon = ("mkdir -p /etc/containers\n"
+              # Buildah raises RLIMIT_NOFILE/NPROC to 1048576 unless told otherwise, which needs
+              # CAP_SYS_RESOURCE: the lane's own hard limits become the default ones.
+              "nofile=$(awk '/^Max open files/ {print $5}' /proc/self/limits)\n"
+              "nproc=$(awk '/^Max processes/ {print $4}' /proc/self/limits)\n"
+              "cat > /etc/containers/containers.conf <<CONF\n"
+              "[containers]\n"
+              "default_ulimits = [\"nofile=$nofile:$nofile\", \"nproc=$nproc:$nproc\"]\n"
+              "[engine]\n"
+              "runtime = \"runc\"\n"
+              "cgroup_manager = \"cgroupfs\"\n"
+              "events_logger = \"file\"\n"
+              "CONF\n"
+              "exec podman system service --time=0 unix:///run/lane/docker.sock\n")
+
+    def load_images(self) -> dict:
+        tags, saved = self.saved_images()
+        if not saved.is_file():
+            for stale in BUILD.glob("images-saved-*.tar"):
+                stale.unlink()
+            log(f"lane podman: docker save {' '.join(tags)}")
+            partial = saved.with_suffix(".part")
+            self._host_docker("save", "-o", str(partial), *tags, timeout=600)
+            partial.rename(saved)
+        self.docker("load", "-i", str(saved), timeout=600)
+        return {tag: {"lane_size": int(self.docker("image", "inspect", "-f", "{{.Size}}", tag).stdout)}
+                for tag in tags}
+
+
+LANES["podman"] = PodmanLane

@@ -108,8 +108,9 @@ def grade(lane, case: Case, folder: Path) -> dict:
             "problems": problems(case, code, result, error)}
 
 
-def run(lane_names: list[str], kinds: list[str], labs: list[str], jobs: int) -> int:
-    work = BUILD / "work"
+def run(lane_names: list[str], kinds: list[str], labs: list[str], jobs: int) -> tuple[dict, list[dict]]:
+    """Grade the cases on the lanes: (lane_info, case entries in order). Raises LaneError."""
+    work = BUILD / f"work-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
     (work / "cases").mkdir(parents=True)
     lane_info: dict[str, dict] = {}
@@ -120,11 +121,7 @@ def run(lane_names: list[str], kinds: list[str], labs: list[str], jobs: int) -> 
         with contextlib.ExitStack() as stack:
             lanes = {}
             for name in lane_names:
-                try:
-                    lanes[name] = stack.enter_context(LANES[name](work))
-                except LaneError as exc:
-                    log(f"lane {name}: set-up failed: {exc}")
-                    return 2
+                lanes[name] = stack.enter_context(LANES[name](work))
                 lane_info[name] = {"setup_s": lanes[name].setup_s, "facts": lanes[name].facts}
             tasks = [(lanes[name], case, folder) for case, folder in cases for name in lane_names]
             spans: dict[str, list[float]] = {name: [] for name in lane_names}
@@ -159,11 +156,33 @@ def run(lane_names: list[str], kinds: list[str], labs: list[str], jobs: int) -> 
                 lane_info[name]["grading_s"] = round(max(spans[name]) - min(spans[name]), 1) if spans[name] else 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    ordered = [entries[c.id] for c, _ in cases if c.id in entries]
+    return lane_info, [entries[c.id] for c, _ in cases if c.id in entries]
+
+
+def merge(lane_info: dict, ordered: list[dict], files: list[Path]) -> list[dict]:
+    """Add the lanes recorded in earlier matrix.json files (a lane graded now wins), so that lanes
+    graded in separate runs are compared too. Cases only in a file are appended."""
+    by_id = {e["id"]: e for e in ordered}
+    for path in files:
+        data = json.loads(path.read_text())
+        for name, info in data["lanes"].items():
+            lane_info.setdefault(name, info)
+        for case in data["cases"]:
+            entry = by_id.get(case["id"])
+            if entry is None:
+                entry = by_id[case["id"]] = {**case, "lanes": {}}
+                ordered.append(entry)
+            for name, result in case["lanes"].items():
+                entry["lanes"].setdefault(name, result)
+    return ordered
+
+
+def report(lane_info: dict, ordered: list[dict], out: Path) -> int:
+    """Compare, write ``out``, print the table and every problem or difference; the exit status."""
+    lane_names = list(lane_info)
     for entry in ordered:
         entry["differences"] = differences(entry["lanes"])
-    BUILD.mkdir(parents=True, exist_ok=True)
-    out = BUILD / "matrix.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "lanes": lane_info,
                                "cases": ordered}, ensure_ascii=False, indent=1))
     print()
@@ -177,7 +196,7 @@ def run(lane_names: list[str], kinds: list[str], labs: list[str], jobs: int) -> 
         for d in e["differences"]:
             print(f"  {d['check']} differs: " + " | ".join(f"{lane} {x['status']}: {x['message'][:300]}"
                                                          for lane, x in d["lanes"].items()))
-    print(f"\n{out.relative_to(HERE.parents[1])}: {len(ordered)} cases, {len(bad)} with a problem or a difference")
+    print(f"\n{out}: {len(ordered)} cases, {len(bad)} with a problem or a difference")
     return 1 if bad else 0
 
 
@@ -189,13 +208,24 @@ def main(argv=None) -> int:
     parser.add_argument("--cases", default=",".join(CASE_KINDS))
     parser.add_argument("--labs", default="")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=BUILD / "matrix.json")
+    parser.add_argument("--merge", type=Path, nargs="*", default=[],
+                        help="earlier matrix.json files whose lanes are compared too ('--lanes none': only compare)")
     args = parser.parse_args(argv)
-    lane_names = [x for x in args.lanes.replace(" ", ",").split(",") if x]
+    lane_names = [x for x in args.lanes.replace(" ", ",").split(",") if x and x != "none"]
     kinds_in = [x for x in args.cases.replace(" ", ",").split(",") if x]
     bad = [x for x in lane_names if x not in LANES] + [x for x in kinds_in if x not in CASE_KINDS]
-    if bad or not lane_names or not kinds_in:
+    if bad or not (lane_names or args.merge) or not kinds_in:
         parser.error(f"unknown lane or case kind: {bad} (lanes: {', '.join(LANES)}; cases: {', '.join(CASE_KINDS)})")
-    return run(lane_names, [CASE_KINDS[k] for k in kinds_in], select_labs(args.labs), max(1, args.jobs))
+    lane_info, ordered = {}, []
+    if lane_names:
+        try:
+            lane_info, ordered = run(lane_names, [CASE_KINDS[k] for k in kinds_in], select_labs(args.labs),
+                                     max(1, args.jobs))
+        except LaneError as exc:
+            log(f"a lane could not be set up: {exc}")
+            return 2
+    return report(lane_info, merge(lane_info, ordered, args.merge), args.out)
 
 
 if __name__ == "__main__":

@@ -244,3 +244,21 @@ def test_convert_refuses_layers_that_do_not_match_the_diff_ids(tmp_path):
 ])
 def test_qualified_names_are_those_containerd_stores(tag, name):
     assert qualified(tag) == name
+
+
+# -- lanes graded in separate runs ---------------------------------------------------------------
+def test_merge_adds_earlier_lanes_and_cases_a_lane_graded_now_wins(tmp_path):
+    from matrix import merge
+
+    earlier = tmp_path / "matrix-podman.json"
+    earlier.write_text(json.dumps({"lanes": {"podman": {"setup_s": 30}, "host": {"setup_s": 9}}, "cases": [
+        {"id": "01-x/solution", "lab": "01-x", "lanes": {"podman": {"statuses": {"a": "failed"}},
+                                                          "host": {"statuses": {"a": "error"}}}},
+        {"id": "02-y/solution", "lab": "02-y", "lanes": {"podman": {"statuses": {"b": "passed"}}}}]}))
+    lane_info = {"host": {"setup_s": 0.1}}
+    ordered = [{"id": "01-x/solution", "lab": "01-x", "lanes": {"host": {"statuses": {"a": "passed"}}}}]
+    merged = merge(lane_info, ordered, [earlier])
+    assert list(lane_info) == ["host", "podman"] and lane_info["host"] == {"setup_s": 0.1}
+    assert [e["id"] for e in merged] == ["01-x/solution", "02-y/solution"]
+    assert merged[0]["lanes"] == {"host": {"statuses": {"a": "passed"}}, "podman": {"statuses": {"a": "failed"}}}
+    assert [d["check"] for d in differences(merged[0]["lanes"])] == ["a"]
