@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
 import docker.errors
+import docker.types
 import requests.exceptions
 
 from . import sandbox as _sandbox
