@@ -630,6 +630,8 @@ class ApiProxy:
         """Close the listener and every open connection (a running build is cancelled by the daemon)."""
         self._stopped.set()
         if self._server is not None:
+            # shutdown first: a plain close leaves the listener open while accept() blocks on it
+            _shutdown(self._server, socket.SHUT_RDWR)
             try:
                 self._server.close()
             except OSError:

@@ -133,6 +133,9 @@ def own_container(client) -> Optional["docker.models.containers.Container"]:
         return None
     if not named and (found.attrs.get("Config") or {}).get("Hostname") != socket.gethostname():
         return None  # a container that happens to carry our hostname as its name: not us
+    mode = (found.attrs.get("HostConfig") or {}).get("NetworkMode") or ""
+    if mode == "host" or mode.startswith("container:"):
+        return None  # it cannot join a network; with the host's network, the gateway is ours anyway
     return found
 
 
