@@ -38,7 +38,7 @@ from ..core import Fail, Lab
 from ..probes import (Timeout, env_hygiene, grader_env, host_port, logs_tail, pg_service_ready,
                       pg_table_checksums, psql, wait_until)
 from ..runner import Grading
-from ..sandbox import DockerStepError
+from ..sandbox import DockerStepError, engine_host
 
 LAB = Lab(
     id="09-pipeline-dbt-dagster",
@@ -364,7 +364,7 @@ def mart_rows(g: Grading):
 
 # -- Dagster -------------------------------------------------------------------------------------
 def graphql(g: Grading, query: str, variables: dict | None = None) -> dict:
-    url = f"http://127.0.0.1:{host_port(g.compose().container('webserver'), 3000)}/graphql"
+    url = f"http://{engine_host()}:{host_port(g.compose().container('webserver'), 3000)}/graphql"
     req = urllib.request.Request(url, data=json.dumps({"query": query, "variables": variables or {}}).encode(),
                                  headers={"Content-Type": "application/json"})
     try:
@@ -416,7 +416,7 @@ def code_location(g: Grading) -> dict:
 def dagster_ui(g: Grading):
     port = host_port(g.compose().container("webserver"), 3000)
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=10) as resp:
+        with urllib.request.urlopen(f"http://{engine_host()}:{port}/server_info", timeout=10) as resp:
             info = json.load(resp)
     except (OSError, ValueError) as exc:
         raise Fail("GET /server_info répond en JSON (dagster-webserver)", f"{type(exc).__name__} : {exc}",

@@ -45,7 +45,7 @@ from ..probes import (Timeout, container_gone, grader_env, host_port, image_attr
                       layer_files, logs_tail, save_image, saved_layers, secret_name, token, user_id,
                       wait_running, wait_until)
 from ..runner import Grading
-from ..sandbox import DockerStepError
+from ..sandbox import DockerStepError, engine_host
 
 LAB = Lab(
     id="12-secrets-durcissement",
@@ -155,7 +155,7 @@ def app_url(g: Grading) -> str:
     c = app(g)
     port = app_target_port(g)
     try:
-        return f"http://127.0.0.1:{host_port(c, port)}"
+        return f"http://{engine_host()}:{host_port(c, port)}"
     except Fail:
         raise Fail(f"le port {port} de l'application publié (`ports:`)", "aucune publication pour ce port",
                    f"publiez le port de l'API : `ports: [\"127.0.0.1:{APP_PORT}:{APP_PORT}\"]`.") from None
