@@ -235,6 +235,52 @@ build_base() {
 			--change "LABEL org.opencontainers.image.description=\"Offline stand-in for debian:$SUITE-slim: debootstrap minbase with the official image's slim settings\"" \
 			- "$tag" >/dev/null
 	"${SUDO[@]}" rm -rf --one-file-system "$rootfs"
+	relabel_architecture "$tag"
+}
+
+# Docker 20.10's `docker import` writes the engine's own architecture whatever --platform says:
+# give the imported image IMAGES_ARCH through docker save / load (its layer is unchanged).
+relabel_architecture() {
+	local tag="$1" arch old dir="$WORK/relabel"
+	arch="$(docker image inspect -f '{{.Architecture}}' "$tag")"
+	[ "$arch" != "$IMAGES_ARCH" ] || return 0
+	if ! command -v python3 >/dev/null 2>&1; then
+		err "[FAIL] $tag: this engine imported it as $arch; python3 is needed to relabel it $IMAGES_ARCH"
+		return 1
+	fi
+	say "[BUILD] $tag: this engine's docker import wrote $arch; relabelling the image $IMAGES_ARCH"
+	old="$(docker image inspect -f '{{.Id}}' "$tag")"
+	mkdir -p "$dir"
+	docker save "$tag" | tar -C "$dir" -x
+	python3 - "$dir" "$IMAGES_ARCH" <<-"EOF"
+		import hashlib, json, os, sys
+		folder, arch = sys.argv[1:]
+		with open(os.path.join(folder, "manifest.json")) as f:
+		    manifest = json.load(f)
+		old = os.path.join(folder, manifest[0]["Config"])
+		with open(old) as f:
+		    config = json.load(f)
+		config["architecture"] = arch
+		config.pop("variant", None)
+		if arch == "arm64":
+		    config["variant"] = "v8"
+		data = json.dumps(config, separators=(",", ":")).encode()
+		name = hashlib.sha256(data).hexdigest() + ".json"
+		with open(os.path.join(folder, name), "wb") as f:
+		    f.write(data)
+		os.remove(old)
+		manifest[0]["Config"] = name
+		with open(os.path.join(folder, "manifest.json"), "w") as f:
+		    json.dump(manifest, f)
+	EOF
+	tar -C "$dir" -c . | docker load >/dev/null
+	rm -rf "$dir"
+	docker image rm "$old" >/dev/null # the import under the wrong architecture, now untagged
+	arch="$(docker image inspect -f '{{.Architecture}}' "$tag")"
+	[ "$arch" = "$IMAGES_ARCH" ] || {
+		err "[FAIL] $tag: still $arch after relabelling"
+		return 1
+	}
 }
 
 # ---------------------------------------------------------------------------------------------
