@@ -21,7 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ocilayout import convert, layer_media_types  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-BUILD = ROOT / "build" / "engines"
+BUILD = ROOT / "build" / "engines"      # caches (rootfs, image archives) and matrix.json
+# A run's scratch (cases, the grader's TMPDIR, the inner engines' data) lives outside the
+# repository: tests that walk the checkout must not meet an engine's storage changing under them.
+SCRATCH = Path(os.environ.get("ENGINES_SCRATCH", "/var/tmp"))
 IMAGES_TXT = ROOT / "docker" / "images.txt"
 LABEL = "org.4data.autograder.engines"
 MIRROR = os.environ.get("ENGINES_DEBIAN_MIRROR", "http://deb.debian.org/debian")
@@ -69,7 +72,7 @@ class Lane:
     name = "?"
 
     def __init__(self, work: Path):
-        self.work = work                 # shared folder: materialised cases and the grader's TMPDIR
+        self.work = work                 # the run's scratch folder: cases, the grader's TMPDIR, engine state
         self.tmp = work / f"tmp-{self.name}"
         self.setup_s = 0.0
         self.facts: dict = {}
@@ -153,7 +156,7 @@ class DinDLane(Lane):
         self.key = hashlib.sha256(f"sid|{MIRROR}|{','.join(self.packages)}".encode()).hexdigest()[:12]
         self.rootfs_tar = BUILD / f"{self.name}-rootfs-{self.key}.tar"
         self.image = f"autograder-engines-{self.name}:{self.key}"
-        self.state = BUILD / f"{self.name}-{os.getpid()}"
+        self.state = work / self.name
         self.container = f"autograder-engines-{self.name}-{os.getpid()}"
         self.pid = 0
 
@@ -179,7 +182,7 @@ class DinDLane(Lane):
         if not self.rootfs_tar.is_file():
             if shutil.which("debootstrap") is None:
                 raise LaneError("debootstrap is missing (apt-get install debootstrap)")
-            tree = BUILD / f".rootfs-{self.name}-{self.key}"
+            tree = self.work / f"rootfs-{self.name}"
             shutil.rmtree(tree, ignore_errors=True)
             log(f"lane {self.name}: debootstrap sid ({', '.join(self.packages)})")
             try:

@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parents[1])]
 from cases import LABS, SOLUTIONS, lab_ids, variants  # noqa: E402
 from expect import Case, differences, problems, statuses, table  # noqa: E402
-from lanes import BUILD, LANES, LaneError, log  # noqa: E402
+from lanes import BUILD, LANES, SCRATCH, LaneError, log  # noqa: E402
 
 CASE_KINDS = {"solutions": "solution", "starters": "starter", "mutants": "mutant", "alternatives": "alternative"}
 CASE_TIMEOUT_S = 1800
@@ -110,7 +110,7 @@ def grade(lane, case: Case, folder: Path) -> dict:
 
 def run(lane_names: list[str], kinds: list[str], labs: list[str], jobs: int) -> tuple[dict, list[dict]]:
     """Grade the cases on the lanes: (lane_info, case entries in order). Raises LaneError."""
-    work = BUILD / f"work-{os.getpid()}"
+    work = SCRATCH / f"autograder-engines-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
     (work / "cases").mkdir(parents=True)
     lane_info: dict[str, dict] = {}
