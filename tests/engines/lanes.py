@@ -272,15 +272,16 @@ class SidLane(DinDLane):
 
     def load_images(self) -> dict:
         """Every course image, moved with gzip layers as after a pull; returns host vs lane sizes."""
-        tags, saved = self.saved_images()
-        archive = saved.with_name(saved.name.replace("images-saved-", "images-gzip-"))
+        tags, cached = self.saved_images()
+        archive = cached.with_name(cached.name.replace("images-saved-", "images-gzip-"))
+        saved = self.work / "images-saved.tar"  # transient: only the gzip archive is kept
         if not archive.is_file():
             for stale in BUILD.glob("images-gzip-*.tar"):
                 stale.unlink()
             log(f"lane sid: docker save {' '.join(tags)} and gzip the layers")
             try:
                 self._host_docker("save", "-o", str(saved), *tags, timeout=600)
-                convert(saved, archive)
+                convert(saved, archive, scratch=self.work)
             finally:
                 saved.unlink(missing_ok=True)
         types = set(layer_media_types(archive))

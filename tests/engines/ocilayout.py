@@ -71,12 +71,14 @@ def _gzip_layer(src: Path, blobs: Path) -> tuple[str, dict]:
                                          "size": sink.size}
 
 
-def convert(saved: Path, dest: Path, workers: int = 2) -> Path:
+def convert(saved: Path, dest: Path, workers: int = 2, scratch: Path | None = None) -> Path:
     """Turn the ``docker save`` archive ``saved`` (legacy or OCI-with-manifest.json form) into an
     OCI layout tar at ``dest`` whose layers are gzip blobs. Each image keeps its tags (one index
-    entry per tag, named by ``io.containerd.image.name``). Returns ``dest``."""
-    work = dest.parent / f".{dest.name}.d"
-    out = dest.parent / f".{dest.name}.oci"
+    entry per tag, named by ``io.containerd.image.name``). Work folders go to ``scratch``
+    (default: beside ``dest``); ``dest`` appears whole or not at all. Returns ``dest``."""
+    scratch = scratch or dest.parent
+    work = scratch / f".{dest.name}.d"
+    out = scratch / f".{dest.name}.oci"
     for d in (work, out):
         shutil.rmtree(d, ignore_errors=True)
     try:
