@@ -64,6 +64,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 RUNNER_IMAGE = "python:3.13-slim"
 CLI_IMAGE = "docker:28-cli"
+KEEPER_IMAGE = "debian:trixie-slim"
 IN_IO = "/run/correcteur"
 IN_SUBMISSION = f"{IN_IO}/soumission"
 IN_CONFIG = f"{IN_IO}/docker"
@@ -117,7 +118,10 @@ def interpreter(script: Path) -> list[str]:
 def _owned(tmpfs_options: str) -> str:
     """The tmpfs options plus the grading user's uid and gid: Engine 20.10 drops ``mode=1777`` on a
     tmpfs that is also the working directory, so a grader running as a normal user (member of the
-    docker group, or the course container) could not write there without owning it."""
+    docker group, or the course container) could not write there without owning it. Root needs
+    no such option (and Podman refuses ``uid=``/``gid=`` on a tmpfs)."""
+    if os.getuid() == 0 and os.getgid() == 0:
+        return tmpfs_options
     return f"{tmpfs_options},uid={os.getuid()},gid={os.getgid()}"
 
 
@@ -163,9 +167,24 @@ def endpoint(sandbox: Sandbox) -> Endpoint:
         me.reload()
         address = me.attrs["NetworkSettings"]["Networks"][name]["IPAddress"]
         return Endpoint(address, {PROXY_NAME: address}, (subnet,), name)
+    if gateway and not _bindable(gateway) and _podman(client):
+        # Podman brings a network's bridge (and its gateway address) up with its first container.
+        sandbox.run(KEEPER_IMAGE, suffix="scripts-keeper", network=name, command=["sleep", "infinity"],
+                    read_only=True, cap_drop=["ALL"], security_opt=["no-new-privileges"], user="65534:65534")
+        try:
+            wait_until(lambda: _bindable(gateway), 15)
+        except Timeout:
+            pass
     if gateway and _bindable(gateway):
         return Endpoint(gateway, {PROXY_NAME: gateway}, (subnet,), name)
     return Endpoint("127.0.0.1", {}, None, name)
+
+
+def _podman(client) -> bool:
+    try:
+        return any("podman" in str(c.get("Name", "")).lower() for c in client.version().get("Components") or [])
+    except DOCKER_ERRORS:
+        return False
 
 
 def _disconnect(net, container) -> None:
@@ -190,10 +209,22 @@ def cli_volume(sandbox: Sandbox) -> str:
                                 "lancez `make images`.",
                                 f"The {CLI_IMAGE} image is missing: run `make images`.") from None
     client.volumes.create(name, labels=sandbox.labels)
+    # Docker fills the volume when the container is created, Podman when it starts: start it, with
+    # the CLI itself, which also proves that it runs on this engine.
     helper = client.containers.create(CLI_IMAGE, name=sandbox.name("docker-cli-copy"), labels=sandbox.labels,
-                                      entrypoint=["/nonexistent"], network_mode="none",
+                                      entrypoint=["/usr/local/bin/docker"], command=["--version"],
+                                      network_mode="none", mem_limit=256 * 1024**2,
                                       volumes={name: {"bind": "/usr/local", "mode": "rw"}})
-    helper.remove(force=True)
+    try:
+        helper.start()
+        wait_until(lambda: _exited(helper), 60)
+        code = helper.attrs["State"].get("ExitCode")
+        if code != 0:
+            raise GraderUnavailable(f"Le client Docker de l'image {CLI_IMAGE} ne démarre pas (code {code}) : "
+                                    f"{helper.logs(tail=5).decode('utf-8', 'replace').strip()}",
+                                    f"The docker CLI of {CLI_IMAGE} does not run here (exit code {code}).")
+    finally:
+        helper.remove(force=True)
     return name
 
 
@@ -280,7 +311,7 @@ def run_script(g: "Grading", script: str, policy, *, workdir: str, args: tuple[s
         raise GraderUnavailable("Ce TP demande un démon Docker joignable par un socket unix ou en TCP sans TLS "
                                 f"({exc}).", f"This lab needs a Docker daemon on a unix socket or plain TCP: {exc}") \
             from None
-    except DOCKER_ERRORS as exc:
+    except (Timeout, *DOCKER_ERRORS) as exc:
         raise Fail(f"{script} peut être lancé", f"préparation impossible : {exc}",
                    "problème du correcteur : signalez-le à l'enseignant.") from None
     name = suffix or Path(script).stem
