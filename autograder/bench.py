@@ -59,6 +59,7 @@ from . import registry, sandbox as sandbox_mod
 from .core import GraderUnavailable
 from .probes import Timeout, wait_until
 from .progress import Steps
+from .scripts import SERVICE_LABEL
 from .runner import grade
 from .sandbox import Sandbox, docker_client, run_cli, sweep
 
@@ -220,7 +221,7 @@ class Recorder:
             if verb == "POST" and path == "/containers/create" and body:
                 binds = [b.split(":", 1)[0] for b in (body.get("HostConfig") or {}).get("Binds") or []]
                 binds += [mnt.get("Source", "") for mnt in (body.get("HostConfig") or {}).get("Mounts") or []]
-                if any(_holds_socket(b) for b in binds):
+                if any(_holds_socket(b) for b in binds) or SERVICE_LABEL in (body.get("Labels") or {}):
                     event["grader_service"] = True
             try:
                 response = original(api, url, **kwargs)

@@ -72,6 +72,8 @@ IN_CLI = "/opt/docker-cli"
 PLUGINS_DIR = f"{IN_CLI}/libexec/docker/cli-plugins"
 PROXY_NAME = "host.docker.internal"
 SELF_ENV = "AUTOGRADER_SELF_CONTAINER"
+# On the script's container: it talks to a service of the grader (autograder.bench cannot replay it).
+SERVICE_LABEL = "org.4data.autograder.service"
 PATH = f"{IN_CLI}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 INTERPRETERS = {"sh", "bash", "dash"}
 LOG_LINES = 40
@@ -325,7 +327,7 @@ def run_script(g: "Grading", script: str, policy, *, workdir: str, args: tuple[s
         try:
             sandbox.client.volumes.create(volume, labels=sandbox.labels)
             c = sandbox.create(
-                RUNNER_IMAGE, suffix=name, working_dir=workdir,
+                RUNNER_IMAGE, suffix=name, working_dir=workdir, labels={**sandbox.labels, SERVICE_LABEL: "apiproxy"},
                 command=["sh", "-c", command, *interpreter(path), script, *args],
                 environment={"DOCKER_HOST": f"tcp://{PROXY_NAME}:{port}", "DOCKER_CONFIG": IN_CONFIG,
                              "DOCKER_CLI_HINTS": "false", "HOME": "/tmp", "PATH": PATH, **(environment or {})},
