@@ -22,7 +22,7 @@ NBVAL := --nbval-lax --nbval-sanitize-with chapters/nbval-sanitize.cfg --nbval-c
 .PHONY: help venv lab test test-unit test-grader test-chapters chapters-record check list images docker-ready clean-docker
 
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36mmake %-14s\033[0m %s\n", $$1, $$2}'
 	@echo "  (students: make check LAB=01)"
 
