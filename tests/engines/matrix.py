@@ -3,8 +3,8 @@ Docker engines ("lanes", tests/engines/lanes.py), check each lane against what e
 and compare the check statuses across lanes. Writes build/engines/matrix.json, prints a table
 lab × lane; exit 1 when a case misbehaves or two lanes disagree, 2 when a lane cannot be set up.
 
-    python tests/engines/matrix.py [--lanes host,sid] [--cases solutions,starters,mutants,alternatives]
-                                   [--labs "01 05"] [--jobs 2]
+    python tests/engines/matrix.py [--lanes host,sid,podman|none] [--cases solutions,starters,mutants,alternatives]
+                                   [--labs "01 05"] [--jobs 2] [--only ID,…] [--out F] [--merge F…]
 """
 
 from __future__ import annotations
@@ -108,7 +108,8 @@ def grade(lane, case: Case, folder: Path) -> dict:
             "problems": problems(case, code, result, error)}
 
 
-def run(lane_names: list[str], kinds: list[str], labs: list[str], jobs: int) -> tuple[dict, list[dict]]:
+def run(lane_names: list[str], kinds: list[str], labs: list[str], jobs: int,
+        only: tuple[str, ...] = ()) -> tuple[dict, list[dict]]:
     """Grade the cases on the lanes: (lane_info, case entries in order). Raises LaneError."""
     work = SCRATCH / f"autograder-engines-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
@@ -116,7 +117,8 @@ def run(lane_names: list[str], kinds: list[str], labs: list[str], jobs: int) -> 
     lane_info: dict[str, dict] = {}
     entries: dict[str, dict] = {}
     try:
-        cases = derive_cases(labs, kinds, work / "cases")
+        cases = [(c, f) for c, f in derive_cases(labs, kinds, work / "cases")
+                 if not only or any(o in c.id for o in only)]
         log(f"{len(cases)} cases ({', '.join(kinds)}) × lanes {', '.join(lane_names)}, {jobs} gradings at a time")
         with contextlib.ExitStack() as stack:
             lanes = {}
@@ -209,6 +211,7 @@ def main(argv=None) -> int:
     parser.add_argument("--labs", default="")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=BUILD / "matrix.json")
+    parser.add_argument("--only", default="", help="comma-separated parts of case ids (e.g. a rerun of a few cases)")
     parser.add_argument("--merge", type=Path, nargs="*", default=[],
                         help="earlier matrix.json files whose lanes are compared too ('--lanes none': only compare)")
     args = parser.parse_args(argv)
@@ -221,7 +224,7 @@ def main(argv=None) -> int:
     if lane_names:
         try:
             lane_info, ordered = run(lane_names, [CASE_KINDS[k] for k in kinds_in], select_labs(args.labs),
-                                     max(1, args.jobs))
+                                     max(1, args.jobs), tuple(x for x in args.only.split(",") if x))
         except LaneError as exc:
             log(f"a lane could not be set up: {exc}")
             return 2
