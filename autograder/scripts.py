@@ -313,7 +313,7 @@ def run_script(g: "Grading", script: str, policy, *, workdir: str, args: tuple[s
         raise GraderUnavailable("Ce TP demande un démon Docker joignable par un socket unix ou en TCP sans TLS "
                                 f"({exc}).", f"This lab needs a Docker daemon on a unix socket or plain TCP: {exc}") \
             from None
-    except (Timeout, *DOCKER_ERRORS) as exc:
+    except (Timeout, DockerStepError, *DOCKER_ERRORS) as exc:
         raise Fail(f"{script} peut être lancé", f"préparation impossible : {exc}",
                    "problème du correcteur : signalez-le à l'enseignant.") from None
     name = suffix or Path(script).stem
