@@ -32,8 +32,10 @@ Desktop on macOS or Windows, a grader in a container, a remote engine):
     (detected from ``/.dockerenv`` and its hostname, or named by ``AUTOGRADER_SELF_CONTAINER``):
     that container joins the script network, the proxy binds its address there;
   - on the script network's gateway, when that address is the grader's (a Linux host);
-  - else on ``127.0.0.1``: Docker Desktop resolves ``host.docker.internal`` itself and
-    forwards it to the loopback of the machine the grader runs on.
+  - else on ``127.0.0.1``: Docker Desktop maps ``host.docker.internal`` (given as its
+    ``host-gateway``) to the loopback of the machine the grader runs on. Not tested here: no
+    Docker Desktop on the project's machines; a Linux engine the grader does not share a network
+    with (rootless, remote) cannot reach it this way and labs 04 and 08 then fail their scripts.
 
   In the first two cases the proxy also drops connections from outside the script network.
 """
@@ -179,7 +181,9 @@ def endpoint(sandbox: Sandbox) -> Endpoint:
             pass
     if gateway and _bindable(gateway):
         return Endpoint(gateway, {PROXY_NAME: gateway}, (subnet,), name)
-    return Endpoint("127.0.0.1", {}, None, name)
+    # Docker Desktop: its `host-gateway` is the machine the grader runs on, loopback included
+    # (some versions do not resolve host.docker.internal in containers without it).
+    return Endpoint("127.0.0.1", {PROXY_NAME: "host-gateway"}, None, name)
 
 
 def _podman(client) -> bool:
