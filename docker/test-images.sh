@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Smoke tests of the four course images (official or offline stand-ins built by images.sh):
+# Smoke tests of the course images (official or offline stand-ins built by images.sh):
 #   bash docker/test-images.sh            # all
-#   bash docker/test-images.sh postgres   # some of: debian python postgres registry
+#   bash docker/test-images.sh postgres   # some of: debian python postgres registry docker
 # Needs the images (make images) and, for the debian/python parts, access to Debian's mirror
 # and PyPI. Everything it creates carries the label below and is removed on exit.
 set -euo pipefail
@@ -224,17 +224,32 @@ test_registry() {
 	PUSHED_TAG=
 }
 
+# ---------------------------------------------------------------------------------------------
+test_docker() {
+	echo "docker:28-cli"
+	# What students' scripts need from it (autograder/scripts.py): the CLI and its Compose and
+	# buildx plugins, for the engine's architecture, runnable as a non-root user (no daemon needed).
+	check "docker CLI, Compose v2 and buildx plugins run as a non-root user" \
+		run --rm --user 10001:10001 -e HOME=/tmp --network none docker:28-cli sh -c '
+			docker --version &&
+			docker compose version --short | grep -Eq "^v?2\." &&
+			docker buildx version'
+	check "the image's architecture is the engine's" sh -c '
+		[ "$(docker image inspect --format "{{.Architecture}}" docker:28-cli)" = \
+		  "$(docker version --format "{{.Server.Arch}}")" ]'
+}
+
 main() {
 	local parts=("$@")
 	if [ "${#parts[@]}" = 0 ]; then
-		parts=(debian python postgres registry)
+		parts=(debian python postgres registry docker)
 	fi
 	local part
 	for part in "${parts[@]}"; do
 		case "$part" in
-			debian | python | postgres | registry) "test_$part" ;;
+			debian | python | postgres | registry | docker) "test_$part" ;;
 			*)
-				echo "unknown part: $part (debian python postgres registry)" >&2
+				echo "unknown part: $part (debian python postgres registry docker)" >&2
 				exit 2
 				;;
 		esac
