@@ -30,9 +30,9 @@ from autograder.probes import Timeout, wait_until
 
 START_TIMEOUT_S = 90
 STOP_TIMEOUT_S = 60
-# The default bridge and the pool of user-defined networks (/24 each) of a second engine.
-BRIDGE_NET = "10.213.255.0/24"
-ADDRESS_POOL = "10.213.0.0/17"
+# (default bridge, pool of user-defined networks, /24 each) of a second engine: the first pair the
+# host routes nowhere yet, so that several second engines may run side by side.
+NETWORKS = [(f"10.{k}.255.0/24", f"10.{k}.0.0/17") for k in range(213, 221)]
 
 
 class EngineError(RuntimeError):
@@ -73,11 +73,9 @@ def dockerd_available() -> Optional[str]:
 class SecondEngine:
     """``with SecondEngine("arm64") as engine:`` — ``engine.env`` holds its ``DOCKER_HOST``."""
 
-    def __init__(self, name: str = "second", *, bridge_net: str = BRIDGE_NET, pool: str = ADDRESS_POOL,
-                 start_timeout: float = START_TIMEOUT_S):
+    def __init__(self, name: str = "second", *, start_timeout: float = START_TIMEOUT_S):
         self.name = name
-        self.bridge_net = ipaddress.ip_network(bridge_net)
-        self.pool = ipaddress.ip_network(pool)
+        self.bridge_net = self.pool = None
         self.start_timeout = start_timeout
         token = uuid.uuid4().hex[:6]
         # Short path: unix sockets (the engine's and its containerd's) must stay under 108 bytes.
@@ -98,9 +96,11 @@ class SecondEngine:
         """The environment of a docker CLI / docker-py / grader talking to this engine."""
         return {**os.environ, "DOCKER_HOST": self.host}
 
-    def docker(self, *args: str, timeout: float = 60, check: bool = True, **kw) -> subprocess.CompletedProcess:
+    def docker(self, *args: str, timeout: float = 60, check: bool = True, env: Optional[dict] = None,
+               **kw) -> subprocess.CompletedProcess:
+        """The docker CLI against this engine (``env``: extra variables)."""
         proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout,
-                              env=self.env, **kw)
+                              env={**self.env, **(env or {})}, **kw)
         if check and proc.returncode != 0:
             raise EngineError(f"docker {' '.join(args)}: {proc.stderr.strip()[-2000:]}")
         return proc
@@ -118,9 +118,14 @@ class SecondEngine:
         self.stop()
 
     def start(self) -> None:
-        taken = [n for n in host_routes() if n.overlaps(self.pool) or n.overlaps(self.bridge_net)]
-        if taken:
-            raise EngineError(f"the host already routes {taken[0]}, which overlaps {self.pool} / {self.bridge_net}")
+        routes = host_routes()
+        for bridge_net, pool in NETWORKS:
+            nets = ipaddress.ip_network(bridge_net), ipaddress.ip_network(pool)
+            if not any(r.overlaps(n) for r in routes for n in nets):
+                self.bridge_net, self.pool = nets
+                break
+        else:
+            raise EngineError(f"every candidate network is routed already: {NETWORKS}")
         gateway = next(self.bridge_net.hosts())
         _run("ip", "link", "add", self.bridge, "type", "bridge")
         self._bridge_made = True
