@@ -24,6 +24,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parents[1])]
+from autograder.registry import get_lab  # noqa: E402
 from cases import LABS, SOLUTIONS, lab_ids, variants  # noqa: E402
 from expect import Case, differences, problems, statuses, table  # noqa: E402
 from lanes import BUILD, LANES, SCRATCH, LaneError, log  # noqa: E402
@@ -125,7 +126,10 @@ def run(lane_names: list[str], kinds: list[str], labs: list[str], jobs: int,
             for name in lane_names:
                 lanes[name] = stack.enter_context(LANES[name](work))
                 lane_info[name] = {"setup_s": lanes[name].setup_s, "facts": lanes[name].facts}
-            tasks = [(lanes[name], case, folder) for case, folder in cases for name in lane_names]
+            # Longest labs first (their wall-clock budget), so that no long grading is left alone at the end.
+            budget = {lab: get_lab(lab).budget_s for lab in labs}
+            tasks = sorted([(lanes[name], case, folder) for case, folder in cases for name in lane_names],
+                           key=lambda t: -budget[t[1].lab])
             spans: dict[str, list[float]] = {name: [] for name in lane_names}
             lock = threading.Lock()
             done = [0]
