@@ -158,7 +158,9 @@ def frontend_unreachable(text: str, errors: str) -> Optional[str]:
         return None
     index, image = found
     path = image.split("@", 1)[0].rsplit(":", 1)[0].removeprefix("docker.io/")
-    if "gateway.v0" not in errors and "resolve image config" not in errors or path not in errors:
+    # Engine 20.10 names the gateway frontend; Engine 28.5 with buildx says "resolve source metadata".
+    known = ("gateway.v0", "resolve image config", "resolve source metadata")
+    if not any(k in errors for k in known) or path not in errors:
         return None
     lines = text.splitlines(keepends=True)
     lines[index] = "# (directive syntax ignorée : image du frontend inaccessible hors ligne)\n"

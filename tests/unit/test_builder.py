@@ -111,6 +111,19 @@ def test_syntax_directive_is_dropped_only_when_its_frontend_is_unreachable():
     assert builder.syntax_directive("# syntax = docker.io/docker/dockerfile:1.7\nFROM x\n") == (0, "docker.io/docker/dockerfile:1.7")
 
 
+# Engine 28.5 (containerd store) through buildx 0.29: no gateway.v0, no "resolve image config" in the ERROR lines.
+ERROR_28 = """#2 resolve image config for docker-image://docker.io/docker/dockerfile:1
+#2 ERROR: failed to do request: Head "https://registry-1.docker.io/v2/docker/dockerfile/manifests/1": dial tcp: lookup registry-1.docker.io on 10.255.255.53:53: no such host
+ERROR: failed to build: failed to solve: failed to resolve source metadata for docker.io/docker/dockerfile:1: failed to do request: Head "https://registry-1.docker.io/v2/docker/dockerfile/manifests/1": dial tcp: lookup registry-1.docker.io on 10.255.255.53:53: no such host
+"""
+
+
+def test_unreachable_frontend_is_recognised_with_engine_28():
+    text = "# syntax=docker/dockerfile:1\nFROM python:3.13-slim\n"
+    stripped = builder.frontend_unreachable(text, builder.error_lines(ERROR_28.splitlines()))
+    assert stripped is not None and "syntax=" not in stripped.lower()
+
+
 def test_error_lines_keep_buildkit_errors():
     assert "no such host" in builder.error_lines(ERROR.splitlines())
     assert builder.error_lines(["#5 1.0 some output", "last"]) == "#5 1.0 some output\nlast"
