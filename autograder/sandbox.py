@@ -156,7 +156,8 @@ class BuildResult:
         current: Optional[str] = None
         cached = False
         for line in self.step_lines if self.step_lines is not None else self.log:
-            m = re.match(r"^Step \d+/\d+ : (.*)$", line.strip())
+            # Docker's classic builder: "Step 3/5 : RUN …"; Podman's Buildah: "STEP 3/5: RUN …".
+            m = re.match(r"^(?:Step|STEP) \d+/\d+ ?: (.*)$", line.strip())
             if m:
                 if current is not None:
                     steps.append((current, cached))
@@ -337,7 +338,7 @@ class Sandbox:
 
         def keep(text: str) -> None:
             for line in text.rstrip("\n").splitlines():
-                if line.startswith("Step ") or "Using cache" in line:
+                if line.startswith(("Step ", "STEP ")) or "Using cache" in line:
                     steps.append(line[:500])
                 m = re.match(r"^-*> Running in ([0-9a-f]{12,64})$", line.strip())
                 if m:

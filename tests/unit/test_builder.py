@@ -89,6 +89,12 @@ def test_build_result_reads_the_log_of_its_builder():
     assert ("COPY . .", False) in bk.cached_steps()
     legacy = BuildResult("t", "id", ["Step 1/2 : FROM x", "Step 2/2 : RUN pip install a", " ---> Using cache"])
     assert legacy.cached_steps() == [("FROM x", False), ("RUN pip install a", True)]
+    # Podman's Buildah through the Docker API
+    buildah = BuildResult("t", "id", ["STEP 1/3: FROM python:3.13-slim", "STEP 2/3: RUN pip install a",
+                                      "--> Using cache 1f2e3d4c5b6a", "--> 1f2e3d4c5b6a", "STEP 3/3: COPY . .",
+                                      "--> 9a8b7c6d5e4f"])
+    assert buildah.cached_steps() == [("FROM python:3.13-slim", False), ("RUN pip install a", True),
+                                      ("COPY . .", False)]
 
 
 ERROR = """\
