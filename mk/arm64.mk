@@ -1,8 +1,10 @@
 # arm64 under emulation (issue 15; tests/test_arm64.py). Included by the Makefile.
 # Root only: qemu-user-static + binfmt_misc (docker/binfmt.sh), then a second dockerd of its own
 # (arm64 stand-ins never replace this engine's amd64 tags), labs 01 and 05 graded there with arm64
-# images, the course container built for linux/arm64. Slow: ~20-60 min the first time (the
-# stand-ins are cached in build/arm64/). ARM64_COURSE=0 leaves the course container out.
+# images, the course container built for linux/arm64. Slow (measured on a busy 2-core machine):
+# ~30 min for the arm64 stand-ins (then cached in build/arm64/), ~30 min of cold BuildKit warm-up
+# builds, ~3 min of gradings; the course container's build takes over an hour more
+# (ARM64_COURSE=0 leaves it out). Timings: build/arm64/timings.json.
 ARM64_COURSE ?= 1
 
 .PHONY: test-arm64 arm64-clean
