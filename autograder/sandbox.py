@@ -9,7 +9,6 @@ manager).
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import re
@@ -34,6 +33,7 @@ import requests.exceptions
 import urllib3.exceptions
 
 from . import builder
+from .imagefacts import ChunkReader
 from .core import GraderUnavailable
 from .policy import DEFAULT_CPUS, DEFAULT_MEMORY, DEFAULT_PIDS, LOGGING, NO_MASQUERADE
 
@@ -474,7 +474,7 @@ class Sandbox:
                                                   labels=self.labels, entrypoint=["/nonexistent"],
                                                   network_mode="none")
         try:
-            stream = _IterStream(container.export(chunk_size=1 << 20))
+            stream = ChunkReader(container.export(chunk_size=1 << 20), what=f"l'image {image}")
             with tarfile.open(fileobj=stream, mode="r|") as tar:
                 for member in tar:
                     yield member, tar
@@ -704,27 +704,6 @@ def _safe(fn, default=()):
         log.debug("cleanup step failed: %s", exc)
         return default
 
-
-class _IterStream(io.RawIOBase):
-    """File-like view over an iterator of bytes (for streaming tar reads)."""
-
-    def __init__(self, chunks):
-        self._chunks = iter(chunks)
-        self._buf = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        while not self._buf:
-            try:
-                self._buf = next(self._chunks)
-            except StopIteration:
-                return 0
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
-        return n
 
 
 def run_cli(args: list[str], *, timeout: float, cwd: Optional[Path] = None,
