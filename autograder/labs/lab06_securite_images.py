@@ -259,11 +259,12 @@ def no_secret_files(g: Grading):
         else:
             where = "couche"
         problems.append(f"{path} — {where} {layer.index} ({layer.created_by or '?'})")
+    trivy_ran = True
     try:
         hits = [f for f in scanners.trivy_image_secrets(archive, timeout=g.remaining(180), sandbox=g.sandbox)
                 if f.layer not in base_ids]
     except scanners.ScannerError as exc:
-        hits = []
+        hits, trivy_ran = [], False
         g.notes.append(f"trivy image n'a pas pu analyser l'image : {exc} {exc.detail[:200]}")
     for f in hits:
         if not any(p.startswith(f.target + " ") for p in problems):
@@ -276,7 +277,8 @@ def no_secret_files(g: Grading):
                    ".dockerignore. Un `RUN rm` plus loin ne retire rien : la couche précédente garde le "
                    "fichier (`docker save` et `trivy image` le retrouvent).",
                    rule="DKL-LI-0003, CIS Docker 4.10")
-    return f"{len(own)} couche(s) ajoutée(s) lues : aucun secret (trivy --scanners secret : rien)"
+    scanned = "trivy --scanners secret : rien" if trivy_ran else "trivy n'a pas tourné ici"
+    return f"{len(own)} couche(s) ajoutée(s) lues : aucun secret ({scanned})"
 
 
 @LAB.check("06-healthcheck", "HEALTHCHECK défini et conteneur « healthy »", 1, requires=["06-build"])
