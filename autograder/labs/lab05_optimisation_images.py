@@ -29,11 +29,16 @@ LAB = Lab(
 )
 
 SOURCE = "src/csvstat.c"
-# The reference solution's final image measures 79 MB (debian:trixie-slim 78 MB + libcsv3 1 MB +
-# the binary); the budget adds ~20 % of margin. 25 % (99 MB) would sit within 2 MB of the same
-# image with apt's package lists left in a layer (101 MB), too close to tell right from wrong.
+# The reference solution's final image measures 79 MB on amd64 (debian:trixie-slim 78 MB + libcsv3
+# 1 MB + the binary); the budget is the reference base plus 17 MB, ~20 % of margin. 25 % (99 MB)
+# would sit within 2 MB of the same image with apt's package lists left in a layer (101 MB), too
+# close to tell right from wrong. Relative to the engine's own debian:trixie-slim, because Debian's
+# arm64 binaries are bigger (the arm64 base measures 100 MB): the same Dockerfile must get the same
+# grade on Apple Silicon.
+REFERENCE_BASE = "debian:trixie-slim"
 REFERENCE_MB = 79
-BUDGET_MB = 95
+MARGIN_MB = 17
+BUDGET_MB = 95  # on amd64: 78 MB of base + MARGIN_MB
 # Filesystem layers (RUN, COPY, ADD) the Dockerfile may add on top of the final base image.
 MAX_LAYERS = 5
 DATA = "/data"
@@ -220,20 +225,32 @@ def largest_added(g: Grading, limit: int = 3) -> str:
     return "; ".join(shown) or "aucune couche ajoutée de plus de 0,5 Mo"
 
 
-@LAB.check("05-size-budget", f"Image finale de moins de {BUDGET_MB} Mo", 1.5,
+def budget_bytes(g: Grading) -> int:
+    """``REFERENCE_BASE`` as this engine stores it (its architecture's packages) plus the margin;
+    the amd64 figure when the course image is absent."""
+    def measure() -> int:
+        try:
+            return image_size(g.sandbox, REFERENCE_BASE) + MARGIN_MB * MB
+        except DockerStepError:
+            return BUDGET_MB * MB
+    return g.once("budget", measure)
+
+
+@LAB.check("05-size-budget", f"Image finale légère : au plus {MARGIN_MB} Mo de plus que {REFERENCE_BASE}", 1.5,
            requires=["05-build", "05-app-works"])
 def size_budget(g: Grading):
-    size = size_of(g)
-    if size > BUDGET_MB * MB:
-        raise Fail(f"au plus {BUDGET_MB} Mo, couches décompressées (la solution de référence fait "
-                   f"{REFERENCE_MB} Mo ; `docker image ls` affiche ce nombre avec le stockage d'images "
-                   "classique, et la taille compressée avec le stockage containerd de Docker Desktop)",
+    size, budget = size_of(g), budget_bytes(g)
+    if size > budget:
+        raise Fail(f"au plus {budget / MB:.0f} Mo, couches décompressées ({REFERENCE_BASE} + {MARGIN_MB} Mo ; "
+                   f"la solution de référence fait {REFERENCE_MB} Mo sur amd64 ; `docker image ls` affiche ce "
+                   "nombre avec le stockage d'images classique, et la taille compressée avec le stockage "
+                   "containerd de Docker Desktop)",
                    f"{size / MB:.1f} Mo ; plus grosses couches ajoutées à l'image de base : {largest_added(g)}",
                    "une étape finale `debian:trixie-slim` sans compilateur ; `--no-install-recommends` "
                    "(DL3015) ; `rm -rf /var/lib/apt/lists/*` dans le MÊME RUN que `apt-get install` "
                    "(DL3009 : supprimé dans un RUN suivant, le fichier reste dans la couche d'avant).",
                    rule="CIS Docker 4.3")
-    return f"{size / MB:.1f} Mo (budget {BUDGET_MB} Mo)"
+    return f"{size / MB:.1f} Mo (budget {budget / MB:.0f} Mo)"
 
 
 @LAB.check("05-layers", "Couches regroupées dans l'image finale (pas de RUN consécutifs)", 1,
