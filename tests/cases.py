@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 import socket
+import tarfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,3 +175,14 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def tar_of(files: dict[str, bytes]) -> bytes:
+    """An uncompressed tar holding ``files`` (path -> content): an image layer in tests."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()

@@ -20,7 +20,7 @@ from expect import Case, differences, problems, statuses, table  # noqa: E402
 from matrix import derive_cases, select_labs  # noqa: E402
 from ocilayout import OCI_LAYER_GZIP, convert, layer_media_types, qualified  # noqa: E402
 
-from cases import lab_ids  # noqa: E402
+from cases import lab_ids, tar_of  # noqa: E402
 
 
 def check(cid, status="passed", skipped_here=False, message=""):
@@ -159,14 +159,6 @@ def test_solutions_and_starters_are_derived_for_every_lab(tmp_path):
 
 
 # -- docker save → OCI layout with gzip layers ------------------------------------------------------
-def layer_tar(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def sha(data: bytes) -> str:
@@ -175,7 +167,7 @@ def sha(data: bytes) -> str:
 
 def saved_archive(path: Path, *, corrupt: bool = False) -> dict:
     """A legacy `docker save` archive: two images sharing their base layer."""
-    base, top = layer_tar({"etc/os": b"debian\n" * 1000}), layer_tar({"app/x.py": b"print(1)\n"})
+    base, top = tar_of({"etc/os": b"debian\n" * 1000}), tar_of({"app/x.py": b"print(1)\n"})
     members = {"aaa/layer.tar": base, "bbb/layer.tar": top}
     configs = {}
     for name, layers in (("base", [base]), ("app", [base, top])):

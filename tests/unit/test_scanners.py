@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from autograder import scanners
+from cases import tar_of
 from autograder.probes import history_secrets, layer_files, saved_layers, secret_env, secret_name
 
 REAL_PYTHON = sys.executable  # the venv's, before a test hides its trivy
@@ -70,7 +71,7 @@ def test_ds0031_on_a_path_variable_is_waived_but_not_on_a_value():
     assert not scanners.path_not_secret(real) and not scanners.path_not_secret(arg)
 
 
-def test_parse_trivy_secrets_keeps_the_layer():
+def test_parse_trivy_secrets_keeps_thetar_of():
     (hit,) = scanners.parse_trivy(TRIVY_SECRET_JSON)
     assert (hit.rule, hit.target, hit.layer) == ("github-pat", "/app/.env", "sha256:abc")
     assert hit.created_by == "ADD dir:123 in /app"
@@ -135,20 +136,12 @@ def test_history_secrets_reads_legacy_and_buildkit_forms():
         "API_TOKEN", "DB_PASSWORD", "GITHUB_TOKEN", "API_KEY", "SECRET_KEY"]
 
 
-def _layer(files: dict) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def test_saved_layers_and_layer_files_see_a_file_deleted_later(tmp_path):
-    layers = {"l1/layer.tar": _layer({"etc/os-release": b"debian"}),
-              "l2/layer.tar": _layer({"app/.env": b"API_TOKEN=canary-123"}),
-              "l3/layer.tar": _layer({"app/.wh..env": b""})}
+    layers = {"l1/layer.tar": tar_of({"etc/os-release": b"debian"}),
+              "l2/layer.tar": tar_of({"app/.env": b"API_TOKEN=canary-123"}),
+              "l3/layer.tar": tar_of({"app/.wh..env": b""})}
     config = {"rootfs": {"diff_ids": ["sha256:1", "sha256:2", "sha256:3"]},
               "history": [{"created_by": "/bin/sh -c #(nop) ADD file:x in / "},
                           {"created_by": "/bin/sh -c #(nop)  ENV A=1", "empty_layer": True},
