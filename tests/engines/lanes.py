@@ -166,6 +166,7 @@ class DinDLane(Lane):
     # -- set-up ----------------------------------------------------------------------------
     def setup(self) -> None:
         self._host_env = {}  # the host engine: whatever DOCKER_HOST this process was given
+        BUILD.mkdir(parents=True, exist_ok=True)  # absent from a clean clone (CI)
         self._ensure_image()
         self._start()
         images = self.load_images()

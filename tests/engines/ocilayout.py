@@ -77,6 +77,7 @@ def convert(saved: Path, dest: Path, workers: int = 2, scratch: Path | None = No
     entry per tag, named by ``io.containerd.image.name``). Work folders go to ``scratch``
     (default: beside ``dest``); ``dest`` appears whole or not at all. Returns ``dest``."""
     scratch = scratch or dest.parent
+    dest.parent.mkdir(parents=True, exist_ok=True)
     work = scratch / f".{dest.name}.d"
     out = scratch / f".{dest.name}.oci"
     for d in (work, out):
