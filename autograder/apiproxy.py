@@ -476,7 +476,9 @@ class Policy:
             if not self.in_registry(ref):
                 return Decision(False, f"push vers {ref.domain or 'Docker Hub'} refusé ({name}) : poussez "
                                        f"vers le registre donné par la variable REGISTRY ({self.registries[0]})")
-            return Decision(True)
+            # The job's registry speaks plain HTTP on loopback. Docker allows that by itself and
+            # ignores this parameter; Podman verifies TLS unless told not to (tlsVerify=false).
+            return Decision(True, target=self._target(req, req.path, [*req.query, ("tlsVerify", "false")]))
         # tag
         query = dict(req.query)
         repo, tag = query.get("repo", ""), query.get("tag", "")

@@ -101,6 +101,19 @@ def detect() -> Builder:
     return _detect(os.environ.get("DOCKER_HOST", ""), os.environ.get("AUTOGRADER_BUILDER", "").strip().lower())
 
 
+def compose_env() -> dict[str, str]:
+    """What ``docker compose`` needs to build the way the grader builds.
+
+    ``COMPOSE_BAKE=false``: Compose 2.40 builds through ``buildx bake`` by default, and refuses to
+    build at all when the CLI has a buildx plugin older than 0.17 (Debian trixie's 0.13).
+    ``DOCKER_BUILDKIT=0`` where the grader builds classically: against Podman's API, Compose would
+    otherwise boot a ``moby/buildkit`` container and pull it from Docker Hub."""
+    env = {"COMPOSE_BAKE": "false"}
+    if detect().kind == "classic":
+        env["DOCKER_BUILDKIT"] = "0"
+    return env
+
+
 # -- reading BuildKit's plain progress ----------------------------------------------------------
 def parse_plain(lines: Iterable[str]) -> list[tuple[str, bool]]:
     """``(instruction, cached)`` for each Dockerfile step of a ``--progress=plain`` log, in the

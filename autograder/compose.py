@@ -18,6 +18,7 @@ from typing import Optional
 import docker.errors
 
 from . import policy
+from .builder import compose_env
 from .core import Fail
 from .sandbox import JOB_LABEL, DockerStepError, Sandbox, run_cli
 
@@ -143,11 +144,9 @@ class ComposeProject:
                 raise refused
         if self not in self.sandbox.compose_projects:
             self.sandbox.compose_projects.append(self)
-        # COMPOSE_BAKE=false: Compose 2.40 builds through `buildx bake` by default, and refuses to
-        # build at all when the CLI has a buildx plugin older than 0.17 (Debian trixie's 0.13).
         proc = run_cli(["docker", "compose", "-p", self.name, "--project-directory", str(self.directory),
                         "-f", str(self.effective_file()), *args], timeout=timeout, cwd=self.directory,
-                       env={"COMPOSE_BAKE": "false"}, sandbox=self.sandbox)
+                       env=compose_env(), sandbox=self.sandbox)
         if proc.returncode != 0:
             raise DockerStepError(f"`docker compose {' '.join(args)}` a échoué",
                                   _tail(proc.stderr or proc.stdout, 15))

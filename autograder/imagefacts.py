@@ -416,6 +416,17 @@ def engine_name(version: dict, info: dict) -> str:
     return "Docker Engine"
 
 
+def is_podman(client) -> bool:
+    """Whether ``client`` talks to Podman's Docker-compatible API (False when the engine does not answer)."""
+    import docker.errors
+    import requests.exceptions
+
+    try:
+        return engine_name(client.version(), {}) == "Podman"
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
+        return False
+
+
 def image_store(info: dict, engine: str = "Docker Engine") -> str:
     """``containerd`` when the engine stores images in containerd's snapshotters, else its graph
     driver; Podman keeps its own store (containers/storage) whatever the driver."""

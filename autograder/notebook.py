@@ -45,6 +45,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from .builder import compose_env
 from .images import course_images
 
 CHAPTERS = Path(__file__).resolve().parent.parent / "chapters"
@@ -193,8 +194,7 @@ class Course:
 
     def _run(self, command: str, timeout: int) -> tuple[int, list[str]]:
         env = dict(os.environ, DOCKER_CLI_HINTS="false", COMPOSE_ANSI="never", COMPOSE_PROGRESS="plain",
-                   BUILDKIT_PROGRESS="plain", NO_COLOR="1", TERM="dumb",
-                   COMPOSE_BAKE="false")
+                   BUILDKIT_PROGRESS="plain", NO_COLOR="1", TERM="dumb", **compose_env())
         proc = subprocess.Popen(["bash", "-o", "pipefail", "-c", command], stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
                                 errors="replace", env=env, start_new_session=True)

@@ -568,6 +568,23 @@ def image_attrs(sandbox: Sandbox, ref: str) -> Optional[dict]:
         return None
 
 
+def image_healthcheck(sandbox: Sandbox, ref: str) -> Optional[dict]:
+    """The image's HEALTHCHECK (``{"Test": [...], "Interval": ns, ...}``), or None.
+
+    Podman keeps it in the image (Docker format) but its Docker-compatible inspect leaves
+    ``Config.Healthcheck`` out: there, its own endpoint (``/libpod/images/…/json``, ``Healthcheck``)
+    says. On Docker that endpoint does not exist (404) and the first answer stands."""
+    found = ((image_attrs(sandbox, ref) or {}).get("Config") or {}).get("Healthcheck")
+    if found:
+        return found
+    api = sandbox.client.api
+    try:
+        resp = api._get(api._url("/libpod/images/{0}/json", ref))
+        return resp.json().get("Healthcheck") if resp.status_code == 200 else None
+    except (docker.errors.DockerException, ValueError, OSError):
+        return None
+
+
 def image_history(sandbox: Sandbox, ref: str) -> list:
     """The ``CreatedBy`` lines of ``docker history --no-trunc``, newest first."""
     return [h.get("CreatedBy", "") for h in sandbox.client.api.history(ref)]

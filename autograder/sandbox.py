@@ -156,8 +156,7 @@ class BuildResult:
         current: Optional[str] = None
         cached = False
         for line in self.step_lines if self.step_lines is not None else self.log:
-            # Docker's classic builder: "Step 3/5 : RUN …"; Podman's Buildah: "STEP 3/5: RUN …".
-            m = re.match(r"^(?:Step|STEP) \d+/\d+ ?: (.*)$", line.strip())
+            m = CLASSIC_STEP.match(line.strip())
             if m:
                 if current is not None:
                     steps.append((current, cached))
@@ -167,6 +166,11 @@ class BuildResult:
         if current is not None:
             steps.append((current, cached))
         return steps
+
+
+# A step of the classic builder's log: Docker's "Step 3/5 : RUN …", Podman's Buildah "STEP 3/5: RUN …",
+# prefixed with the stage in a multi-stage build ("[1/2] STEP 3/5: RUN …").
+CLASSIC_STEP = re.compile(r"^(?:\[\d+/\d+\] )?(?:Step|STEP) \d+/\d+ ?: (.*)$")
 
 
 class _BuildClient(docker.APIClient):
@@ -338,7 +342,7 @@ class Sandbox:
 
         def keep(text: str) -> None:
             for line in text.rstrip("\n").splitlines():
-                if line.startswith(("Step ", "STEP ")) or "Using cache" in line:
+                if CLASSIC_STEP.match(line.strip()) or "Using cache" in line:
                     steps.append(line[:500])
                 m = re.match(r"^-*> Running in ([0-9a-f]{12,64})$", line.strip())
                 if m:

@@ -57,6 +57,7 @@ import requests.exceptions
 
 from .apiproxy import ApiProxy
 from .core import Fail, GraderUnavailable
+from .imagefacts import is_podman
 from .policy import NO_MASQUERADE
 from .probes import Timeout, wait_until
 from .sandbox import DockerStepError, Sandbox
@@ -171,7 +172,7 @@ def endpoint(sandbox: Sandbox) -> Endpoint:
         me.reload()
         address = me.attrs["NetworkSettings"]["Networks"][name]["IPAddress"]
         return Endpoint(address, {PROXY_NAME: address}, (subnet,), name)
-    if gateway and not _bindable(gateway) and _podman(client):
+    if gateway and not _bindable(gateway) and is_podman(client):
         # Podman brings a network's bridge (and its gateway address) up with its first container.
         sandbox.run(KEEPER_IMAGE, suffix="scripts-keeper", network=name, command=["sleep", "infinity"],
                     read_only=True, cap_drop=["ALL"], security_opt=["no-new-privileges"], user="65534:65534")
@@ -184,13 +185,6 @@ def endpoint(sandbox: Sandbox) -> Endpoint:
     # Docker Desktop: its `host-gateway` is the machine the grader runs on, loopback included
     # (some versions do not resolve host.docker.internal in containers without it).
     return Endpoint("127.0.0.1", {PROXY_NAME: "host-gateway"}, None, name)
-
-
-def _podman(client) -> bool:
-    try:
-        return any("podman" in str(c.get("Name", "")).lower() for c in client.version().get("Components") or [])
-    except DOCKER_ERRORS:
-        return False
 
 
 def _disconnect(net, container) -> None:

@@ -27,7 +27,7 @@ from ..apiproxy import Policy
 from ..core import Fail, Lab
 from ..probes import host_port, wait_http_ok
 from ..scripts import run_script
-from ..registry_api import RegistryApi, RegistryError, parse_rfc3339, recent, wait_registry
+from ..registry_api import RegistryApi, RegistryError, parse_rfc3339, pull_plain_http, recent, wait_registry
 from ..runner import Grading
 from ..sandbox import DockerStepError, engine_host
 
@@ -298,7 +298,7 @@ def pull_run(g: Grading):
     except docker.errors.DockerException:
         pass
     try:
-        client.images.pull(repo, tag=vtag)
+        pull_plain_http(client, repo, vtag)
     except docker.errors.APIError as exc:
         raise Fail(f"`docker pull {repo}:{vtag}` réussit",
                    str(exc.explanation or exc)[:600],

@@ -26,7 +26,8 @@ from pathlib import Path
 from .. import scanners
 from ..core import Fail, Lab
 from ..dockerfile import base_images, final_base, require_pinned
-from ..probes import (buildkit_build, health_status, history_secrets, image_attrs, image_history,
+from ..probes import (buildkit_build, health_status, history_secrets, image_attrs, image_healthcheck,
+                      image_history,
                       layer_files, logs_tail, save_image, saved_layers, secret_env, user_id,
                       wait_http_ok, wait_running)
 from ..runner import Grading
@@ -283,7 +284,7 @@ def no_secret_files(g: Grading):
 
 @LAB.check("06-healthcheck", "HEALTHCHECK défini et conteneur « healthy »", 1, requires=["06-build"])
 def healthcheck(g: Grading):
-    test = ((image_attrs(g.sandbox, image(g).tag) or {}).get("Config", {}).get("Healthcheck") or {}).get("Test")
+    test = (image_healthcheck(g.sandbox, image(g).tag) or {}).get("Test")
     if test in (None, [], ["NONE"]):
         raise Fail("une instruction HEALTHCHECK dans l'image", "aucune (docker inspect : Config.Healthcheck vide)",
                    "ajoutez par exemple `HEALTHCHECK --interval=10s --timeout=3s CMD [\"python\", \"-c\", "

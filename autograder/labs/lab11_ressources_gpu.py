@@ -36,6 +36,7 @@ from decimal import Decimal
 import docker.errors
 
 from ..core import Fail, Lab, Skip
+from ..imagefacts import is_podman
 from ..policy import DEFAULT_CPUS, DEFAULT_MEMORY, DEFAULT_PIDS, _bytes
 from ..probes import Timeout, logs_tail, wait_until
 from ..runner import Grading
@@ -289,6 +290,11 @@ def oom_killed(g: Grading):
     steps = re.findall(r"^(\d+)$", logs, re.M)
     reached = f"{steps[-1]} Mo alloués" if steps else "aucune allocation affichée"
     if not state.get("OOMKilled"):
+        if code == 137 and steps and int(steps[-1]) < ALLOC_MB:
+            # SIGKILL mid-allocation, from nobody but the kernel: Podman on cgroup v1 does not
+            # always record OOMKilled (conmon misses the cgroup's OOM event); Docker does.
+            return (f"tué après {reached} (code 137, SIGKILL ; le moteur n'a pas noté OOMKilled, "
+                    f"{time.monotonic() - started:.1f} s)")
         if code == 0:
             raise Fail(f"le noyau tue le processus avant {ALLOC_MB} Mo (limite 256 Mio)",
                        f"{reached} sans être tué (code 0) : la limite est absente ou trop haute",
@@ -344,6 +350,11 @@ def gpu_reservation(g: Grading):
     try:
         host = created(g, "gpu").attrs.get("HostConfig") or {}
         requests = host.get("DeviceRequests") or []
+        if not requests and is_podman(g.sandbox.client):
+            # Podman's Docker-compatible API drops DeviceRequests (GPUs go through CDI there):
+            # what Compose asked for is judged from its canonical form.
+            requests = _gpu_requests_static(g.compose().services()["gpu"])
+            note = " (Podman ignore DeviceRequests : lu dans la configuration canonique de Compose)"
     except Fail as exc:
         if not re.search(r"pull|not found|manifest|resolve|no such image", exc.observed, re.I):
             raise

@@ -150,6 +150,7 @@ class DinDLane(Lane):
     data_dir = ""        # where the inner engine keeps its data (a host folder: no overlay on overlay)
     daemon = ""          # shell lines that configure and exec the engine on /run/lane/docker.sock
     ready_s = 120
+    run_files: dict[str, str] = {}  # written into /run/lane before the engine starts
 
     def __init__(self, work: Path):
         super().__init__(work)
@@ -207,6 +208,8 @@ class DinDLane(Lane):
         run, data = self.state / "run", self.state / "data"
         run.mkdir(parents=True)
         data.mkdir(parents=True)
+        for name, text in self.run_files.items():
+            (run / name).write_text(text)
         start = self.state / "start.sh"
         start.write_text(
             "set -e\n"
@@ -332,7 +335,37 @@ class PodmanLane(DinDLane):
               "cgroup_manager = \"cgroupfs\"\n"
               "events_logger = \"file\"\n"
               "CONF\n"
+              "export PODMAN_IGNORE_CGROUPSV1_WARNING=1\n"
+              "bash /run/lane/health-timers.sh &\n"
               "exec podman system service --time=0 unix:///run/lane/docker.sock\n")
+    # Podman runs each container's healthcheck from a systemd timer (`podman healthcheck run`
+    # every interval); without systemd as init it starts none and every status stays "starting".
+    # The lane has no systemd, so this loop plays the timers' part, as on a distribution without
+    # systemd: each running container with a healthcheck gets `podman healthcheck run` once per
+    # Config.Healthcheck.Interval (rounded up to the second), never two at once.
+    run_files = {"health-timers.sh": r"""
+declare -A due running seen
+while :; do
+  now=$(date +%s)
+  seen=()
+  while read -r id interval; do
+    [ -n "$interval" ] || continue
+    seen[$id]=1
+    interval=$(awk -v s="$interval" 'BEGIN { v = int(s); if (v < s) v++; if (v < 1) v = 30; print v }')
+    if [ -z "${due[$id]:-}" ]; then due[$id]=$((now + interval)); continue; fi
+    busy=${running[$id]:-}
+    if [ "$now" -ge "${due[$id]}" ] && { [ -z "$busy" ] || ! kill -0 "$busy" 2>/dev/null; }; then
+      podman healthcheck run "$id" >/dev/null 2>&1 &
+      running[$id]=$!
+      due[$id]=$((now + interval))
+    fi
+  done < <(podman ps -q --no-trunc | xargs -r podman inspect --format \
+             '{{.ID}} {{if .Config.Healthcheck}}{{.Config.Healthcheck.Interval.Seconds}}{{end}}' 2>/dev/null)
+  for id in "${!due[@]}"; do [ -n "${seen[$id]:-}" ] || unset "due[$id]" "running[$id]"; done
+  sleep 1
+done
+"""}
+
 
     def load_images(self) -> dict:
         tags, saved = self.saved_images()

@@ -95,6 +95,14 @@ def test_build_result_reads_the_log_of_its_builder():
                                       "--> 9a8b7c6d5e4f"])
     assert buildah.cached_steps() == [("FROM python:3.13-slim", False), ("RUN pip install a", True),
                                       ("COPY . .", False)]
+    # Buildah names the stage of a multi-stage build in front of each step
+    stages = BuildResult("t", "id", ["[1/2] STEP 1/2: FROM debian:trixie-slim AS build",
+                                     "[1/2] STEP 2/2: RUN apt-get install -y gcc", "--> Using cache 1f2e3d4c5b6a",
+                                     "[2/2] STEP 1/2: FROM debian:trixie-slim",
+                                     "[2/2] STEP 2/2: COPY --from=build /hello /hello", "--> 9a8b7c6d5e4f"])
+    assert stages.cached_steps() == [("FROM debian:trixie-slim AS build", False),
+                                     ("RUN apt-get install -y gcc", True), ("FROM debian:trixie-slim", False),
+                                     ("COPY --from=build /hello /hello", False)]
 
 
 ERROR = """\
