@@ -76,8 +76,10 @@ UPGRADE_FIX = ("mettez Docker à jour : Docker Desktop → « Check for updates 
                "récente de votre distribution.")
 PODMAN_FIX = ("rien à faire si tout passe : gardez le service API de Podman actif (`systemctl --user enable --now "
               "podman.socket`, ou `podman system service --time=0 unix://$XDG_RUNTIME_DIR/podman/podman.sock`) et "
-              "`export DOCKER_HOST=unix://$XDG_RUNTIME_DIR/podman/podman.sock`. En cas d'écart avec la correction "
-              "de l'enseignant, refaites l'essai avec Docker Desktop ou Docker Engine, la référence du cours.")
+              "`export DOCKER_HOST=unix://$XDG_RUNTIME_DIR/podman/podman.sock`. Ce qui change quand vous tapez `podman` "
+              "vous-même (HEALTHCHECK, registre en HTTP, GPU) : chapitre 1/02, « Faire les TP avec Podman ». En cas "
+              "d'écart avec la correction de l'enseignant, refaites l'essai avec Docker Desktop ou Docker Engine, "
+              "la référence du cours.")
 BUILDKIT_FIX = ("installez BuildKit : Docker Desktop l'inclut (mettez-le à jour) ; sous Linux, le plugin buildx, "
                 "paquet `docker-buildx-plugin` (dépôt apt de Docker) ou `docker-buildx` (Debian, Ubuntu), puis "
                 "vérifiez avec `docker buildx version`.")

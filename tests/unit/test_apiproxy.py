@@ -122,6 +122,14 @@ def test_allowed(policy, method, target):
     assert policy.decide(req(method, target)).allowed
 
 
+def test_push_to_the_job_registry_tells_podman_it_is_plain_http(policy):
+    """The job's registry is plain HTTP on loopback: Docker allows it by itself, Podman only with
+    tlsVerify=false. The image, its tag and the version prefix are kept."""
+    decision = policy.decide(req("POST", f"/v1.41/images/{REG}/meteo/push?tag=1.2.0"))
+    assert decision.target.startswith(f"/v1.41/images/{REG}/meteo/push?")
+    assert query(decision.target) == {"tag": "1.2.0", "tlsVerify": "false"}
+
+
 @pytest.mark.parametrize("method, target, why", [
     ("GET", "/containers/json", "GET /containers/json"),                       # docker ps
     ("POST", "/v1.41/containers/create", "POST /containers/create"),           # docker run
