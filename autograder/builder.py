@@ -191,12 +191,15 @@ class CliBuild:
 
 
 def command(builder: Builder, context: Path, dockerfile: Path, tag: str, labels: dict[str, str],
-            iidfile: Path) -> tuple[list[str], dict[str, str]]:
-    """The docker command and its extra environment for a BuildKit build."""
+            iidfile: Path, secrets: Optional[dict[str, Path]] = None) -> tuple[list[str], dict[str, str]]:
+    """The docker command and its extra environment for a BuildKit build (``secrets``: id -> file,
+    for ``RUN --mount=type=secret``)."""
     base = ["docker", "buildx", "build", "--load"] if builder.kind == "buildx" else ["docker", "build"]
     args = [*base, "--progress=plain", "--pull=false", "-f", str(dockerfile), "-t", tag, "--iidfile", str(iidfile)]
     for key, value in labels.items():
         args += ["--label", f"{key}={value}"]
+    for key, src in (secrets or {}).items():
+        args += ["--secret", f"id={key},src={src}"]
     # No provenance attestation: with the containerd image store it would add an index entry.
     # Nor git metadata of the (copied) context: buildx would warn that it is not a repository.
     env = {"DOCKER_BUILDKIT": "1", "BUILDX_NO_DEFAULT_ATTESTATIONS": "1", "BUILDKIT_PROGRESS": "plain",

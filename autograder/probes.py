@@ -648,42 +648,6 @@ def layer_files(archive: _Path, layers: list, read: Callable[[str, int], bool]):
                     yield layer, path, content, False
 
 
-def buildkit_build(sandbox: Sandbox, context: _Path, tag_suffix: str, dockerfile: _Path,
-                   secrets: Optional[dict] = None, timeout: float = 600):
-    """Build with BuildKit through the docker CLI (``RUN --mount=type=secret`` needs it; the SDK
-    only drives the legacy builder). ``secrets`` maps an id to a file given with ``--secret``.
-
-    Tries ``docker buildx build --load``, then ``DOCKER_BUILDKIT=1 docker build`` with the
-    ``docker`` on PATH and Debian's ``/usr/bin/docker``. Returns a ``BuildResult``; raises
-    :class:`DockerStepError` with the log tail when every builder fails.
-    """
-    from .sandbox import JOB_LABEL, BuildResult, run_cli  # noqa: PLC0415 - local by design
-
-    tag = f"{sandbox.job}-{tag_suffix}:grading"
-    common = ["--label", f"{JOB_LABEL}={sandbox.job}", "-t", tag, "-f", str(dockerfile), "--progress", "plain"]
-    for key, src in (secrets or {}).items():
-        common += ["--secret", f"id={key},src={src}"]
-    attempts = [(["docker", "buildx", "build", "--load", *common, "."], {})]
-    for exe in dict.fromkeys(["docker", "/usr/bin/docker"]):
-        attempts.append(([exe, "build", *common, "."], {"DOCKER_BUILDKIT": "1"}))
-    last = ""
-    for args, env in attempts:
-        if args[0].startswith("/") and not _Path(args[0]).exists():
-            continue
-        proc = run_cli(args, timeout=timeout, cwd=context, env=env, sandbox=sandbox)
-        output = (proc.stdout + proc.stderr).strip()
-        if proc.returncode == 0:
-            image_id = sandbox.client.images.get(tag).id
-            return BuildResult(tag=tag, image_id=image_id, log=output.splitlines()[-200:])
-        unavailable = ("buildx component is missing", "is not a docker command", "unknown flag",
-                       "BuildKit is enabled but", "requires BuildKit")
-        if not any(u in output for u in unavailable):
-            raise DockerStepError("le build BuildKit a échoué", "\n".join(output.splitlines()[-25:]))
-        last = output
-    raise DockerStepError("aucun builder BuildKit disponible (ni `docker buildx`, ni DOCKER_BUILDKIT=1)",
-                          "\n".join(last.splitlines()[-10:]))
-
-
 # -- images ------------------------------------------------------------------------------------
 # General-purpose questions about a built image (lab 05 and any lab that builds one): its size,
 # the steps its Dockerfile's final stage added (image history), the build tools its file system

@@ -9,6 +9,7 @@ manager).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -25,7 +26,7 @@ from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Union
 
 import docker
 import docker.errors
@@ -174,13 +175,41 @@ CLASSIC_STEP = re.compile(r"^(?:\[\d+/\d+\] )?(?:Step|STEP) \d+/\d+ ?: (.*)$")
 
 
 class _BuildClient(docker.APIClient):
-    """A low-level client that keeps the build's HTTP response, so another thread can cut it."""
+    """A low-level client that keeps the build's HTTP response, so another thread can cut it, and
+    adds ``extra_params`` to ``POST /build`` (parameters the SDK does not know)."""
 
     response = None
+    extra_params: dict = {}
 
     def _stream_helper(self, response, decode=False):
         self.response = response
         return super()._stream_helper(response, decode)
+
+    def _post(self, url, **kwargs):
+        if self.extra_params and url.endswith("/build"):
+            kwargs["params"] = {**(kwargs.get("params") or {}), **self.extra_params}
+        return super()._post(url, **kwargs)
+
+
+def _context_with_secrets(context: Path, dockerfile: str, files: dict[str, Path]) -> tuple[dict, dict]:
+    """The build context as a tar that also carries the secret files, and the ``secrets`` parameter
+    of Podman's ``POST /build`` (Buildah takes each file out of the context before the build, so it
+    never reaches a layer). Docker's classic builder has no secrets: it ignores the parameter."""
+    from docker.api.build import process_dockerfile  # noqa: PLC0415 - the SDK's own helper
+
+    ignore = context / ".dockerignore"
+    exclude = [line.strip() for line in ignore.read_text(errors="replace").splitlines()
+               if line.strip() and not line.strip().startswith("#")] if ignore.is_file() else None
+    df = process_dockerfile(dockerfile, str(context))
+    archive = docker.utils.tar(str(context), exclude=exclude, dockerfile=df)
+    names = {}
+    with tarfile.open(fileobj=archive, mode="a") as tar:
+        for key, src in files.items():
+            names[key] = f".autograder-secret-{secrets.token_hex(8)}"
+            tar.add(str(src), arcname=names[key])
+    archive.seek(0)
+    params = {"secrets": json.dumps([f"id={key},src={name}" for key, name in names.items()])}
+    return {"fileobj": archive, "custom_context": True, "dockerfile": df[0]}, params
 
 
 def _cut(response) -> None:
@@ -266,19 +295,21 @@ class Sandbox:
             _safe(c.kill, default=None)
 
     # -- images ---------------------------------------------------------------
-    def build(self, context: Path, tag_suffix: str, dockerfile: str = "Dockerfile",
-              timeout: float = BUILD_TIMEOUT_S) -> BuildResult:
+    def build(self, context: Path, tag_suffix: str, dockerfile: Union[str, Path] = "Dockerfile",
+              timeout: float = BUILD_TIMEOUT_S, secrets: Optional[dict[str, Path]] = None) -> BuildResult:
         """Build ``context`` into ``<job>-<tag_suffix>:grading``, labelled with the job: with
         BuildKit wherever the engine offers it (:mod:`autograder.builder`), else with the classic
-        builder. The log kept is bounded (the step lines and the last lines)."""
+        builder. The log kept is bounded (the step lines and the last lines). ``dockerfile`` is
+        relative to ``context`` or an absolute path (outside it, too); ``secrets`` (id -> file)
+        serve ``RUN --mount=type=secret`` (BuildKit, or Podman's Buildah)."""
         self.check_stopped()
         chosen = builder.detect()
         if chosen.buildkit:
-            return self._build_buildkit(chosen, context, tag_suffix, dockerfile, timeout)
-        return self._build_classic(context, tag_suffix, dockerfile, timeout)
+            return self._build_buildkit(chosen, context, tag_suffix, str(dockerfile), timeout, secrets)
+        return self._build_classic(context, tag_suffix, str(dockerfile), timeout, secrets)
 
     def _build_buildkit(self, chosen: "builder.Builder", context: Path, tag_suffix: str, dockerfile: str,
-                        timeout: float) -> BuildResult:
+                        timeout: float, secrets: Optional[dict[str, Path]] = None) -> BuildResult:
         tag = f"{self.job}-{tag_suffix}:grading"
         deadline = time.monotonic() + timeout
         notes: list[str] = []
@@ -287,7 +318,7 @@ class Sandbox:
             path = context / dockerfile
 
             def attempt(df: Path) -> builder.CliBuild:
-                args, env = builder.command(chosen, context, df, tag, self.labels, iidfile)
+                args, env = builder.command(chosen, context, df, tag, self.labels, iidfile, secrets)
                 return builder.run_build(args, env, max(1.0, deadline - time.monotonic()),
                                          keep=BUILD_LOG_TAIL, abortable=self.abortable, observers=CLI_OBSERVERS)
 
@@ -328,11 +359,15 @@ class Sandbox:
         return BuildResult(tag=tag, image_id=image_id, log=result.lines[-BUILD_LOG_TAIL:], step_lines=result.lines,
                            builder=chosen.kind, notes=notes)
 
-    def _build_classic(self, context: Path, tag_suffix: str, dockerfile: str, timeout: float) -> BuildResult:
+    def _build_classic(self, context: Path, tag_suffix: str, dockerfile: str, timeout: float,
+                       secrets: Optional[dict[str, Path]] = None) -> BuildResult:
         """The classic builder through the docker SDK (its log says « Using cache »)."""
         tag = f"{self.job}-{tag_suffix}:grading"
         api = _BuildClient(timeout=int(timeout), version=self.client.api.api_version,
                            **docker.utils.kwargs_from_env())
+        where: dict = {"path": str(context), "dockerfile": dockerfile}
+        if secrets:
+            where, api.extra_params = _context_with_secrets(context, dockerfile, secrets)
         steps: list[str] = []
         tail: deque[str] = deque(maxlen=BUILD_LOG_TAIL)
         deadline = time.monotonic() + timeout
@@ -354,7 +389,7 @@ class Sandbox:
 
         try:
             with self.abortable(lambda: api.response is not None and _cut(api.response)):
-                stream = api.build(path=str(context), dockerfile=dockerfile, tag=tag, labels=self.labels,
+                stream = api.build(**where, tag=tag, labels=self.labels,
                                    rm=True, forcerm=True, pull=False, decode=True, timeout=int(timeout),
                                    container_limits={"memory": 2 * 1024**3, "memswap": 2 * 1024**3})
                 for chunk in stream:
@@ -379,6 +414,8 @@ class Sandbox:
             raise DockerStepError(_explain(exc), output()) from exc
         finally:
             api.close()
+            if "fileobj" in where:
+                where["fileobj"].close()
             if not finished and running:
                 # A cut build: the daemon cancels it, but removes its step container lazily.
                 _safe(lambda: self.client.containers.get(running[-1]).remove(force=True), default=None)

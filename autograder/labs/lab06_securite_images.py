@@ -26,7 +26,7 @@ from pathlib import Path
 from .. import scanners
 from ..core import Fail, Lab
 from ..dockerfile import base_images, final_base, require_pinned
-from ..probes import (buildkit_build, health_status, history_secrets, image_attrs, image_healthcheck,
+from ..probes import (health_status, history_secrets, image_attrs, image_healthcheck,
                       image_history,
                       layer_files, logs_tail, save_image, saved_layers, secret_env, user_id,
                       wait_http_ok, wait_running)
@@ -99,8 +99,8 @@ def _buildkit(g: Grading, text: str):
     copy = g.workdir.parent / "Dockerfile.buildkit"
     copy.write_text(re.sub(r"^#\s*syntax\s*=.*\n", "", text, count=1, flags=re.I))
     try:
-        return buildkit_build(g.sandbox, g.workdir, "app", copy,
-                              {i: g.workdir.parent / "build-secret" for i in ids}, timeout=g.remaining(600))
+        return g.sandbox.build(g.workdir, "app", copy, timeout=g.remaining(600),
+                               secrets={i: g.workdir.parent / "build-secret" for i in ids})
     except DockerStepError as exc:
         raise Fail("l'image se construit sans erreur (BuildKit, car le Dockerfile utilise "
                    "`RUN --mount=…`)", f"{exc}\n{exc.output}".strip(),

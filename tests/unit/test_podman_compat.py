@@ -121,3 +121,37 @@ def test_compose_builds_the_way_the_grader_builds(monkeypatch, kind, buildkit):
     monkeypatch.setattr(builder, "detect", lambda: builder.Builder(kind))
     env = builder.compose_env()
     assert env["COMPOSE_BAKE"] == "false" and env.get("DOCKER_BUILDKIT") == buildkit
+
+
+def test_build_secrets_travel_in_the_context_for_buildah(tmp_path):
+    """Podman's POST /build takes ``secrets=["id=…,src=<file in the context>"]`` and moves each file
+    out of the context before the build; .dockerignore still applies to the rest."""
+    import json
+    import tarfile
+
+    from autograder.sandbox import _context_with_secrets
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "app.py").write_text("print(1)\n")
+    (ctx / ".env").write_text("TOKEN=x\n")
+    (ctx / ".dockerignore").write_text("# local\n.env\n")
+    outside = tmp_path / "Dockerfile.buildkit"
+    outside.write_text("FROM x\nRUN --mount=type=secret,id=tok true\n")
+    secret = tmp_path / "build-secret"
+    secret.write_text("s3cr3t\n")
+    where, params = _context_with_secrets(ctx, str(outside), {"tok": secret})
+    [spec] = json.loads(params["secrets"])
+    key, src = (dict(f.split("=", 1) for f in spec.split(",")) [k] for k in ("id", "src"))
+    assert key == "tok" and where["custom_context"] is True
+    with tarfile.open(fileobj=where["fileobj"]) as tar:
+        names = tar.getnames()
+        assert tar.extractfile(src).read() == b"s3cr3t\n"
+        assert tar.extractfile(where["dockerfile"]).read().startswith(b"FROM x")
+    assert "app.py" in names and ".env" not in names
+
+
+def test_buildkit_command_passes_secrets(tmp_path):
+    args, _ = builder.command(builder.Builder("buildx", "0.29"), tmp_path, tmp_path / "Dockerfile", "t:1", {},
+                              tmp_path / "iid", {"tok": tmp_path / "s"})
+    assert args[args.index("--secret") + 1] == f"id=tok,src={tmp_path / 's'}"
