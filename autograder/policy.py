@@ -411,6 +411,9 @@ def _review_file_object(where: str, obj: dict, root: Path) -> list[Refusal]:
 # ---------------------------------------------------------------------------------------------
 # 3. The configuration the grader runs
 # ---------------------------------------------------------------------------------------------
+TMPFS_DEFAULT_MODE = 0o1777
+
+
 def rewrite(config: dict, job: str, labels: dict[str, str], *, internet: bool = False) -> tuple[dict, list[str]]:
     """The effective configuration for an accepted ``config``, and French notes on what changed.
 
@@ -435,6 +438,11 @@ def rewrite(config: dict, job: str, labels: dict[str, str], *, internet: bool = 
         svc["logging"] = copy.deepcopy(LOGGING)
         if _seconds(svc.get("stop_grace_period")) > MAX_STOP_GRACE_S:
             svc["stop_grace_period"] = f"{MAX_STOP_GRACE_S}s"  # a stop or re-creation stays bounded
+        for vol in svc.get("volumes") or []:
+            if isinstance(vol, dict) and vol.get("type") == "tmpfs":
+                # Docker's default mode (1777), said explicitly: Podman makes a tmpfs with a size
+                # and no mode 000, which no non-root user can write.
+                vol["tmpfs"] = {"mode": TMPFS_DEFAULT_MODE, **(vol.get("tmpfs") or {})}
         if svc.get("network_mode") == "bridge":
             del svc["network_mode"]  # Docker's shared bridge: use the project's own network instead
             svc["networks"] = {"default": None}

@@ -18,6 +18,7 @@ the engine trusts over plain HTTP); the grader reads it where it reaches publish
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass, field
 
@@ -25,6 +26,7 @@ import docker.errors
 
 from ..apiproxy import Policy
 from ..core import Fail, Lab
+from ..imagefacts import is_podman
 from ..probes import host_port, wait_http_ok
 from ..scripts import run_script
 from ..registry_api import RegistryApi, RegistryError, parse_rfc3339, pull_plain_http, recent, wait_registry
@@ -175,6 +177,21 @@ def _tags(g: Grading) -> tuple[Publication, list[str]]:
                    "problème du correcteur : signalez-le à l'enseignant.") from None
 
 
+ALL_TAGS = re.compile(r"\bpush\s+(?:[^|;&\n]*\s)?(?:-a|--all-tags)\b")
+
+
+def _all_tags_on_podman(g: Grading, tags: list[str]) -> str:
+    """The real cause when only `latest` arrived from a script that pushes `--all-tags` to Podman:
+    its Docker-compatible push takes one tag (the name alone means `latest`)."""
+    script = g.workdir / SCRIPT
+    text = script.read_text(errors="replace") if script.is_file() else ""
+    if tags == ["latest"] and ALL_TAGS.search(text) and is_podman(g.sandbox.client):
+        return ("`docker push --all-tags` ne pousse que `latest` à travers l'API de Podman (elle pousse une "
+                "seule étiquette par requête) : poussez chaque étiquette, `docker push \"$REGISTRY/meteo:$TAG\"`, "
+                "ce qui marche aussi avec Docker.")
+    return ""
+
+
 def _version_tag(pub: Publication, tags: list[str]) -> str:
     for tag in (pub.version, "v" + pub.version):
         if tag in tags:
@@ -207,7 +224,9 @@ def version_tag(g: Grading):
     pub, tags = _tags(g)
     if _version_tag(pub, tags):
         return f"étiquettes : {', '.join(tags)}"
-    if tags == ["latest"]:
+    if _all_tags_on_podman(g, tags):
+        hint = _all_tags_on_podman(g, tags)
+    elif tags == ["latest"]:
         hint = ("`latest` seul ne dit pas quelle version tourne et change à chaque push : étiquetez "
                 "avec la version (`${REGISTRY}/meteo:${VERSION}`).")
     elif "1.2.0" in tags:
@@ -228,6 +247,7 @@ def immutable_tag(g: Grading):
     if not matching:
         raise Fail(f"une étiquette contenant le commit `{pub.commit}` (variable CI_COMMIT_SHORT_SHA)",
                    f"étiquettes présentes : {', '.join(tags) or 'aucune'}",
+                   _all_tags_on_podman(g, tags) or
                    "ajoutez l'étiquette `${CI_COMMIT_SHORT_SHA:-$(git rev-parse --short HEAD)}` et poussez-la : "
                    "une version peut être reconstruite, un commit désigne une seule image.")
     vtag = _version_tag(pub, tags)

@@ -151,3 +151,19 @@ def test_refusal_lines_name_the_setting_and_the_rule():
     assert line == "« services.web.privileged » : tous les droits [CIS 5.5]"
     expected, observed, hint = policy.refusal_message([Refusal("x", "y")])
     assert "refuse" in observed and "« x » : y" in observed and hint
+
+
+def test_rewrite_states_dockers_tmpfs_mode_where_the_file_gives_none():
+    """Podman makes a tmpfs with a size but no mode 000 (unwritable for a non-root user); Docker's
+    default, 1777, is written out so that every engine mounts the same. A mode given stays."""
+    cfg = {"services": {"app": {"image": "x", "volumes": [
+        {"type": "tmpfs", "target": "/tmp", "tmpfs": {"size": 16777216}},
+        {"type": "tmpfs", "target": "/run/app", "tmpfs": {"mode": 0o700}},
+        {"type": "tmpfs", "target": "/cache"},
+        {"type": "volume", "source": "data", "target": "/data"}]}}}
+    out, _ = rewrite(cfg, "ag-x", {})
+    vols = out["services"]["app"]["volumes"]
+    assert vols[0]["tmpfs"] == {"mode": 0o1777, "size": 16777216}
+    assert vols[1]["tmpfs"] == {"mode": 0o700}
+    assert vols[2]["tmpfs"] == {"mode": 0o1777}
+    assert "tmpfs" not in vols[3]
