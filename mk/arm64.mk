@@ -3,7 +3,7 @@
 # (arm64 stand-ins never replace this engine's amd64 tags), labs 01 and 05 graded there with arm64
 # images, the course container built for linux/arm64. Slow (measured on a busy 2-core machine):
 # ~30 min for the arm64 stand-ins (then cached in build/arm64/), ~30 min of cold BuildKit warm-up
-# builds, ~3 min of gradings; the course container's build takes over an hour more
+# builds, ~3 min of gradings; the course container's build takes 30-70 min more
 # (ARM64_COURSE=0 leaves it out). Timings: build/arm64/timings.json.
 ARM64_COURSE ?= 1
 
