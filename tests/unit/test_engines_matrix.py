@@ -16,7 +16,7 @@ import pytest
 ENGINES = Path(__file__).resolve().parents[1] / "engines"
 sys.path.insert(0, str(ENGINES))
 
-from expect import Case, differences, problems, statuses, table  # noqa: E402
+from expect import Case, differences, problems, statuses, table, triage  # noqa: E402
 from matrix import derive_cases, select_labs  # noqa: E402
 from ocilayout import OCI_LAYER_GZIP, convert, layer_media_types, qualified  # noqa: E402
 
@@ -120,6 +120,25 @@ def test_skipped_here_differs_from_a_plain_skip_and_a_missing_result_differs_eve
     assert [d["check"] for d in differences({"host": entry(a), "sid": entry(b)})] == ["gpu"]
     missing = differences({"host": entry(a), "sid": {"statuses": {}, "messages": {}}})
     assert missing[0]["lanes"]["sid"]["status"] == "absent"
+
+
+def test_a_known_engine_difference_is_excused_only_on_its_lane_and_reported_once_gone():
+    cid = "04-registre/alternative/x"
+    good = {"statuses": {"a": "passed"}, "messages": {}, "problems": []}
+    worse = {"statuses": {"a": "failed"}, "messages": {"a": "latest seulement"}, "problems": ["score 2.0 != 10.0"]}
+    known = {("podman", cid): "one tag per push"}
+
+    def case(**lanes):
+        e = {"id": cid, "lanes": lanes}
+        e["differences"] = differences(lanes)
+        return e
+
+    assert triage(case(host=good, podman=worse), known) == (False, ["podman: one tag per push"], [])
+    # the same failure on a lane with no known reason still fails the run
+    assert triage(case(host=good, sid=worse, podman=worse), known)[0] is True
+    assert triage(case(host=good, podman=worse), {})[0] is True
+    # fixed upstream: the entry is reported as stale, and nothing is excused
+    assert triage(case(host=good, podman=good), known) == (False, [], ["podman"])
 
 
 # -- table -------------------------------------------------------------------------------------
