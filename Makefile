@@ -40,7 +40,7 @@ docker-ready: $(STAMP) ## Stop with a clear message (exit 2) when no Docker engi
 # Students' JupyterLab hides nbgrader's instructor extensions (jupyter/etudiant/); INSTRUCTOR=1 shows them.
 lab: $(STAMP) ## Open JupyterLab on the course (chapters/ and labs/; INSTRUCTOR=1 adds the formgrader)
 	@$(PY) -m autograder doctor --for lab
-	$(if $(INSTRUCTOR),,JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter/etudiant) $(VENV)/bin/jupyter lab --notebook-dir=. --ServerApp.default_url=/lab/tree/README.md $(JUPYTER_ARGS) \
+	$(if $(INSTRUCTOR),,JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter/etudiant) $(VENV)/bin/jupyter lab --notebook-dir=. --ServerApp.default_url=/lab/tree/chapters/README.md $(JUPYTER_ARGS) \
 	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 images: docker-ready ## Make sure the course images exist (pull, or build offline stand-ins)
