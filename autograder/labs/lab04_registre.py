@@ -224,19 +224,20 @@ def version_tag(g: Grading):
     pub, tags = _tags(g)
     if _version_tag(pub, tags):
         return f"étiquettes : {', '.join(tags)}"
-    if _all_tags_on_podman(g, tags):
-        hint = _all_tags_on_podman(g, tags)
-    elif tags == ["latest"]:
-        hint = ("`latest` seul ne dit pas quelle version tourne et change à chaque push : étiquetez "
-                "avec la version (`${REGISTRY}/meteo:${VERSION}`).")
-    elif "1.2.0" in tags:
-        hint = ("la version est écrite en dur : lisez-la dans le fichier VERSION "
-                "(`VERSION=\"$(tr -d '[:space:]' < VERSION)\"`).")
-    else:
-        hint = "lisez la version dans le fichier VERSION et utilisez-la telle quelle comme étiquette."
     raise Fail(f"l'étiquette `{pub.version}` sur `{IMAGE}` (le correcteur a écrit {pub.version} dans VERSION "
                "avant de lancer le script)",
-               f"étiquettes présentes : {', '.join(tags) or 'aucune'}", hint)
+               f"étiquettes présentes : {', '.join(tags) or 'aucune'}",
+               _all_tags_on_podman(g, tags) or _version_hint(tags))
+
+
+def _version_hint(tags: list[str]) -> str:
+    if tags == ["latest"]:
+        return ("`latest` seul ne dit pas quelle version tourne et change à chaque push : étiquetez "
+                "avec la version (`${REGISTRY}/meteo:${VERSION}`).")
+    if "1.2.0" in tags:
+        return ("la version est écrite en dur : lisez-la dans le fichier VERSION "
+                "(`VERSION=\"$(tr -d '[:space:]' < VERSION)\"`).")
+    return "lisez la version dans le fichier VERSION et utilisez-la telle quelle comme étiquette."
 
 
 @LAB.check("04-immutable-tag", "Étiquette immuable (commit) sur la même image que la version", 2,
