@@ -4,8 +4,9 @@ A check has a stable id, a French title (what the student sees), points, and a
 ``verify`` function. ``verify`` receives the :class:`~autograder.runner.Grading`
 of the submission and returns ``None`` (or a short French note) when the check
 passes. It raises :class:`Fail` with what was expected, what was observed and
-what to do next, or :class:`Skip` when the check cannot be judged here (for
-example no GPU on this host). A check may name prerequisites: when one of them
+what to do next; :class:`NotYet` when the thing it judges is not there yet (« rien à
+évaluer encore », 0 points: a check never passes on an absent subject); or :class:`Skip`
+when the check cannot be judged here (for example no GPU on this host). A check may name prerequisites: when one of them
 did not pass, the check is skipped and says why.
 """
 
@@ -47,6 +48,14 @@ class Fail(Exception):
         if self.rule:
             parts.append(f"Référence : {self.rule}")
         return "\n".join(parts)
+
+
+class NotYet(Fail):
+    """The check's subject is absent (no code copied yet, no healthcheck, no CMD…): there is
+    nothing to judge yet. It earns nothing and says what to do first."""
+
+    def __init__(self, expected: str, absent: str, first: str):
+        super().__init__(expected, f"rien à évaluer encore : {absent}", first)
 
 
 class Skip(Exception):
@@ -131,6 +140,8 @@ class CheckResult:
     duration_s: float = 0.0
     # Skipped because this host cannot judge it (no GPU, no conda image…), not because of the work.
     skipped_here: bool = False
+    # Failed because its subject is not there yet (:class:`NotYet`): « rien à évaluer encore ».
+    absent: bool = False
 
     def to_json(self) -> dict:
         return {
@@ -140,6 +151,7 @@ class CheckResult:
             "earned": self.earned,
             "status": self.status.value,
             "skipped_here": self.skipped_here,
+            "absent": self.absent,
             "message": self.message,
         }
 

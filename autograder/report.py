@@ -20,6 +20,12 @@ STYLE = {
     Status.SKIPPED: ("– non évalué", "yellow"),
     Status.ERROR: ("! erreur", "magenta"),
 }
+ABSENT = ("○ rien à évaluer encore", "blue")
+
+
+def _state(r) -> tuple[str, str]:
+    """The label and colour of a result: a check whose subject is absent is told apart."""
+    return ABSENT if r.absent else STYLE[r.status]
 
 
 # Below this width the scorecard is stacked (one block per check) instead of a table: a table's
@@ -38,7 +44,7 @@ def render(report: Report, console: Optional[Console] = None) -> None:
     for r in report.results:
         if r.status is Status.PASSED or not r.message:
             continue
-        _, style = STYLE[r.status]
+        _, style = _state(r)
         # The id alone in the border (never cut: ids are short); the title wraps inside.
         console.print(Panel(Group(Text(r.title, style="bold"), Text(r.message)), title=r.id,
                             title_align="left", border_style=style, expand=True))
@@ -60,7 +66,7 @@ def _table(report: Report, console: Console) -> None:
     table.add_column("Points", justify="right", no_wrap=True)
     table.add_column("État", no_wrap=True)
     for r in report.results:
-        label, style = STYLE[r.status]
+        label, style = _state(r)
         table.add_row(Text(f"{r.title}\n", style="bold").append(r.id, style="dim"),
                       _points(r), Text(label, style=style))
     console.print(table)
@@ -71,7 +77,7 @@ def _stacked(report: Report, console: Console) -> None:
     and states hold no space but the state's own, so wrapping never cuts them."""
     console.print(Text(_title(report), style="bold"))
     for r in report.results:
-        label, style = STYLE[r.status]
+        label, style = _state(r)
         console.print(Rule(style="dim"))
         console.print(Text(r.title, style="bold"))
         line = Text.assemble((r.id, "dim"), "  ", (_points(r), "bold"), "  ")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .compose import COMPOSE_FILES, ComposeProject, Refused
-from .core import Check, CheckResult, Fail, GraderUnavailable, Lab, Report, Skip, Status
+from .core import Check, CheckResult, Fail, GraderUnavailable, Lab, NotYet, Report, Skip, Status
 from .policy import inside
 from .sandbox import BuildResult, DockerStepError, Sandbox
 
@@ -254,11 +255,23 @@ def review(g: Grading) -> Optional[Fail]:
         return None  # missing or invalid file: the static checks report it
 
 
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]")
+
+
+def student_text(text: str, workdir: Path) -> str:
+    """A message as the student should read it: no terminal colour codes, and the student's own
+    relative paths instead of the grader's temporary copy (``/tmp/autograder-…/NN-slug/x`` → ``x``)."""
+    text = ANSI.sub("", text)
+    for root in {str(workdir), str(workdir.resolve())}:
+        text = text.replace(root + "/", "").replace(root, ".")
+    return text
+
+
 def run_check(check: Check, g: Grading, status_by_id: dict[str, Status]) -> CheckResult:
     def result(status: Status, message: str, t0: float) -> CheckResult:
         earned = check.points if status is Status.PASSED else 0.0
-        return CheckResult(check.id, check.title, check.points, earned, status, message,
-                           time.monotonic() - t0)
+        return CheckResult(check.id, check.title, check.points, earned, status,
+                           student_text(message, g.workdir), time.monotonic() - t0)
 
     t0 = time.monotonic()
     if g.refused is not None and not check.static:
@@ -283,7 +296,9 @@ def run_check(check: Check, g: Grading, status_by_id: dict[str, Status]) -> Chec
             return result(Status.ERROR, f"Non évalué : Docker a cessé de répondre pendant cette "
                                         f"vérification ({type(exc).__name__}).", t0)
         if isinstance(exc, Fail):
-            return result(Status.FAILED, exc.message(), t0)
+            failed = result(Status.FAILED, exc.message(), t0)
+            failed.absent = isinstance(exc, NotYet)
+            return failed
         if isinstance(exc, Skip):
             skipped = result(Status.SKIPPED, f"Non évalué ici : {exc}", t0)
             skipped.skipped_here = True

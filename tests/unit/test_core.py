@@ -9,9 +9,9 @@ import pytest
 from rich.console import Console
 
 from autograder import report
-from autograder.core import Check, Fail, GraderUnavailable, Lab, Skip, Status
+from autograder.core import Check, Fail, GraderUnavailable, Lab, NotYet, Skip, Status
 from autograder.registry import all_labs, get_lab, lab_for_folder
-from autograder.runner import grade
+from autograder.runner import grade, student_text
 
 
 class FakeSandbox:
@@ -121,10 +121,42 @@ def test_report_json_contract_and_scorecard(tmp_path):
     r = grade(make_lab(), tmp_path, sandbox_factory=FakeSandbox)
     data = r.to_json()
     assert set(data) >= {"lab", "score", "max_score", "duration_s", "checks"}
-    assert set(data["checks"][0]) == {"id", "title", "points", "earned", "status", "skipped_here", "message"}
+    assert set(data["checks"][0]) == {"id", "title", "points", "earned", "status", "skipped_here", "absent",
+                                     "message"}
     assert {c["status"] for c in data["checks"]} <= {"passed", "failed", "skipped", "error"}
     json.dumps(data)
     out = io.StringIO()
     report.render(r, Console(file=out, width=60, color_system=None))
     text = out.getvalue()
     assert "Le fichier est là" in text and "Attendu : f.txt" in text and "Note : 0 / 5" in text
+
+
+def test_absent_subject_earns_nothing_says_so_and_blocks_its_dependants(tmp_path):
+    """A check whose subject is not there yet fails at 0 points with « rien à évaluer encore », is
+    told apart in the JSON and the scorecard, and the checks that need it are skipped."""
+    lab = Lab("98-essai", "Essai", files=("f.txt",))
+
+    @lab.check("98-app", "L'application est dans l'image", 2)
+    def app(g):
+        raise NotYet("app.py dans l'image", "aucun code copié", "ajoutez `COPY . .`.")
+
+    @lab.check("98-run", "Elle répond", 1, requires=["98-app"])
+    def run(g):
+        return None
+
+    r = grade(lab, tmp_path, sandbox_factory=FakeSandbox)
+    first, second = r.results
+    assert (first.status, first.earned, first.absent) == (Status.FAILED, 0.0, True)
+    assert "Observé : rien à évaluer encore : aucun code copié" in first.message
+    assert "À faire : ajoutez `COPY . .`." in first.message
+    assert second.status is Status.SKIPPED and "98-app" in second.message and not second.absent
+    assert r.to_json()["checks"][0]["absent"] is True
+    out = io.StringIO()
+    report.render(r, Console(file=out, width=120))
+    assert "rien à évaluer encore" in out.getvalue()
+
+
+def test_student_text_has_no_colour_codes_nor_the_graders_temporary_folder(tmp_path):
+    work = tmp_path / "autograder-x" / "02-volumes-persistance"
+    raw = (f"\x1b[31merror\x1b[0m in {work}/compose.yaml line 3\n\x1b[1A\x1b[2Kcontext {work}")
+    assert student_text(raw, work) == "error in compose.yaml line 3\ncontext ."
