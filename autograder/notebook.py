@@ -26,6 +26,16 @@ Everything a notebook creates is named ``cours-…`` (containers, volumes, netwo
 projects) or tagged ``cours-…``/``cours/…`` (images); ``cours.cleanup()`` (the last cell, and at
 kernel exit) removes those named after a ``cours…`` name that the notebook's cells or scratch files
 mention (so notebooks running side by side never remove each other's objects).
+
+A notebook stopped half-way (kernel interrupted or killed: no cleanup, no exit handler) leaves its
+objects behind, and running it again would fail on a name in use. So ``start`` (the first cell)
+first removes, in live mode, what an earlier run of *this* notebook left: the ``cours…`` objects
+named after a name that this notebook's code cells (read from its ``.ipynb`` file, all of them,
+not only those run so far) or its previous scratch files mention, the same scoping as
+``cleanup()``. It prints one line when it removed something (« Restes d'une exécution interrompue
+supprimés : 1 conteneur, 1 image »). ``COURSE_NOTEBOOKS_DIR`` says where the ``.ipynb`` files are
+(default ``chapters/``; the tests run renamed copies). Re-running the first cell in a live kernel
+therefore also starts the notebook afresh.
 """
 
 from __future__ import annotations
@@ -53,6 +63,7 @@ RECORDINGS = CHAPTERS / ".recordings"
 NO_DOCKER_ENV = "COURSE_NO_DOCKER"
 RECORD_ENV = "COURSE_RECORD"
 SCRATCH_ENV = "COURSE_SCRATCH_DIR"  # where the scratch folders go (default: chapters/<part>/_travail/)
+NOTEBOOKS_ENV = "COURSE_NOTEBOOKS_DIR"  # where start() reads a notebook's cells (default: chapters/)
 MISSING_RECORDING = "Aucun enregistrement pour cette cellule"
 COURSE_IMAGES = course_images()
 NAME_RE = re.compile(r"^/?cours-")
@@ -60,6 +71,39 @@ IMAGE_RE = re.compile(r"(^|/)cours[-/]")
 MENTION_RE = re.compile(r"(?<![\w.-])cours[-/][A-Za-z0-9_./-]+")
 MAX_LINES = 120
 DEFAULT_TIMEOUT = 300
+
+
+KINDS = {  # kind: (singular, plural), in French, for the lines a notebook prints
+    "containers": ("conteneur", "conteneurs"),
+    "networks": ("réseau", "réseaux"),
+    "volumes": ("volume", "volumes"),
+    "images": ("image", "images"),
+}
+
+
+def mentions_in(texts) -> set[str]:
+    """The ``cours-…`` / ``cours/…`` names written in some texts (trailing separators dropped)."""
+    return {m.rstrip(".-/_") for t in texts for m in MENTION_RE.findall(t)}
+
+
+def notebook_file(notebook: str) -> Path:
+    """The ``.ipynb`` file of a notebook id such as ``1-introduction/03-images-et-conteneurs``."""
+    return Path(os.environ.get(NOTEBOOKS_ENV) or CHAPTERS) / f"{notebook}.ipynb"
+
+
+def notebook_mentions(notebook: str) -> set[str]:
+    """The names mentioned by every code cell of the notebook's file (none if it is unreadable)."""
+    try:
+        cells = json.loads(notebook_file(notebook).read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError, AttributeError):
+        return set()
+    sources = (c.get("source", "") for c in cells if isinstance(c, dict) and c.get("cell_type") == "code")
+    return mentions_in(s if isinstance(s, str) else "".join(s) for s in sources)
+
+
+def removal_summary(counts: dict[str, int]) -> str:
+    """« 2 conteneurs, 1 volume »: the non-zero counts, in French, in KINDS order."""
+    return ", ".join(f"{counts[k]} {KINDS[k][counts[k] > 1]}" for k in KINDS if counts.get(k))
 
 
 class CommandFailed(RuntimeError):
@@ -291,11 +335,15 @@ class Course:
                 texts += [str(t) for t in ip.user_ns.get("In", [])]
         except ImportError:  # pragma: no cover
             pass
+        return mentions_in(texts) | self._scratch_mentions()
+
+    def _scratch_mentions(self) -> set[str]:
+        texts = []
         if self.workdir.is_dir():
             for path in self.workdir.rglob("*"):
                 if path.is_file() and path.stat().st_size < 1_000_000:
                     texts.append(path.read_text(encoding="utf-8", errors="replace"))
-        return {m.rstrip(".-/_") for t in texts for m in MENTION_RE.findall(t)}
+        return mentions_in(texts)
 
     @staticmethod
     def _owned(name: str, mentions: set[str]) -> bool:
@@ -311,6 +359,45 @@ class Course:
             except Exception:  # noqa: BLE001 - the daemon may be gone at exit; the tests sweep
                 pass
 
+    def _remove_owned(self, mentions: set[str]) -> dict[str, int]:
+        """Remove the ``cours…`` objects named after one of ``mentions``: containers first (with
+        their anonymous volumes), then networks, volumes, images. Returns how many went, by kind.
+        Each call has the client's timeout; an object vanishing meanwhile is skipped."""
+        import docker
+
+        now = self._objects()
+        owned = {kind: {k: v for k, v in now[kind].items() if self._owned(v, mentions)} for kind in now}
+        api = self.docker.api
+        removals = (("containers", lambda k: api.remove_container(k, v=True, force=True)),
+                    ("networks", api.remove_network),
+                    ("volumes", lambda k: api.remove_volume(k, force=True)),
+                    ("images", lambda k: api.remove_image(k, force=True)))
+        counts = {kind: 0 for kind, _ in removals}
+        for kind, remove in removals:
+            for key in sorted(owned[kind]):
+                try:
+                    remove(key)
+                    counts[kind] += 1
+                except docker.errors.DockerException:
+                    pass
+        return counts
+
+    def sweep(self) -> dict[str, int]:
+        """Remove what an earlier, interrupted run of this notebook left (live mode only; call it
+        before the scratch folder is emptied): objects named after a name in the notebook's code
+        cells or in its previous scratch files. Prints one French line when it removed something."""
+        if not self.live:
+            return {}
+        try:
+            counts = self._remove_owned(notebook_mentions(self.notebook) | self._scratch_mentions())
+        except Exception as exc:  # noqa: BLE001 - a slow or vanished daemon: say so, never a traceback
+            print(f"Restes d'une exécution précédente non vérifiés ({type(exc).__name__}) : relancez "
+                  "cette cellule si une commande échoue ensuite sur un nom déjà utilisé.")
+            return {}
+        if any(counts.values()):
+            print(f"Restes d'une exécution interrompue supprimés : {removal_summary(counts)}.")
+        return counts
+
     def cleanup(self, quiet: bool = False) -> None:
         """Remove the ``cours-…`` containers, networks, volumes and images this notebook created:
         those named after a name the notebook wrote (also when a killed earlier run left them)."""
@@ -318,26 +405,11 @@ class Course:
             if not quiet:
                 print("Mode démonstration : rien à nettoyer.")
             return
-        import docker
-
-        now, mentions = self._objects(), self._mentioned()
-        new = {kind: {k: v for k, v in now[kind].items() if self._owned(v, mentions)} for kind in now}
-        api = self.docker.api
-        removals = (("containers", lambda k: api.remove_container(k, v=True, force=True)),
-                    ("networks", api.remove_network),
-                    ("volumes", lambda k: api.remove_volume(k, force=True)),
-                    ("images", lambda k: api.remove_image(k, force=True)))
-        for kind, remove in removals:
-            for key in sorted(new[kind]):
-                try:
-                    remove(key)
-                except docker.errors.DockerException:
-                    pass
+        counts = self._remove_owned(self._mentioned())
         if not quiet:
-            total = sum(len(v) for v in new.values())
-            print(f"Nettoyage : {len(new['containers'])} conteneur(s), {len(new['networks'])} réseau(x), "
-                  f"{len(new['volumes'])} volume(s), {len(new['images'])} image(s) supprimés."
-                  if total else "Nettoyage : rien à supprimer.")
+            print(f"Nettoyage : {counts['containers']} conteneur(s), {counts['networks']} réseau(x), "
+                  f"{counts['volumes']} volume(s), {counts['images']} image(s) supprimés."
+                  if any(counts.values()) else "Nettoyage : rien à supprimer.")
         self._cleaned = True
 
 
@@ -383,14 +455,16 @@ def _register_magic(course: Course) -> None:
 
 
 def start(notebook: str) -> Course:
-    """Detect the mode, print it, and register ``%%shell`` for this notebook."""
+    """Detect the mode, print it, remove what an interrupted earlier run of this notebook left,
+    empty its scratch folder and register ``%%shell`` for this notebook."""
     client, reason = _docker_client()
     course = Course(notebook, client, reason)
+    course.banner()
+    course.sweep()  # reads the previous scratch files: before they are removed
     if course.workdir.exists():
         shutil.rmtree(course.workdir)
     course.workdir.mkdir(parents=True)
     os.chdir(course.workdir)
-    course.banner()
     _register_magic(course)
     return course
 

@@ -113,3 +113,140 @@ def test_cleanup_only_touches_what_the_notebook_named(recordings):
         assert Course._owned(name, mentions), name
     for name in ("cours-volumes-pg2", "cours-reseau1-api", "cours-composer", "cours/cache-app2", "cours-x"):
         assert not Course._owned(name, mentions), name
+
+
+# -- start(): leftovers of an interrupted earlier run ----------------------------------------------
+class FakeApi:
+    """The few docker-py low-level calls that cleanup and sweep use, over an in-memory engine."""
+
+    def __init__(self, containers=(), networks=(), volumes=(), images=(), vanished=()):
+        import docker
+
+        self.errors = docker.errors
+        self.state = {"containers": list(containers), "networks": list(networks), "volumes": list(volumes),
+                      "images": list(images)}
+        self.vanished = set(vanished)  # removed by someone else meanwhile: NotFound
+        self.removed = []
+
+    def containers(self, all=False):  # noqa: A002 - docker-py's signature
+        return [{"Id": f"id-{n}", "Names": [f"/{n}"]} for n in self.state["containers"]]
+
+    def networks(self):
+        return [{"Id": f"id-{n}", "Name": n} for n in self.state["networks"]]
+
+    def volumes(self):
+        return {"Volumes": [{"Name": n} for n in self.state["volumes"]]}
+
+    def images(self):
+        return [{"RepoTags": [t]} for t in self.state["images"]]
+
+    def _remove(self, key, **_):
+        name = key.removeprefix("id-")
+        if name in self.vanished:
+            raise self.errors.NotFound(f"{name} is gone")
+        self.removed.append(name)
+
+    remove_container = remove_network = remove_volume = remove_image = _remove
+
+
+class FakeDocker:
+    def __init__(self, api):
+        self.api = api
+
+    def version(self):
+        return {"Version": "99.0"}
+
+
+def write_notebook(root, notebook, code_cells, markdown=""):
+    path = root / f"{notebook}.ipynb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": markdown}]
+    cells += [{"cell_type": "code", "metadata": {}, "source": src.splitlines(keepends=True), "outputs": [],
+               "execution_count": None} for src in code_cells]
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+
+
+@pytest.fixture
+def notebooks_dir(tmp_path, monkeypatch, recordings):
+    monkeypatch.setenv("COURSE_NOTEBOOKS_DIR", str(tmp_path / "nb"))
+    monkeypatch.setenv("COURSE_SCRATCH_DIR", str(tmp_path / "scratch"))
+    return tmp_path / "nb"
+
+
+def test_notebook_mentions_reads_every_code_cell_of_the_file(notebooks_dir):
+    write_notebook(notebooks_dir, "p/nb", ["%%shell\ndocker run -d --name cours-nb-web x",
+                                          "%%writefile compose.yaml\nname: cours-nb-pile\n"],
+                   markdown="Comme `cours-autre-app` dans un autre carnet.")
+    assert notebook.notebook_mentions("p/nb") == {"cours-nb-web", "cours-nb-pile"}
+    assert notebook.notebook_mentions("p/absent") == set()
+    (notebooks_dir / "p" / "casse.ipynb").write_text("{pas du json")
+    assert notebook.notebook_mentions("p/casse") == set()
+
+
+def test_removal_summary_in_french():
+    assert notebook.removal_summary({"containers": 2, "networks": 0, "volumes": 1, "images": 0}) == \
+        "2 conteneurs, 1 volume"
+    assert notebook.removal_summary({"networks": 2, "images": 1}) == "2 réseaux, 1 image"
+    assert notebook.removal_summary({}) == ""
+
+
+def test_sweep_removes_only_what_this_notebook_names(notebooks_dir, capsys):
+    write_notebook(notebooks_dir, "p/nb", ["%%shell\ndocker run -d --name cours-nb-web x\n"
+                                          "docker volume create cours-nb-data\ndocker build -t cours/nb-app:1.0 ."])
+    api = FakeApi(containers=["cours-nb-web", "cours-nb-web2", "cours-autre-web", "etudiant-web"],
+                  networks=["cours-autre_default", "bridge"],
+                  volumes=["cours-nb-data", "cours-nb-datax", "pgdata"],
+                  images=["cours/nb-app:1.0", "cours/nb-app:2.0", "cours/autre-app:1.0", "python:3.13-slim"])
+    course = Course("p/nb", FakeDocker(api))
+    course._cleaned = True
+    counts = course.sweep()
+    assert sorted(api.removed) == ["cours-nb-data", "cours-nb-web", "cours/nb-app:1.0", "cours/nb-app:2.0"]
+    assert counts == {"containers": 1, "networks": 0, "volumes": 1, "images": 2}
+    assert capsys.readouterr().out == \
+        "Restes d'une exécution interrompue supprimés : 1 conteneur, 1 volume, 2 images.\n"
+
+
+def test_sweep_is_quiet_when_nothing_is_left_and_counts_only_what_it_removed(notebooks_dir, capsys):
+    write_notebook(notebooks_dir, "p/nb", ["%%shell\ndocker run -d --name cours-nb-web x"])
+    course = Course("p/nb", FakeDocker(FakeApi(containers=["cours-autre-web"])))
+    course._cleaned = True
+    assert not any(course.sweep().values()) and capsys.readouterr().out == ""
+    course = Course("p/nb", FakeDocker(FakeApi(containers=["cours-nb-web"], vanished=["cours-nb-web"])))
+    course._cleaned = True
+    assert course.sweep()["containers"] == 0 and capsys.readouterr().out == ""
+
+
+def test_sweep_does_nothing_in_demo_mode_and_reports_a_failing_daemon(notebooks_dir, capsys):
+    import requests
+
+    write_notebook(notebooks_dir, "p/nb", ["%%shell\ndocker run -d --name cours-nb-web x"])
+    assert Course("p/nb", None, "test").sweep() == {}
+    assert capsys.readouterr().out == ""
+
+    class SlowApi(FakeApi):
+        def containers(self, all=False):  # noqa: A002
+            raise requests.exceptions.ReadTimeout("60 s")
+
+    course = Course("p/nb", FakeDocker(SlowApi(containers=["cours-nb-web"])))
+    course._cleaned = True
+    assert course.sweep() == {}
+    out = capsys.readouterr().out
+    assert out.startswith("Restes d'une exécution précédente non vérifiés (ReadTimeout)") and "Traceback" not in out
+
+
+def test_start_sweeps_before_emptying_the_scratch_folder(notebooks_dir, tmp_path, monkeypatch, capsys):
+    """The previous run's scratch files count too (a compose file an older version of the cell wrote)."""
+    monkeypatch.chdir(tmp_path)
+    write_notebook(notebooks_dir, "p/nb", ["from autograder.notebook import start\ncours = start('p/nb')",
+                                          "%%shell\ndocker run -d --name cours-nb-web x"])
+    old = tmp_path / "scratch" / "p" / "nb"
+    old.mkdir(parents=True)
+    (old / "compose.yaml").write_text("name: cours-nb-ancienne-pile\nservices: {}\n")
+    api = FakeApi(containers=["cours-nb-web", "cours-nb-ancienne-pile-db-1", "cours-voisin-web"],
+                  networks=["cours-nb-ancienne-pile_default"])
+    monkeypatch.setattr(notebook, "_docker_client", lambda: (FakeDocker(api), ""))
+    course = notebook.start("p/nb")
+    course._cleaned = True
+    assert sorted(api.removed) == ["cours-nb-ancienne-pile-db-1", "cours-nb-ancienne-pile_default", "cours-nb-web"]
+    assert "supprimés : 2 conteneurs, 1 réseau." in capsys.readouterr().out
+    assert course.workdir == old and old.is_dir() and list(old.iterdir()) == []
