@@ -76,6 +76,33 @@ def final_base(bases: list[BaseImage]) -> Optional[BaseImage]:
     return current
 
 
+def has_command(path: Path) -> bool:
+    """Does the final stage set CMD or ENTRYPOINT, itself or through the stages it derives from
+    (``FROM build AS final``)? Without one, a container runs the base image's default command."""
+    parser = DockerfileParser(path=str(path), cache_content=True)
+    stages: list[tuple[Optional[str], str, set[str]]] = []  # (alias, from, instructions)
+    for instr in parser.structure:
+        kind = instr["instruction"]
+        if kind == "FROM":
+            words = [w for w in instr["value"].split() if not w.startswith("--")]
+            alias = words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else None
+            stages.append((alias, words[0].lower() if words else "", set()))
+        elif stages:
+            stages[-1][2].add(kind)
+    by_alias = {alias: (ref, kinds) for alias, ref, kinds in stages if alias}
+    if not stages:
+        return False
+    _, ref, kinds = stages[-1]
+    seen: set[str] = set()
+    while True:
+        if kinds & {"CMD", "ENTRYPOINT"}:
+            return True
+        if ref not in by_alias or ref in seen:
+            return False
+        seen.add(ref)
+        ref, kinds = by_alias[ref]
+
+
 def is_slim(base: BaseImage) -> bool:
     text = base.image.lower()
     return text == "scratch" or any(marker in text for marker in SLIM_MARKERS)

@@ -186,3 +186,76 @@ def tar_of(files: dict[str, bytes]) -> bytes:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# tests/paths/: a student's path through a lab, from the starter to the solution
+# ---------------------------------------------------------------------------------------------
+PATHS = ROOT / "tests" / "paths"
+STEP_KINDS = ("correct", "detour", "fix")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One state of a student's path: the previous state with ``edit``/``write``/``delete`` applied
+    (or, with ``solution = true``, the reference solution itself).
+
+    ``kind``: "correct" (a step of the instructions, done right), "detour" (a common mistake) or
+    "fix" (the detour corrected). ``next``: the first check that does not pass in this state (""
+    when all pass); ``says``: words its message must contain (the next thing to do)."""
+
+    name: str
+    kind: str
+    next: str
+    says: tuple[str, ...]
+    edits: tuple[dict, ...] = ()
+    writes: tuple[dict, ...] = ()
+    delete: tuple[str, ...] = ()
+    solution: bool = False
+    todo: str = ""
+
+    def apply(self, lab: str, target: Path) -> None:
+        if self.solution:
+            shutil.rmtree(target)
+            shutil.copytree(SOLUTIONS / lab, target)
+            return
+        for rel in self.delete:
+            victim = target / rel
+            shutil.rmtree(victim) if victim.is_dir() else victim.unlink(missing_ok=True)
+        for w in self.writes:
+            out = target / w["file"]
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(w["text"])
+        apply_edits(target, self.edits, f"{lab}/{self.name}")
+
+
+@dataclass(frozen=True)
+class StudentPath:
+    lab: str
+    description: str
+    steps: tuple[Step, ...]
+    subjects: dict  # check id -> name of the step where its subject first exists
+
+    def states(self, dest: Path):
+        """``(step, folder)`` for each step, each state in a folder of its own (cumulative)."""
+        current = dest / "state-00-starter" / self.lab
+        shutil.copytree(LABS / self.lab, current, ignore=shutil.ignore_patterns("enonce.ipynb", "README.md"))
+        for i, step in enumerate(self.steps, 1):
+            folder = dest / f"state-{i:02d}-{step.name}" / self.lab
+            shutil.copytree(current, folder)
+            step.apply(self.lab, folder)
+            current = folder
+            yield step, folder
+
+
+def student_paths() -> list[StudentPath]:
+    found = []
+    for meta_path in sorted(PATHS.glob("*/path.toml")) if PATHS.is_dir() else []:
+        meta = tomllib.loads(meta_path.read_text())
+        steps = tuple(Step(s["name"], s.get("kind", "correct"), s.get("next", ""), tuple(s.get("says", [])),
+                           tuple(s.get("edit", [])), tuple(s.get("write", [])), tuple(s.get("delete", [])),
+                           bool(s.get("solution", False)), s.get("todo", ""))
+                      for s in meta["step"])
+        found.append(StudentPath(meta_path.parent.name, meta.get("description", ""), steps,
+                                 dict(meta.get("subjects", {}))))
+    return found

@@ -80,3 +80,18 @@ def docker_client():
         return make_client()
     except GraderUnavailable as exc:
         pytest.fail(f"Docker is required for this test: {exc.en}")
+
+
+@pytest.fixture(scope="session")
+def python_latest_alias(docker_client, request):
+    """`FROM python:latest` mutants must build offline too: alias it to the course image if absent.
+    Under xdist the workers share the alias; the controller removes it (conftest)."""
+    created = False
+    try:
+        docker_client.images.get("python:latest")
+    except Exception:  # noqa: BLE001 - docker.errors.ImageNotFound
+        docker_client.images.get("python:3.13-slim").tag("python", "latest")
+        created = True
+    yield
+    if created and not is_xdist_worker(request.config):
+        docker_client.images.remove("python:latest", noprune=True)

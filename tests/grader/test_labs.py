@@ -12,7 +12,6 @@ from autograder.core import Status
 from autograder.registry import get_lab
 from autograder.runner import grade
 from cases import LABS, ROOT, SOLUTIONS, lab_ids, variants
-from conftest import is_xdist_worker
 
 pytestmark = pytest.mark.docker
 
@@ -27,21 +26,6 @@ def cli_json(folder) -> tuple[int, dict]:
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.stdout.strip(), proc.stderr
     return proc.returncode, json.loads(proc.stdout)
-
-
-@pytest.fixture(scope="session")
-def python_latest_alias(docker_client, request):
-    """`FROM python:latest` mutants must build offline too: alias it to the course image if absent.
-    Under xdist the workers share the alias; the controller removes it (conftest)."""
-    created = False
-    try:
-        docker_client.images.get("python:latest")
-    except Exception:  # noqa: BLE001 - docker.errors.ImageNotFound
-        docker_client.images.get("python:3.13-slim").tag("python", "latest")
-        created = True
-    yield
-    if created and not is_xdist_worker(request.config):
-        docker_client.images.remove("python:latest", noprune=True)
 
 
 @pytest.mark.parametrize("lab", lab_ids())
