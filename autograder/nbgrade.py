@@ -138,7 +138,8 @@ def report_key(lab: str, folder: Path) -> str:
 
 
 def _fmt(x: float) -> str:
-    return f"{x:g}"
+    """A number as French text writes it: 1,5 (decimal comma), 10."""
+    return f"{x:g}".replace(".", ",")
 
 
 def resultat(check_id: str, folder: Optional[Path] = None) -> tuple[bool, str]:
@@ -238,7 +239,7 @@ def quiz_cells(lab) -> list[dict]:
     total = f"{_fmt(points)} point{'s' if points >= 2 else ''}"
     heading = (
         f"{QUIZ_TITLE}\n\n"
-        f"{len(qs)} question(s) sur les notions du lab ({total}, en plus des "
+        f"{len(qs)} question{'s' if len(qs) > 1 else ''} sur les notions du TP ({total}, en plus des "
         f"{_fmt(lab.max_score)} points du correcteur). Pour chacune, écrivez votre réponse entre les "
         "guillemets de la cellule `reponse_… = \"\"`, exécutez-la, puis exécutez la cellule de "
         "correction qui la suit : elle affiche ✔, ou lève une erreur qui dit ce qui était attendu "

@@ -531,7 +531,7 @@ QUESTIONS: list[Question] = [
        "Quelle commande liste **tous** les conteneurs de la machine, y compris ceux qui sont arrêtés ?",
        "reponse_tous_conteneurs", COMMANDE,
        "la commande qui liste les conteneurs, avec l'option qui ajoute les conteneurs arrêtés (forme "
-       "courte ou `docker container …`). Voir « Essayez à la main » dans ce lab.",
+       "courte ou `docker container …`). Voir « Essayez à la main » dans ce TP.",
        _tous_conteneurs),
     _q("01-q-cache",
        "Pourquoi le `Dockerfile` copie-t-il `requirements.txt` et lance-t-il `pip install` **avant** de "
@@ -569,8 +569,8 @@ QUESTIONS: list[Question] = [
         ("E", "les fichiers de votre machine montés en bind mount (`./initdb/…`)")]),
     # 03 — réseaux
     _q("03-q-nom-db",
-       "Avec `DB_HOST=localhost`, l'API de ce lab obtient *Connection refused* en joignant "
-       "PostgreSQL. Quelle valeur faut-il donner à `DB_HOST` dans le `compose.yaml` du lab ?",
+       "Avec `DB_HOST=localhost`, l'API de ce TP obtient *Connection refused* en joignant "
+       "PostgreSQL. Quelle valeur faut-il donner à `DB_HOST` dans le `compose.yaml` du TP ?",
        "reponse_nom_db", VALEUR,
        "le nom que le DNS intégré de Docker résout sur le réseau commun : celui du service de la "
        "base dans `compose.yaml`, stable d'un `up` à l'autre (le port 5432 peut suivre). Voir la section 1, « Le DNS intégré » et "
@@ -677,7 +677,7 @@ QUESTIONS: list[Question] = [
     # 09 — pipeline
     _q("09-q-ponctuel",
        "dbt est un service ponctuel : il s'arrête une fois son travail fait, et `docker compose up "
-       "--wait` échoue alors. Quelles solutions le lab propose-t-il ? (toutes les bonnes réponses)",
+       "--wait` échoue alors. Quelles solutions le TP propose-t-il ? (toutes les bonnes réponses)",
        "reponse_ponctuel", CHOIX,
        "les deux façons de ne pas faire attendre `up --wait` sur un service qui se termine. Voir "
        "la section 4, « L'image dbt et le service ponctuel », et « Pièges fréquents ».",
@@ -743,7 +743,7 @@ QUESTIONS: list[Question] = [
        "Lesquelles de ces lignes d'un service Compose durcissent son exécution ? (toutes les bonnes "
        "réponses)",
        "reponse_durcir", CHOIX,
-       "les réglages du lab : racine en lecture seule, aucune capacité Linux, pas de gain de "
+       "les réglages du TP : racine en lecture seule, aucune capacité Linux, pas de gain de "
        "privilèges. Voir la section 3, « Durcir l'exécution ».",
        choix("A", "B", "D", indices={"C": "`privileged: true` donne au contraire presque tous les droits de l'hôte.",
                                      "E": "`network_mode: host` retire l'isolation réseau."}),
@@ -768,7 +768,8 @@ def get(question_id: str) -> Question:
 
 
 def _fmt(x: float) -> str:
-    return f"{x:g}"
+    """A number as French text writes it: 1,5 (decimal comma), 10."""
+    return f"{x:g}".replace(".", ",")
 
 
 def evaluer(question_id: str, reponse) -> tuple[bool, str]:

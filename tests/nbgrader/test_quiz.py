@@ -64,7 +64,7 @@ def test_wrong_answers_fail_with_the_french_explanation(qid, answer, capsys):
     with pytest.raises(AssertionError) as exc:
         quiz.corriger(qid, answer)
     message = str(exc.value)
-    assert f"{qid} (0.5 pt) : réponse incorrecte." in message
+    assert f"{qid} (0,5 pt) : réponse incorrecte." in message
     assert f"Attendu : {QUESTIONS[qid].explanation}" in message
     # The explanation says what was expected in words, never the answer itself.
     for ref in ANSWERS[qid]["reference"] + ANSWERS[qid]["valid"]:
@@ -135,7 +135,7 @@ def test_answer_cells_run_before_their_grade_cells_at_autograde(tmp_path):
     course.GradeCellsExecute(timeout=60).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     assert not (tmp_path / "pratique.txt").exists()
     out = {c.id: c.outputs for c in nb.cells if c.cell_type == "code"}
-    assert [o.get("text") for o in out[q1.id]] == [f"✔ {q1.id} (0.5 pt) : bonne réponse.\n"]
+    assert [o.get("text") for o in out[q1.id]] == [f"✔ {q1.id} (0,5 pt) : bonne réponse.\n"]
     assert out[q2.id][0].output_type == "error" and "pas de réponse" in out[q2.id][0].evalue
     assert not any(o.get("name") == "stderr" for outs in out.values() for o in outs)
 
@@ -174,4 +174,4 @@ def test_nbgrader_scores_the_questions(tmp_path, monkeypatch):
     graded = nbformat.read(root / "autograded" / "juste" / lab.id / "enonce.ipynb", as_version=4)
     for q in quiz.questions(lab.id):
         cell = next(c for c in graded.cells if c.metadata.get("nbgrader", {}).get("grade_id") == q.id)
-        assert [o.get("text") for o in cell.outputs] == [f"✔ {q.id} (0.5 pt) : bonne réponse.\n"]
+        assert [o.get("text") for o in cell.outputs] == [f"✔ {q.id} (0,5 pt) : bonne réponse.\n"]
