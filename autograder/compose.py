@@ -17,7 +17,7 @@ from typing import Optional
 
 import docker.errors
 
-from . import policy
+from . import composeerrors, policy
 from .builder import compose_env
 from .core import Fail
 from .sandbox import JOB_LABEL, DockerStepError, Sandbox, run_cli
@@ -79,12 +79,12 @@ class ComposeProject:
             proc = run_cli(["docker", "compose", "-p", self.name, "--project-directory",
                             str(self.directory), "-f", str(source), "--profile", "*", "config", "--format", "json"],
                            timeout=60, cwd=self.directory)
-            if proc.returncode != 0:
+            if proc.returncode != 0:  # French problems, each with its file, line and fix
+                problems = composeerrors.diagnose(proc.stderr or proc.stdout, source, self.directory)
                 raise Fail(
                     expected=f"un fichier {source.name} que `docker compose config` accepte",
-                    observed=_tail(proc.stderr or proc.stdout, 8),
-                    hint="corrigez la ligne indiquée (indentation YAML : des espaces, jamais de "
-                         "tabulations) puis vérifiez avec `docker compose config`.",
+                    observed=composeerrors.summary(problems),
+                    hint=composeerrors.hint(problems),
                 )
             self._config = json.loads(proc.stdout)
         return self._config
@@ -149,8 +149,18 @@ class ComposeProject:
                        env=compose_env(), sandbox=self.sandbox)
         if proc.returncode != 0:
             raise DockerStepError(f"`docker compose {' '.join(args)}` a échoué",
-                                  _tail(proc.stderr or proc.stdout, 15))
+                                  self._clean(_tail(proc.stderr or proc.stdout, 15)))
         return proc.stdout
+
+    def _clean(self, text: str) -> str:
+        """CLI output as the student can read it: no ANSI escapes, no grader's temporary paths
+        (the effective file is shown as the student's compose file)."""
+        effective = self.directory.parent / f"{self.name}{EFFECTIVE_FILE}"
+        try:
+            shown = self.source_file().name
+        except Fail:
+            shown = "compose.yaml"
+        return composeerrors.clean(text, self.directory, {effective: shown, effective.resolve(): shown})
 
     def up(self, *extra: str, timeout: float = 300) -> None:
         self.sandbox.remember_volumes(self.all_containers())
@@ -213,7 +223,7 @@ class ComposeProject:
 
     def logs(self, service: str, lines: int = 15) -> str:
         try:
-            return self._cmd("logs", "--no-color", "--tail", str(lines), service, timeout=30)
+            return self._clean(self._cmd("logs", "--no-color", "--tail", str(lines), service, timeout=30))
         except DockerStepError as exc:
             return exc.output
 

@@ -1,0 +1,587 @@
+"""French diagnoses for a Compose project that ``docker compose config`` refuses.
+
+Compose stops at its first error, in the order it loads a project: ``.env``, the YAML itself
+(syntax, duplicate keys), interpolation, the compose-spec schema (types, unknown keys), then the
+references between services, volumes, networks, secrets and configs. :func:`diagnose` turns that
+first error into a :class:`Problem` (the student's own file name, the line, what is wrong, the fix)
+and adds what a cheap pre-pass over the same files finds of the same classes further on: the YAML
+read with its line marks (PyYAML's node tree, no values constructed) and ``.env`` read line by line.
+It is called only after Compose refused the project: Compose alone decides what is valid.
+
+:func:`clean` removes ANSI escapes and the grader's temporary folder from any CLI output.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+MAX_LISTED = 5
+CHECK_AGAIN = "Vérifiez ensuite avec `docker compose config` dans le dossier du TP."
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+NAME = r"[_A-Za-z][_A-Za-z0-9]*"
+VOLUME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]+")  # a single letter is a Windows drive
+NULL_TAG = "tag:yaml.org,2002:null"
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    file: str  # relative to the project folder: "compose.yaml", ".env"
+    line: int  # 0: unknown
+    what: str
+    fix: str
+
+    def text(self) -> str:
+        where = f"{self.file}, ligne {self.line}" if self.line else self.file
+        return f"{where} : {self.what} — {self.fix}"
+
+
+def clean(text: Optional[str], project_dir: Optional[Path] = None,
+          replace: Optional[dict] = None) -> str:
+    """``text`` without ANSI escapes, the project folder's absolute path (made relative) nor the
+    paths in ``replace`` (path -> what to show instead)."""
+    out = ANSI.sub("", text or "")
+    pairs = [(str(path), shown) for path, shown in (replace or {}).items()]
+    if project_dir is not None:
+        for folder in {str(project_dir), str(Path(project_dir).resolve())}:
+            pairs += [(folder + os.sep, ""), (folder, ".")]
+    for path, shown in sorted(pairs, key=lambda p: -len(p[0])):
+        out = out.replace(path, shown)
+    return out
+
+
+def summary(problems: list[Problem]) -> str:
+    """The problems, one a line, at most :data:`MAX_LISTED` then « … et N autres »."""
+    if len(problems) == 1:
+        return problems[0].text()
+    lines = [f"{len(problems)} problèmes :"] + [f"- {p.text()}" for p in problems[:MAX_LISTED]]
+    if len(problems) > MAX_LISTED:
+        rest = len(problems) - MAX_LISTED
+        lines.append(f"… et {rest} autre{'s' if rest > 1 else ''}")
+    return "\n".join(lines)
+
+
+def hint(problems: list[Problem]) -> str:
+    more = " Corrigez aussi les autres points listés." if len(problems) > 1 else ""
+    return f"{problems[0].fix}{more} {CHECK_AGAIN}" if problems else CHECK_AGAIN
+
+
+def diagnose(output: str, source: Path, project_dir: Path) -> list[Problem]:
+    """The problems of a project that ``docker compose config`` refused with ``output``, sorted.
+
+    ``source`` is the compose file, ``project_dir`` the folder compose ran in (its ``.env``)."""
+    message = clean(output, project_dir).strip()
+    compose_name = _relative(source, project_dir)
+    files = _Files(project_dir, compose_name)
+    found = set(files.env_problems(".env"))
+    tree, yaml_error = _compose_tree(source)
+    if tree is None:
+        found |= set(_syntax_problems(compose_name, files.lines(compose_name), yaml_error))
+    else:
+        found |= set(_Review(compose_name, tree, files.lines(compose_name)).problems())
+    first = _from_message(message, files, tree, yaml_failed=tree is None)
+    if first is not None:
+        found.add(first)
+    return sorted(found) or [_other(compose_name, message)]
+
+
+# -- files ----------------------------------------------------------------------------------------
+class _Files:
+    def __init__(self, root: Path, compose_name: str):
+        self.root, self.compose_name = root, compose_name
+
+    def lines(self, name: str) -> list[str]:
+        try:
+            return (self.root / name).read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return []
+
+    def line_of(self, name: str, needle: str) -> int:
+        for number, text in enumerate(self.lines(name), 1):
+            if needle and needle in text:
+                return number
+        return 0
+
+    def env_problems(self, name: str) -> Iterator[Problem]:
+        """Invalid ``${…}`` in an env file, read as Compose reads it: single quotes are literal,
+        `` #`` starts a comment in an unquoted value."""
+        for number, raw in enumerate(self.lines(name), 1):
+            line = raw.strip()
+            if line.startswith("export "):
+                line = line[len("export "):].lstrip()
+            match = re.match(r"[^\s=:#]+\s*[=:]\s*(.*)", line)
+            if not match or line.startswith("#"):
+                continue
+            value = match.group(1)
+            if value.startswith("'"):
+                continue
+            value = value[1:].split('"')[0] if value.startswith('"') else re.split(r"\s#", value)[0]
+            for template in bad_templates(value):
+                yield _interpolation(name, number, template)
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except (ValueError, OSError):
+        return path.name
+
+
+# -- interpolation --------------------------------------------------------------------------------
+def bad_templates(text: str) -> list[str]:
+    """The ``${…}`` of ``text`` that Compose cannot interpolate (innermost first), in order."""
+    found: list[str] = []
+    i = 0
+    while i < len(text):
+        if text.startswith("$$", i):
+            i += 2
+        elif text.startswith("${", i):
+            end = _closing(text, i + 2)
+            if end < 0:
+                found.append(text[i:])
+                break
+            body = text[i + 2:end]
+            match = re.fullmatch(rf"({NAME})(?:(:?[-+?])(.*))?", body, re.S)
+            if not match:
+                found.append(text[i:end + 1])
+            elif match.group(3):
+                found += bad_templates(match.group(3))
+            i = end + 1
+        else:
+            i += 1
+    return found
+
+
+def _closing(text: str, start: int) -> int:
+    depth = 1
+    for index in range(start, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[index], 0)
+        if depth == 0:
+            return index
+    return -1
+
+
+def _interpolation(file: str, line: int, template: str) -> Problem:
+    shown = template if len(template) <= 60 else template[:57] + "…"
+    what = f"interpolation invalide « {shown} »"
+    if _closing(template, 2) < 0:
+        body = template[2:]
+        if re.fullmatch(rf"{NAME}(?::?[-+?][^\n{{}}]*)?", body):
+            return Problem(file, line, what, f"fermez l'accolade : « ${{{body}}} ».")
+        return Problem(file, line, what, "fermez l'accolade ouverte par « ${ » ; pour un $ littéral, écrivez $$.")
+    default = re.fullmatch(rf"({NAME})(?::=|=|:)(.*)\}}", template[2:], re.S)
+    if default:
+        return Problem(file, line, what, f"écrivez « ${{{default.group(1)}:-{default.group(2)}}} » : la valeur "
+                                         "par défaut s'écrit après « :- » (« : » ou « = » seuls n'existent pas).")
+    return Problem(file, line, what, "entre « ${ » et « } », un nom de variable (lettres, chiffres et _, sans "
+                                     "espace ni chiffre au début), suivi au besoin de « :-défaut » ; pour un "
+                                     "$ littéral, écrivez $$.")
+
+
+# -- YAML -----------------------------------------------------------------------------------------
+def _compose_tree(source: Path) -> tuple[Optional[Node], Optional[yaml.YAMLError]]:
+    try:
+        return yaml.compose(source.read_text(encoding="utf-8", errors="replace"), Loader=yaml.SafeLoader), None
+    except yaml.YAMLError as exc:
+        return None, exc
+    except OSError:
+        return None, None
+
+
+def _tab_lines(lines: list[str]) -> list[int]:
+    return [n for n, text in enumerate(lines, 1) if "\t" in text[:len(text) - len(text.lstrip())]]
+
+
+SYNTAX = (  # (part of the parser's problem, what, fix)
+    ("mapping values are not allowed", "deux-points « : » inattendu",
+     "mettez entre guillemets une valeur qui contient « : », ou vérifiez qu'il ne manque pas « : » après la "
+     "clé de la ligne précédente."),
+    ("could not find expected ':'", "deux-points manquant", "écrivez `clé: valeur`, avec un espace après « : »."),
+    ("expected <block end>", "indentation incohérente",
+     "alignez cette ligne sur les clés de même niveau (des espaces, autant que ses voisines)."),
+    ("did not find expected key", "indentation incohérente",
+     "alignez cette ligne sur les clés de même niveau (des espaces, autant que ses voisines)."),
+    ("flow", "crochet [ ou accolade { non fermé",
+     "fermez le [ ou le { ouvert, ou écrivez la liste un élément par ligne avec « - »."),
+    ("found unexpected end of stream", "guillemet non fermé", "fermez le guillemet ouvert sur cette ligne."),
+)
+
+
+def _syntax_problems(name: str, lines: list[str], error: Optional[yaml.YAMLError]) -> list[Problem]:
+    if isinstance(error, yaml.reader.ReaderError):  # not text: no line of it means anything
+        return [Problem(name, 0, "ce n'est pas un fichier texte YAML (caractères de contrôle ou binaires)",
+                        f"réécrivez {name} comme texte (UTF-8) dans un éditeur de code.")]
+    tabs = _tab_lines(lines)
+    if tabs:  # YAML forbids tabs in indentation: the parser's own complaint follows from them
+        return [Problem(name, n, "tabulation dans l'indentation",
+                        "remplacez les tabulations par des espaces (2 par niveau).") for n in tabs]
+    mark = getattr(error, "problem_mark", None)
+    if error is None or mark is None:
+        return []
+    problem = f"{getattr(error, 'context', None) or ''} {getattr(error, 'problem', None) or ''}"
+    for needle, what, fix in SYNTAX:
+        if needle in problem:
+            return [Problem(name, mark.line + 1, f"erreur de syntaxe YAML : {what}", fix)]
+    return [Problem(name, mark.line + 1, f"erreur de syntaxe YAML ({getattr(error, 'problem', '')})",
+                    "corrigez cette ligne (indentation par espaces, `clé: valeur`).")]
+
+
+def _pairs(node: Node) -> Iterator[tuple[Node, Node]]:
+    """Key and value nodes of a mapping, its own keys first, then those of ``<<`` merges."""
+    if not isinstance(node, MappingNode):
+        return
+    merges = []
+    for key, value in node.value:
+        if key.tag == "tag:yaml.org,2002:merge":
+            merges += value.value if isinstance(value, SequenceNode) else [value]
+        else:
+            yield key, value
+    for merged in merges:
+        yield from _pairs(merged)
+
+
+def _get(node: Node, name: str) -> tuple[Optional[Node], Optional[Node]]:
+    for key, value in _pairs(node):
+        if isinstance(key, ScalarNode) and key.value == name:
+            return key, value
+    return None, None
+
+
+def _line(node: Optional[Node]) -> int:
+    return node.start_mark.line + 1 if node is not None else 0
+
+
+def _describe(node: Node) -> str:
+    if isinstance(node, ScalarNode):
+        value = node.value if len(node.value) <= 40 else node.value[:37] + "…"
+        return f"une valeur simple « {value} »"
+    return "une liste" if isinstance(node, SequenceNode) else "une table"
+
+
+
+# -- what the pre-pass checks on a parsed file ------------------------------------------------------
+LIST, MAP, TEXT_OR_LIST, MAP_OR_LIST = "une liste", "une table (clé: valeur)", "un texte ou une liste", \
+    "une table ou une liste"
+SEQ, MAPPING, SCALAR = (SequenceNode,), (MappingNode,), (ScalarNode,)
+SERVICE_KEYS = {  # compose-spec types of the usual service keys: (allowed node kinds, description)
+    **{key: (SEQ, LIST) for key in ("ports", "volumes", "expose", "cap_add", "cap_drop", "secrets", "configs",
+                                    "profiles", "devices", "security_opt", "volumes_from", "links")},
+    **{key: (MAPPING + SEQ, MAP_OR_LIST) for key in ("environment", "labels", "networks", "depends_on",
+                                                     "extra_hosts", "sysctls", "annotations")},
+    **{key: (MAPPING, MAP) for key in ("healthcheck", "deploy", "logging", "ulimits")},
+    **{key: (SCALAR + SEQ, TEXT_OR_LIST) for key in ("command", "entrypoint", "env_file", "dns", "tmpfs")},
+    "build": (SCALAR + MAPPING, "un texte ou une table"),
+}
+TOP_LEVEL = ("services", "volumes", "networks", "secrets", "configs")
+COMPOSE_TYPES = {"array": LIST, "mapping": MAP, "object": MAP, "string": "un texte", "number": "un nombre",
+                 "integer": "un nombre entier", "boolean": "true ou false"}
+KINDS = {  # kind named by compose -> (top-level key, French noun)
+    "volume": ("volumes", "le volume nommé"), "network": ("networks", "le réseau"),
+    "secret": ("secrets", "le secret"), "build secret": ("secrets", "le secret de build"),
+    "config": ("configs", "la config"),
+}
+FEMININE = {"config"}
+
+
+def _type_fix(path: str, expected: str) -> str:
+    key = path.rsplit(".", 1)[-1]
+    if key == "ports":
+        return 'écrivez une liste : `ports:` puis, à la ligne et indenté, `- "8000:8000"` (entre guillemets).'
+    if key in ("environment", "labels", "annotations", "sysctls"):
+        return (f"écrivez `{key}:` puis, à la ligne, une entrée `CLÉ: valeur` par ligne, indentée "
+                "(ou une liste `- CLÉ=valeur`).")
+    if path.count(".") == 1 and path.startswith("services."):
+        return ("un service est une table : son nom suivi de « : », puis ses réglages (`image:`, `build:`…) "
+                "indentés dessous, sans « - ».")
+    if path in TOP_LEVEL:
+        return f"`{path}:` est une table : un nom par entrée (`nom:`), indenté dessous, sans « - »."
+    if expected in (LIST, MAP_OR_LIST, TEXT_OR_LIST):
+        return f"écrivez `{key}:` puis un élément par ligne, indenté, commençant par « - »."
+    if expected == MAP:
+        return f"écrivez `{key}:` puis ses réglages `clé: valeur` sur les lignes suivantes, indentés dessous."
+    return f"donnez à `{key}` {expected} (voir la référence Compose de cette clé)."
+
+
+class _Review:
+    """The pre-pass over a compose file that parsed: duplicate keys, interpolation, types, references."""
+
+    def __init__(self, name: str, root: Node, lines: list[str]):
+        self.name, self.root, self.lines = name, root, lines
+
+    def problems(self) -> list[Problem]:
+        return self.duplicates() + self.interpolations() + self.types() + \
+            [self.undefined(*ref) for ref in self.undefined_references()]
+
+    # walking
+    def _nodes(self) -> Iterator[tuple[Optional[Node], Node]]:
+        seen, todo = set(), [(None, self.root)]
+        while todo:
+            key, node = todo.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            yield key, node
+            if isinstance(node, MappingNode):
+                todo += [(k, v) for k, v in node.value]
+            elif isinstance(node, SequenceNode):
+                todo += [(None, v) for v in node.value]
+
+    def duplicates(self) -> list[Problem]:
+        found = []
+        for _, node in self._nodes():
+            first: dict[str, int] = {}
+            for key, _ in (node.value if isinstance(node, MappingNode) else []):
+                if not isinstance(key, ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                    continue
+                if key.value in first:
+                    found.append(self.duplicate(key.value, _line(key), first[key.value]))
+                first.setdefault(key.value, _line(key))
+        return found
+
+    def duplicate(self, key: str, line: int, first: int) -> Problem:
+        return Problem(self.name, line, f"la clé « {key} » est écrite deux fois dans le même bloc (première "
+                                        f"fois ligne {first})",
+                       "gardez-en une seule : fusionnez leurs contenus ou supprimez celle en trop.")
+
+    def interpolations(self) -> list[Problem]:
+        found = []
+        for _, node in self._nodes():
+            if isinstance(node, ScalarNode) and "${" in node.value:
+                for template in bad_templates(node.value):
+                    found.append(_interpolation(self.name, self._line_in(node, template), template))
+        return found
+
+    def _line_in(self, node: Node, text: str) -> int:
+        """The line of ``node`` that holds ``text`` (block scalars span several lines)."""
+        needle = text.splitlines()[0] if text else ""
+        for number in range(node.start_mark.line, min(node.end_mark.line + 1, len(self.lines))):
+            if needle and needle in self.lines[number]:
+                return number + 1
+        return _line(node)
+
+    # types
+    def types(self) -> list[Problem]:
+        found = []
+        for key in TOP_LEVEL:
+            found += self._typed(key, *_get(self.root, key), MAPPING, MAP)
+        _, services = _get(self.root, "services")
+        for name_node, service in _pairs(services) if isinstance(services, MappingNode) else []:
+            path = f"services.{name_node.value}"
+            found += self._typed(path, name_node, service, MAPPING, MAP)
+            for key, (kinds, expected) in sorted(SERVICE_KEYS.items()):
+                found += self._typed(f"{path}.{key}", *_get(service, key), kinds, expected)
+        return found
+
+    def _typed(self, path, key: Optional[Node], value: Optional[Node], kinds, expected) -> list[Problem]:
+        if value is None or isinstance(value, kinds) or value.tag == NULL_TAG:
+            return []
+        if isinstance(value, ScalarNode) and "$" in value.value:
+            return []  # the value is known after interpolation only: Compose decides
+        return [self.wrong_type(path, key, value, expected)]
+
+    def wrong_type(self, path: str, key: Optional[Node], value: Optional[Node], expected: str) -> Problem:
+        found = f", pas {_describe(value)}" if value is not None else ""
+        return Problem(self.name, _line(key or value), f"`{path}` doit être {expected}{found}",
+                       _type_fix(path, expected))
+
+    def wrong_type_at(self, path: str, compose_type: str) -> Problem:
+        """The problem for Compose's « PATH must be a TYPE », with the same words as :meth:`types`."""
+        key, value = self._locate(path)
+        parts = path.split(".")
+        if path in TOP_LEVEL or (len(parts) == 2 and parts[0] == "services"):
+            expected = MAP
+        elif len(parts) == 3 and parts[0] == "services" and parts[2] in SERVICE_KEYS:
+            expected = SERVICE_KEYS[parts[2]][1]
+        else:
+            expected = COMPOSE_TYPES.get(compose_type, f"de type {compose_type}")
+        return self.wrong_type(path, key, value, expected)
+
+    def _locate(self, path: str) -> tuple[Optional[Node], Optional[Node]]:
+        """Key and value nodes at a dotted path (keys may hold dots; digits index lists)."""
+        parts, key, node = path.split("."), None, self.root
+        while parts:
+            if isinstance(node, SequenceNode) and parts[0].isdigit() and int(parts[0]) < len(node.value):
+                key, node, parts = None, node.value[int(parts[0])], parts[1:]
+                continue
+            for size in range(len(parts), 0, -1):
+                k, v = _get(node, ".".join(parts[:size]))
+                if k is not None:
+                    key, node, parts = k, v, parts[size:]
+                    break
+            else:
+                return key, None
+        return key, node
+
+    # references
+    def undefined_references(self) -> list[tuple[str, str, str, int]]:
+        """``(service, kind, name, line)`` for each reference to something this file does not
+        declare; nothing when ``include`` may bring declarations from elsewhere."""
+        if _get(self.root, "include")[0] is not None:
+            return []
+        _, services = _get(self.root, "services")
+        if not isinstance(services, MappingNode):
+            return []
+        pools = {"service": {k.value for k, _ in _pairs(services) if isinstance(k, ScalarNode)}}
+        for kind, (top, _) in KINDS.items():
+            _, declared = _get(self.root, top)
+            if declared is None or declared.tag == NULL_TAG:
+                pools[kind] = set()
+            elif isinstance(declared, MappingNode):
+                pools[kind] = {k.value for k, _ in _pairs(declared) if isinstance(k, ScalarNode)}
+        found = []
+        for name_node, service in _pairs(services):
+            for kind, name, node in _references(service):
+                pool = pools.get(kind)
+                if pool is not None and name not in pool:
+                    found.append((name_node.value, kind, name, _line(node)))
+        return found
+
+    def undefined(self, service: str, kind: str, name: str, line: int = -1) -> Problem:
+        if line < 0:  # from Compose's message: the line of the first matching reference
+            line = next((ref[3] for ref in self.undefined_references() if ref[:3] == (service, kind, name)), 0)
+        return undefined(self.name, service, kind, name, line, self._pool(kind))
+
+    def _pool(self, kind: str) -> list[str]:
+        top = "services" if kind == "service" else KINDS[kind][0]
+        _, node = _get(self.root, top)
+        return sorted(k.value for k, _ in _pairs(node) if isinstance(k, ScalarNode)) if node is not None else []
+
+
+def _references(service: Node) -> Iterator[tuple[str, str, Node]]:
+    """``(kind, name, node)`` of the named volumes, networks, secrets, configs and services that
+    ``service`` uses (names computed by interpolation are left to Compose)."""
+    def names(node, attribute=None):
+        items = [k for k, _ in _pairs(node)] if isinstance(node, MappingNode) else \
+            node.value if isinstance(node, SequenceNode) else []
+        for item in items:
+            if attribute and isinstance(item, MappingNode):
+                item = _get(item, attribute)[1]
+            if isinstance(item, ScalarNode) and item.value and "$" not in item.value:
+                yield item.value, item
+
+    _, volumes = _get(service, "volumes")
+    for item in volumes.value if isinstance(volumes, SequenceNode) else []:
+        if isinstance(item, ScalarNode) and ":" in item.value:
+            source = item.value.split(":", 1)[0]
+        elif isinstance(item, MappingNode) and getattr(_get(item, "type")[1], "value", None) == "volume":
+            source = getattr(_get(item, "source")[1], "value", "")
+        else:
+            continue
+        if VOLUME_NAME.fullmatch(source or ""):
+            yield "volume", source, item
+    if _get(service, "network_mode")[0] is None:
+        for name, node in names(_get(service, "networks")[1]):
+            if name != "default":
+                yield "network", name, node
+    for kind in ("secret", "config"):
+        for name, node in names(_get(service, kind + "s")[1], "source"):
+            yield kind, name, node
+    _, build = _get(service, "build")
+    if isinstance(build, MappingNode):
+        for name, node in names(_get(build, "secrets")[1], "source"):
+            yield "build secret", name, node
+    for name, node in names(_get(service, "depends_on")[1]):
+        yield "service", name, node
+
+
+def undefined(file: str, service: str, kind: str, name: str, line: int, pool: list[str]) -> Problem:
+    close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
+    if kind == "service":
+        others = f" (services de ce fichier : {', '.join(pool)})" if pool else ""
+        return Problem(file, line, f"le service « {service} » dépend de « {name} » (depends_on), qui n'est pas un "
+                                   f"service de ce fichier{others}",
+                       (f"vouliez-vous dire « {close[0]} » ? Sinon, a" if close else "a") +
+                       f"joutez un service « {name} » sous `services:` ou retirez-le de depends_on.")
+    top, noun = KINDS[kind]
+    e, pronoun = ("e", "la") if kind in FEMININE else ("", "le")
+    source = f" puis, plus indenté, `file: ./{name}.txt` (le fichier qui le contient)" \
+        if top in ("secrets", "configs") else ""
+    return Problem(file, line, f"le service « {service} » utilise {noun} « {name} », qui n'est déclaré{e} nulle part",
+                   (f"vouliez-vous dire « {close[0]} » ? Sinon, d" if close else "d") +
+                   f"éclarez-{pronoun} à la fin du fichier, au même niveau que `services:` : `{top}:` puis, "
+                   f"indenté, `{name}:`{source}.")
+
+
+# -- Compose's own message --------------------------------------------------------------------------
+MESSAGES = {
+    "undefined": re.compile(r'service "(?P<service>[^"]+)" refers to undefined (?P<kind>build secret|volume|network|'
+                            r'secret|config) (?P<name>\S+?):? invalid compose project'),
+    "depends": re.compile(r'service "(?P<service>[^"]+)" depends on undefined service "?(?P<name>[^":]+)"?'),
+    "interpolation": re.compile(r"invalid interpolation format for (?P<path>\S+?)\.?\n(?:.*\n)*?(?P<value>.*)\Z"),
+    "template": re.compile(r'failed to read (?P<file>\S+): Invalid template: "(?P<value>.*)"'),
+    "required": re.compile(r"(?:failed to read (?P<file>\S+)|error while interpolating (?P<path>\S+)): "
+                           r"required variable (?P<var>\w+) is missing a value(?:: (?P<msg>.*))?"),
+    "duplicate": re.compile(r'failed to parse (?P<file>\S+): line (?P<line>\d+): mapping key "(?P<key>[^"]+)" '
+                            r"already defined at line (?P<first>\d+)"),
+    "yaml": re.compile(r"(?:failed to parse (?P<file>\S+): )?yaml: (?:line (?P<line>\d+): )?(?P<problem>.*)"),
+    "type": re.compile(r"(?:validating (?P<file>\S+): )?(?P<path>[\w.-]+) must be a (?P<type>\w+)"),
+    "unknown": re.compile(r"(?:validating (?P<file>\S+): )?(?P<path>[\w.-]+) additional propert(?:y|ies) "
+                          r"(?P<keys>'.*') not allowed"),
+}
+
+
+def _from_message(message: str, files: _Files, tree: Optional[Node], yaml_failed: bool) -> Optional[Problem]:
+    name = files.compose_name
+    review = _Review(name, tree, files.lines(name)) if tree is not None else None
+    for kind, pattern in MESSAGES.items():
+        match = pattern.search(message)
+        if match:
+            break
+    else:
+        return _other(name, message)
+    groups = match.groupdict()
+    if kind in ("undefined", "depends"):
+        what = "service" if kind == "depends" else groups["kind"]
+        if review is not None:
+            return review.undefined(groups["service"], what, groups["name"])
+        return undefined(name, groups["service"], what, groups["name"], 0, [])
+    if kind == "interpolation" and review is not None:
+        templates = bad_templates(groups["value"]) or [groups["value"]]
+        what = _interpolation(name, 0, templates[0]).what
+        found = sorted(p for p in review.interpolations() if p.what == what)
+        return found[0] if found else _interpolation(name, files.line_of(name, templates[0]), templates[0])
+    if kind == "template":
+        env = groups["file"]
+        templates = bad_templates(groups["value"]) or [groups["value"]]
+        return _interpolation(env, files.line_of(env, templates[0]), templates[0])
+    if kind == "required":
+        file = groups["file"] or name
+        line = files.line_of(file, "${" + groups["var"] + ":?") or files.line_of(file, "${" + groups["var"] + "?")
+        return Problem(file, line, f"la variable {groups['var']} est obligatoire mais n'a pas de valeur"
+                                   + (f" (« {groups['msg']} »)" if groups.get("msg") else ""),
+                       f"donnez-lui une valeur dans .env (`{groups['var']}=…`) ou une valeur par défaut "
+                       f"(`${{{groups['var']}:-…}}`).")
+    if kind == "duplicate":
+        return _Review(name, tree, []).duplicate(groups["key"], int(groups["line"]), int(groups["first"])) \
+            if tree is not None else Problem(name, int(groups["line"]), f"la clé « {groups['key']} » est écrite deux "
+                                             f"fois dans le même bloc (première fois ligne {groups['first']})",
+                                             "gardez-en une seule : fusionnez leurs contenus ou supprimez celle en trop.")
+    if kind == "yaml":
+        if yaml_failed:
+            return None  # PyYAML's own reading names the line better (see _syntax_problems)
+        return Problem(name, int(groups["line"] or 0), f"erreur de syntaxe YAML ({groups['problem']})",
+                       "corrigez cette ligne (indentation par espaces, `clé: valeur`).")
+    if kind == "type" and review is not None:
+        return review.wrong_type_at(groups["path"], groups["type"])
+    if kind == "unknown" and review is not None:
+        keys = re.findall(r"'([^']+)'", groups["keys"])
+        key, _ = review._locate(f"{groups['path']}.{keys[0]}") if keys else (None, None)
+        return Problem(name, _line(key), f"clé inconnue {', '.join(f'« {k} »' for k in keys)} dans `{groups['path']}`",
+                       "vérifiez son orthographe et son indentation (mal indentée, une clé tombe dans le bloc "
+                       "du dessus) ; la référence Compose liste les clés permises.")
+    return _other(name, message)
+
+
+def _other(name: str, message: str) -> Problem:
+    lines = [l.strip() for l in message.splitlines() if l.strip()]
+    text = " ".join(lines[-4:]) or "(aucun message)"
+    line = re.search(r"\bline (\d+)\b", text)
+    return Problem(name, int(line.group(1)) if line else 0, f"Compose refuse le fichier : « {text} »",
+                   "corrigez ce que dit ce message.")
