@@ -105,7 +105,7 @@ def render(stats: list[LabStats]) -> str:
         mean = sum(s.scores.values()) / len(s.scores)
         dist, rate = plots(s)
         worst = sorted(s.checks, key=s.pass_rate)[:3]
-        parts.append(f"<h2>{html.escape(s.lab)}</h2><p>{len(s.scores)} rendu(s), moyenne "
+        parts.append(f"<h2>{html.escape(s.lab)}</h2><p>{len(s.scores)} rendu{'s' if len(s.scores) > 1 else ''}, moyenne "
                      f"{mean:.2f} / {s.max_score:g}. Le moins réussi : "
                      + ", ".join(f"<code>{html.escape(c)}</code> ({100 * s.pass_rate(c):.0f} %)" for c in worst)
                      + f".</p><img alt='distribution des notes' src='data:image/png;base64,{dist}'>"

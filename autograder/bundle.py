@@ -352,12 +352,13 @@ def export(tags: list[str], archive: Optional[Path], *, level: int = GZIP_LEVEL,
     infos = inspect(tags)
     missing = [t for t, i in infos.items() if i is None]
     if missing:
-        raise BundleError("Image(s) absente(s) de ce moteur Docker : " + ", ".join(missing) + ".\n"
+        pl = "s" if len(missing) > 1 else ""
+        raise BundleError(f"Image{pl} absente{pl} de ce moteur Docker : " + ", ".join(missing) + ".\n"
                           "Créez-les d'abord (`make images` pour celles du cours, `make course-image` "
                           "pour le conteneur du cours), puis relancez l'export.")
     archive.parent.mkdir(parents=True, exist_ok=True)
     part = archive.with_name(archive.name + ".part")
-    say(f"Export de {len(tags)} image(s) vers {_display(archive)} (docker save | gzip -{level})")
+    say(f"Export de {len(tags)} image{'s' if len(tags) > 1 else ''} vers {_display(archive)} (docker save | gzip -{level})")
     store = engine_store()
 
     progress = ByteProgress("docker save")
@@ -473,7 +474,7 @@ def load(archive: Path, *, force: bool = False, timeout: float = DEFAULT_TIMEOUT
                           f"Faites un export sur une machine {arch}. (Pour charger quand même : FORCE=1.)")
     images, version = manifest["images"], manifest["format"]
     before = inspect(i["tag"] for i in images)
-    say(f"Chargement de {len(images)} image(s) depuis {_display(archive)} (docker load)")
+    say(f"Chargement de {len(images)} image{'s' if len(images) > 1 else ''} depuis {_display(archive)} (docker load)")
     for i in images:
         old = before[i["tag"]]
         if old is not None and not same_image(i, old, version):
@@ -528,11 +529,13 @@ def load(archive: Path, *, force: bool = False, timeout: float = DEFAULT_TIMEOUT
         if not ok:
             wrong.append(i["tag"])
     if wrong:
+        pl = "s" if len(wrong) > 1 else ""
         hint = ("\nCe manifeste est au format 1 (identifiants du moteur, qui changent entre les stockages "
                 "d'images overlay2 et containerd) : refaites l'export avec le dépôt à jour." if version == 1 else "")
-        raise BundleError("Après `docker load`, image(s) absente(s) ou différente(s) du manifeste : "
+        raise BundleError(f"Après `docker load`, image{pl} absente{pl} ou différente{pl} du manifeste : "
                           + ", ".join(wrong) + hint)
-    say(f"[OK] {len(images)} image(s) chargée(s) en {seconds:.1f} s")
+    pl = "s" if len(images) > 1 else ""
+    say(f"[OK] {len(images)} image{pl} chargée{pl} en {seconds:.1f} s")
     absent = [t for t, info in inspect(required()).items() if info is None]
     if absent:
         raise BundleError("Il manque encore des images du cours (docker/images.txt) que l'archive ne contient "

@@ -407,7 +407,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print("Publiés dans release/ :", ", ".join(release(root, args.labs)))
     elif args.step == "collect":
         for lab, students in collect(root, args.source).items():
-            print(f"{lab} : {len(students)} rendu(s) ({', '.join(students)})")
+            print(f"{lab} : {len(students)} rendu{'s' if len(students) > 1 else ''} ({', '.join(students)})")
     elif args.step == "grade":
         print("Notés :", ", ".join(grade(root, args.workers)) or "aucun rendu dans submitted/")
         failed = ungraded(root)

@@ -395,7 +395,7 @@ def summary(findings: Iterable[Finding], limit: int = 8) -> str:
     items = list(findings)
     lines = [f"- {f.short()}" for f in items[:limit]]
     if len(items) > limit:
-        lines.append(f"- … et {len(items) - limit} autre(s)")
+        lines.append(f"- … et {len(items) - limit} autre{'s' if len(items) - limit > 1 else ''}")
     return "\n".join(lines)
 
 

@@ -203,7 +203,7 @@ def test_release_collect_grade_feedback_export(tmp_path, docker_client, monkeypa
     (keep / "rapport.html").write_text(page)
     assert page.count("data:image/png;base64,") == 2 * len(LABS_E2E)
     for lab in LABS_E2E:
-        assert f"<h2>{lab}</h2>" in page and "3 rendu(s)" in page
+        assert f"<h2>{lab}</h2>" in page and "3 rendus" in page
         for check in extended(get_lab(lab), HIDDEN).checks:
             assert f"<code>{check.id}</code>" in page
 

@@ -80,7 +80,7 @@ def test_parse_trivy_secrets_keeps_thetar_of():
 def test_summary_is_cut_with_a_count():
     many = [scanners.Finding("hadolint", f"DL30{i:02d}", "warning", "m", i) for i in range(12)]
     text = scanners.summary(many, limit=3)
-    assert text.count("\n") == 3 and text.endswith("… et 9 autre(s)")
+    assert text.count("\n") == 3 and text.endswith("… et 9 autres")
 
 
 def test_binaries_are_found_in_the_venv():
