@@ -128,4 +128,5 @@ def labs_json(labs: tuple[Lab, ...]) -> list[dict]:
 
 
 def _fmt(x: float) -> str:
-    return f"{x:g}"
+    """A score as French text writes it: 1,5 (decimal comma), 10."""
+    return f"{x:g}".replace(".", ",")
