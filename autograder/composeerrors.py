@@ -520,7 +520,7 @@ MESSAGES = {
                            r"required variable (?P<var>\w+) is missing a value(?:: (?P<msg>.*))?"),
     "duplicate": re.compile(r'failed to parse (?P<file>\S+): line (?P<line>\d+): mapping key "(?P<key>[^"]+)" '
                             r"already defined at line (?P<first>\d+)"),
-    "yaml": re.compile(r"(?:failed to parse (?P<file>\S+): )?yaml: (?:line (?P<line>\d+): )?(?P<problem>.*)"),
+    "yaml": re.compile(r"(?:failed to parse (?P<file>\S+): )?(?<![\w.-])yaml: (?:line (?P<line>\d+): )?(?P<problem>.*)"),
     "type": re.compile(r"(?:validating (?P<file>\S+): )?(?P<path>[\w.-]+) must be a (?P<type>\w+)"),
     "unknown": re.compile(r"(?:validating (?P<file>\S+): )?(?P<path>[\w.-]+) additional propert(?:y|ies) "
                           r"(?P<keys>'.*') not allowed"),
