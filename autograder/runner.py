@@ -182,8 +182,9 @@ def copy_submission(src: Path, dest: Path, notes: list[str]) -> None:
                     data = path.read_bytes()
                 except OSError:
                     continue
-                kept = [l for l in data.decode("utf-8", "replace").splitlines()
-                        if not l.strip().startswith("COMPOSE_")]
+                # blanked, not removed: messages about .env keep the student's line numbers
+                kept = ["" if l.strip().startswith("COMPOSE_") else l
+                        for l in data.decode("utf-8", "replace").splitlines()]
                 path.write_text("\n".join(kept) + "\n")
     if dropped:
         notes.append("Liens symboliques ignorés, car ils pointent hors du dossier rendu : " +

@@ -224,3 +224,19 @@ def test_compose_step_output_shows_the_students_file(tmp_path):
     effective = proj.directory.parent / f"{proj.name}{EFFECTIVE_FILE}"
     cleaned = proj._clean(f"\x1b[1mvalidating {effective}\x1b[0m: volume {proj.directory}/data missing")
     assert cleaned == "validating compose.yaml: volume data missing"
+
+
+@needs_compose
+def test_dotenv_line_numbers_survive_the_graders_copy(tmp_path):
+    # the grader drops COMPOSE_* settings from the copied .env: the lines after them keep their numbers
+    from autograder.runner import copy_submission
+    src = tmp_path / "rendu"
+    src.mkdir()
+    (src / "compose.yaml").write_text(HEAD)
+    (src / ".env").write_text("COMPOSE_PROJECT_NAME=moi\nDB_PASSWORD=${SECRET:changeme}\n")
+    proj = project(tmp_path, HEAD)
+    copy_submission(src, proj.directory, [])
+    assert "COMPOSE_PROJECT_NAME" not in (proj.directory / ".env").read_text()
+    with pytest.raises(Fail) as info:
+        proj.config()
+    assert info.value.observed.startswith(".env, ligne 2 : interpolation invalide « ${SECRET:changeme} »")
