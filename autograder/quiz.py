@@ -556,7 +556,8 @@ QUESTIONS: list[Question] = [
        "(toutes les bonnes réponses)",
        "reponse_down_v", CHOIX,
        "ce que `down` laisse en place et que `-v` efface : les deux sortes de volumes gérés par Docker, "
-       "mais jamais vos fichiers. Voir les sections 1 et 11 (tableau « `down` ou `down -v` ? »).",
+       "mais jamais vos fichiers. Voir la section 1, « Trois façons de donner un stockage à un conteneur », "
+       "et le tableau de la section 11, « Arrêter : `down` ou `down -v` ? ».",
        choix("C", "D", indices={
            "A": "Les conteneurs, `down` les supprime déjà.",
            "B": "Le réseau du projet, `down` le supprime déjà.",
@@ -573,8 +574,8 @@ QUESTIONS: list[Question] = [
        "PostgreSQL. Quelle valeur faut-il donner à `DB_HOST` dans le `compose.yaml` du TP ?",
        "reponse_nom_db", VALEUR,
        "le nom que le DNS intégré de Docker résout sur le réseau commun : celui du service de la "
-       "base dans `compose.yaml`, stable d'un `up` à l'autre (le port 5432 peut suivre). Voir la section 1, « Le DNS intégré » et "
-       "« `localhost` dans un conteneur ».",
+       "base dans `compose.yaml`, stable d'un `up` à l'autre (le port 5432 peut suivre). Voir la section 1, « Les réseaux Docker en "
+       "bref », ses paragraphes sur le DNS intégré et sur `localhost` dans un conteneur.",
        _nom_db),
     _q("03-q-inspect-reseau",
        "Quelle commande montre les conteneurs branchés sur le réseau `03-reseaux_backend` ?",
@@ -701,8 +702,8 @@ QUESTIONS: list[Question] = [
        "les bonnes réponses)",
        "reponse_socket", CHOIX,
        "ce que donne le pilotage du démon de la machine du runner : les droits de root sur l'hôte et "
-       "la main sur les conteneurs des autres jobs. Voir la section 2, « dind ou la socket de "
-       "l'hôte ? ».",
+       "la main sur les conteneurs des autres jobs. Voir la section 2, « Construire une image "
+       "dans un job : dind ou la socket de l'hôte ? ».",
        choix("A", "B", indices={"C": "C'est au contraire rapide (le cache est partagé).",
                                 "D": "`docker build` y fonctionne très bien : c'est le problème."}),
        [("A", "qui pilote ce démon est root sur l'hôte"),
@@ -728,8 +729,8 @@ QUESTIONS: list[Question] = [
        "Quelle commande dit si le conteneur arrêté `gourmand` a été tué par le tueur OOM ?",
        "reponse_oomkilled", COMMANDE,
        "l'inspection du conteneur, qui contient le champ d'état posé par Docker quand le noyau l'a "
-       "tué pour la mémoire (un `--format` peut n'afficher que lui). Voir la section 2 sur le tueur "
-       "OOM.",
+       "tué pour la mémoire (un `--format` peut n'afficher que lui). Voir la section 2, "
+       "« Le tueur OOM et le code 137 ».",
        _oomkilled),
     # 12 — secrets
     _q("12-q-chemin-secret",
