@@ -58,7 +58,7 @@ check: $(STAMP) ## Grade a lab: make check LAB=01 (exit 0 once graded, even with
 	  $(PY) -m autograder doctor --for check --path "$${dir%/}" || exit 2; \
 	  $(PY) -m autograder check "$${dir%/}"; rc=$$?; \
 	  if [ $$rc -eq 1 ]; then \
-	    echo "TP $(LAB) corrigé : des vérifications restent à reprendre (détails ci-dessus), puis relancez make check LAB=$(LAB)."; \
+	    echo "TP $(LAB) corrigé : des vérifications restent à reprendre (détails ci-dessus) ; corrigez-les, puis relancez make check LAB=$(LAB)."; \
 	    $(if $(filter 1,$(STRICT)),echo "STRICT=1 : code de sortie 2 (vérifications ratées)." >&2; exit 2;) \
 	  elif [ $$rc -ne 0 ]; then exit 2; fi
 

@@ -52,8 +52,10 @@ def render(report: Report, console: Optional[Console] = None) -> None:
         console.print(Panel(Text(note), title="Remarque", border_style="yellow"))
     ratio = report.score / report.max_score if report.max_score else 0
     colour = "green" if report.all_passed else "yellow" if ratio >= 0.5 else "red"
-    console.print(Text(f"Note : {_fmt(report.score)} / {_fmt(report.max_score)}   "
-                       f"(correction en {report.duration_s:.1f} s)", style=f"bold {colour}"))
+    todo = sum(1 for r in report.results if r.status is not Status.PASSED and not r.skipped_here)
+    left = f" — {todo} vérification{'s' if todo > 1 else ''} à reprendre" if todo else ""
+    console.print(Text(f"Note : {_fmt(report.score)} / {_fmt(report.max_score)}{left}   "
+                       f"(correction en {_fmt(round(report.duration_s, 1))} s)", style=f"bold {colour}"))
 
 
 def _title(report: Report) -> str:

@@ -70,3 +70,16 @@ def test_a_notebook_gets_the_scorecard_as_html(monkeypatch):
     for r in sample().results:
         assert r.id in page and r.title in page
         assert f"{report._fmt(r.earned)}/{report._fmt(r.points)}" in page
+
+
+@pytest.mark.parametrize("earned, statuses, line", [
+    ([1.5, 0.5], [Status.PASSED, Status.PASSED], "Note : 2 / 2 (correction en 3,5 s)"),
+    ([1.5, 0.0], [Status.PASSED, Status.FAILED], "Note : 1,5 / 2 — 1 vérification à reprendre (correction en 3,5 s)"),
+    ([0.0, 0.0], [Status.FAILED, Status.ERROR], "Note : 0 / 2 — 2 vérifications à reprendre (correction en 3,5 s)"),
+])
+def test_the_last_line_gives_the_note_with_a_decimal_comma_and_what_is_left(earned, statuses, line):
+    results = [CheckResult(f"99-c{i}", f"Titre {i}", points, got, status, "" if status is Status.PASSED else "À faire")
+               for i, (points, got, status) in enumerate(zip([1.5, 0.5], earned, statuses))]
+    console = Console(width=120, file=io.StringIO(), force_terminal=False, color_system=None)
+    report.render(Report(lab="99-essai", title="Essai", results=results, duration_s=3.49), console)
+    assert " ".join(console.file.getvalue().splitlines()[-1].split()) == line
