@@ -11,6 +11,7 @@ The forms, as the course writes them (French):
 * « chapitre 1/02, « Titre » » anywhere (grader, doctor, notebooks): ``chapters/1-*/02-*.ipynb``
   and its heading;
 * « voir la partie 6 » / « la section 6 » in a notebook: a numbered heading of that notebook;
+* « TODO 2, 3 et 9 » in a lab's instructions: those numbered TODOs in the lab's starter files;
 * relative markdown links in notebooks and READMEs (``[TP 12](../../labs/12-…/enonce.ipynb)``,
   ``#ancre``): the file, and the heading for an anchor (JupyterLab's anchors: spaces → « - »).
 """
@@ -194,6 +195,20 @@ def test_notebook_cross_references_and_links_resolve(path):
                                                          prose))
         problems += resolve(re.sub(Q, "", own), path) + resolve_chapters(prose) + resolve_links(prose, path)
     assert not problems, problems
+
+
+@pytest.mark.parametrize("path", sorted(ROOT.glob("labs/*/enonce.ipynb")), ids=lambda p: p.parent.name)
+def test_todo_numbers_named_by_the_instructions_exist_in_the_starter_files(path):
+    named = set()
+    for text in _cells(path):
+        for m in re.finditer(r"\bTODOs? ((?:\d+(?:, | et | à |-))*\d+)", text):
+            numbers = [int(n) for n in re.findall(r"\d+", m.group(1))]
+            named.update(range(numbers[0], numbers[-1] + 1) if re.search(r" à |-", m.group(1)) else numbers)
+    present = set()
+    for f in path.parent.rglob("*"):
+        if f.is_file() and f.suffix != ".ipynb" and ".ipynb_checkpoints" not in f.parts:
+            present |= {int(n) for n in re.findall(r"\bTODO\s*(\d+)", f.read_text(encoding="utf-8", errors="replace"))}
+    assert named <= present, f"TODO {sorted(named - present)} named in the instructions, absent from the starter"
 
 
 # ---------------------------------------------------------------------------------------------
