@@ -27,6 +27,8 @@ from .sandbox import DockerStepError, Sandbox
 
 LISTEN = "0A"  # TCP state LISTEN in /proc/net/tcp*
 SHELLS = {"sh", "bash", "dash", "ash", "busybox"}
+# Docker's embedded DNS server listens inside the container's namespace on a user-defined network.
+DOCKER_DNS = "127.0.0.11"
 
 
 @dataclass(frozen=True)
@@ -65,9 +67,11 @@ def parse_listening(text: str) -> list[Socket]:
             continue
         addr, _, port = fields[1].rpartition(":")
         try:
-            found.add(Socket(_address(addr), int(port, 16)))
+            sock = Socket(_address(addr), int(port, 16))
         except ValueError:
             continue
+        if sock.address != DOCKER_DNS:
+            found.add(sock)
     return sorted(found, key=lambda s: (s.port, s.address))
 
 

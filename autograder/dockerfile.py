@@ -76,6 +76,15 @@ def final_base(bases: list[BaseImage]) -> Optional[BaseImage]:
     return current
 
 
+def instructions(path: Path) -> int:
+    """How many instructions the Dockerfile holds (0: only comments and blank lines)."""
+    try:
+        parser = DockerfileParser(path=str(path), cache_content=True)
+        return sum(1 for i in parser.structure if i["instruction"] not in ("COMMENT",))
+    except (OSError, UnicodeDecodeError):
+        return 1  # unreadable here: let the build say what is wrong
+
+
 def has_command(path: Path) -> bool:
     """Does the final stage set CMD or ENTRYPOINT, itself or through the stages it derives from
     (``FROM build AS final``)? Without one, a container runs the base image's default command."""

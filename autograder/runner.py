@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional
 
 from .compose import COMPOSE_FILES, ComposeProject, Refused
 from .core import Check, CheckResult, Fail, GraderUnavailable, Lab, NotYet, Report, Skip, Status
+from .dockerfile import instructions
 from .policy import inside
 from .sandbox import BuildResult, DockerStepError, Sandbox
 
@@ -99,9 +100,12 @@ class Grading:
     def build(self, name: str, dockerfile: str = "Dockerfile", context: str = ".") -> BuildResult:
         ctx = self.workdir / context
         if not (ctx / dockerfile).is_file():
-            raise Fail(expected=f"un fichier {dockerfile} dans le dossier rendu",
-                       observed=f"{dockerfile} introuvable",
-                       hint=f"créez {dockerfile} à la racine du TP (même dossier que l'énoncé).")
+            raise NotYet(f"un fichier {dockerfile} dans le dossier rendu", f"{dockerfile} introuvable",
+                         f"créez {dockerfile} à la racine du TP (même dossier que l'énoncé).")
+        if not instructions(ctx / dockerfile):
+            raise NotYet(f"un {dockerfile} qui construit une image",
+                         f"{dockerfile} ne contient encore aucune instruction (seulement des commentaires)",
+                         "suivez ses TODO dans l'ordre, en commençant par l'image de base (`FROM …`).")
         try:
             result = self.sandbox.build(ctx, name, dockerfile, timeout=self.remaining(600))
             self.notes.extend(n for n in result.notes if n not in self.notes)
@@ -259,11 +263,11 @@ def review(g: Grading) -> Optional[Fail]:
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]")
 
 
-def student_text(text: str, workdir: Path) -> str:
+def student_text(text: str, workdir: Optional[Path]) -> str:
     """A message as the student should read it: no terminal colour codes, and the student's own
     relative paths instead of the grader's temporary copy (``/tmp/autograder-…/NN-slug/x`` → ``x``)."""
     text = ANSI.sub("", text)
-    for root in {str(workdir), str(workdir.resolve())}:
+    for root in {str(workdir), str(workdir.resolve())} if workdir else ():
         text = text.replace(root + "/", "").replace(root, ".")
     return text
 
@@ -272,7 +276,7 @@ def run_check(check: Check, g: Grading, status_by_id: dict[str, Status]) -> Chec
     def result(status: Status, message: str, t0: float) -> CheckResult:
         earned = check.points if status is Status.PASSED else 0.0
         return CheckResult(check.id, check.title, check.points, earned, status,
-                           student_text(message, g.workdir), time.monotonic() - t0)
+                           student_text(message, getattr(g, "workdir", None)), time.monotonic() - t0)
 
     t0 = time.monotonic()
     if g.refused is not None and not check.static:

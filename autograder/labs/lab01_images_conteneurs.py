@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import signal
 
-from ..core import Fail, Lab
+from ..core import Fail, Lab, NotYet
+from ..diagnose import missing_command, not_serving, pid1, shell_pid1, shown
 from ..dockerfile import base_images, final_base, is_slim, require_pinned
-from ..probes import (Timeout, container_gone, find_files_in_image, http_ok, install_steps, logs_tail,
-                      pid1_catches, rebuild_after_touch, stop_duration, user_id, wait_http_ok, wait_running,
-                      wait_until)
+from ..probes import (Timeout, container_gone, http_ok, install_steps, pid1_catches, rebuild_after_touch,
+                      stop_duration, user_id, wait_http_ok, wait_until)
 from ..runner import Grading
 
 LAB = Lab(
@@ -46,6 +46,29 @@ def container(g: Grading):
     return g.once("container", lambda: g.sandbox.run(g.image().tag, suffix="app", ports=[PORT]))
 
 
+def image_files(g: Grading) -> dict[str, bytes | None]:
+    """Every path of the built image (one export per grading); the content of the files named
+    app.py or .env (to find the application and the planted .env by content, not by name)."""
+    def read() -> dict[str, bytes | None]:
+        found: dict[str, bytes | None] = {}
+        for member, tar in g.sandbox.image_files(g.image().tag):
+            content = None
+            if member.isfile() and member.name.rsplit("/", 1)[-1] in (APP_FILE, ".env"):
+                fh = tar.extractfile(member)
+                content = fh.read(1 << 16) if fh else None
+            found["/" + member.name.lstrip("./")] = content
+        return found
+    return g.once("image-files", read)
+
+
+def own_command_or_not_yet(g: Grading) -> None:
+    """NotYet when the Dockerfile has no CMD/ENTRYPOINT: the base image's command runs instead."""
+    lacking = missing_command(g.sandbox, g.workdir, g.image().tag)
+    if lacking:
+        raise NotYet('une commande de démarrage en forme exec (`CMD ["python", "app.py"]`)', lacking,
+                     'ajoutez `CMD ["python", "app.py"]` à la fin du Dockerfile (TODO 9).')
+
+
 @LAB.check("01-base-image", "Image de base versionnée et légère", 1, static=True)
 def base_image(g: Grading):
     path = g.workdir / "Dockerfile"
@@ -60,22 +83,38 @@ def base_image(g: Grading):
                    rule="CIS Docker 4.3")
 
 
-@LAB.check("01-build", "L'image se construit", 2)
+@LAB.check("01-build", "L'image se construit et contient l'application", 2)
 def build(g: Grading):
     g.image()
+    app = (g.workdir / APP_FILE).read_bytes() if (g.workdir / APP_FILE).is_file() else None
+    if app is not None and app not in image_files(g).values():
+        raise NotYet(f"une image qui contient l'application ({APP_FILE})",
+                     f"l'image se construit, mais {APP_FILE} n'y est pas encore copié",
+                     "copiez requirements.txt et installez les dépendances (TODO 5), puis copiez le code "
+                     "avec `COPY . .` (TODO 6).")
+    return f"{APP_FILE} présent dans l'image"
 
 
 @LAB.check("01-http-health", f"Le conteneur répond HTTP 200 sur {HEALTH} (port {PORT})", 2,
            requires=["01-build"])
 def http_health(g: Grading):
-    url = wait_http_ok(container(g), PORT, HEALTH, timeout=g.remaining(40))
+    c = container(g)
+    try:
+        url = wait_http_ok(c, PORT, HEALTH, timeout=g.remaining(40))
+    except Fail:
+        observed, hint = not_serving(g.sandbox, c, PORT, workdir=g.workdir, image=g.image().tag)
+        raise Fail(f"HTTP 200 sur {HEALTH}, port {PORT} du conteneur lancé sans argument", observed,
+                   hint) from None
     return f"{HEALTH} répond 200 ({url.rsplit(':', 1)[0]})"
 
 
 @LAB.check("01-non-root", "Le processus ne tourne pas en root", 1, requires=["01-build"])
 def non_root(g: Grading):
     c = container(g)
-    wait_running(c, timeout=g.remaining(20))
+    if container_gone(c):
+        # The application stopped (01-http-health says why): read the image's user in a container
+        # of the same image kept alive, so the user step counts even before the command works.
+        c = g.sandbox.run(g.image().tag, suffix="uid", entrypoint=["sleep", "60"])
     uid = user_id(g.sandbox, c)
     if uid == 0:
         raise Fail("un utilisateur non privilégié (`id -u` différent de 0)", "`id -u` = 0 (root)",
@@ -86,6 +125,7 @@ def non_root(g: Grading):
 
 @LAB.check("01-exec-form", "CMD en forme exec : `docker stop` est immédiat", 1, requires=["01-build"])
 def exec_form(g: Grading):
+    own_command_or_not_yet(g)
     c = g.sandbox.run(g.image().tag, suffix="stop", ports=[PORT])
     # Stop only once the app is up: it answers, or PID 1 already handles SIGTERM (an app that
     # listens elsewhere). Past the deadline, stop anyway: the measure still tells.
@@ -94,13 +134,18 @@ def exec_form(g: Grading):
                    g.remaining(20), give_up=lambda: container_gone(c))
     except Timeout as exc:
         if isinstance(exc.last, str):  # the container stopped by itself
-            raise Fail("l'application démarre et reste démarrée", f"{exc.last}\n{logs_tail(c)}",
-                       "lancez l'image avec `docker run` pour voir l'erreur.") from None
+            observed, hint = not_serving(g.sandbox, c, PORT, workdir=g.workdir, image=g.image().tag)
+            raise Fail("l'application démarre et reste démarrée", observed, hint) from None
+    argv = pid1(g.sandbox, c)
     seconds = stop_duration(c, grace=10)
     if seconds > 5:
+        why = (f"le PID 1 est un shell, `{shown(argv)}` : il ne transmet pas SIGTERM à Python"
+               if shell_pid1(argv) else
+               f"le PID 1 (`{shown(argv)}`) n'a pas de gestionnaire de SIGTERM" if argv else
+               "le signal n'atteint pas Python")
         raise Fail("`docker stop` en moins de 5 s (le processus Python est le PID 1 et reçoit SIGTERM)",
-                   f"`docker stop` a pris {seconds:.1f} s : le signal n'atteint pas Python, Docker a dû "
-                   "tuer le conteneur (SIGKILL) au bout du délai",
+                   f"`docker stop` a pris {seconds:.1f} s : {why} ; Docker a dû tuer le conteneur "
+                   "(SIGKILL) au bout du délai",
                    'écrivez CMD en forme exec : `CMD ["python", "app.py"]` et non `CMD python app.py` '
                    "(la forme shell lance /bin/sh qui garde le PID 1).", rule="DL3025")
     return f"arrêt en {seconds:.1f} s"
@@ -112,9 +157,10 @@ def layer_cache(g: Grading):
     steps = rebuild_after_touch(g, APP_FILE, f"# modification du correcteur {g.job}")
     installs = install_steps(steps, lambda s: any(k in s for k in DEPENDENCY_INSTALL))
     if not installs:
-        raise Fail("une instruction RUN qui installe les dépendances (pip install -r requirements.txt)",
-                   "aucune étape `RUN pip install …` dans le build",
-                   "installez les dépendances dans l'image : `RUN pip install --no-cache-dir -r requirements.txt`.")
+        raise NotYet("une instruction RUN qui installe les dépendances (pip install -r requirements.txt)",
+                     "aucune étape `RUN pip install …` dans le build, donc aucun cache à garder",
+                     "installez les dépendances dans l'image : "
+                     "`RUN pip install --no-cache-dir -r requirements.txt` (TODO 5).")
     rerun = [s for s, cached in installs if not cached]
     if rerun:
         raise Fail("après une simple modification de app.py, l'étape d'installation des dépendances "
@@ -136,8 +182,8 @@ def dockerignore(g: Grading):
             return True
         return name == ".env" and content is not None and marker.encode() in content
 
-    found = find_files_in_image(g.sandbox, g.image().tag, leaked,
-                                read_names=lambda p: p.rsplit("/", 1)[-1] == ".env")
+    # 01-build passed: the build copies the application, so copying the folder is the subject here.
+    found = sorted(p for p, content in image_files(g).items() if leaked(p, content))
     if found:
         kinds = sorted({".env" if p.endswith(".env") else ".git/" if "/.git/" in p else "__pycache__/"
                         for p in found})
