@@ -80,7 +80,7 @@ test-grader: images ## The grader tested both ways on every lab (solutions, star
 	$(PY) -m pytest tests/grader $(PYTEST_ARGS)
 
 # `make test` runs in three steps sharing one volume snapshot (taken before the first):
-# 1. the labs' solutions, starters, mutants and alternatives graded on GRADER_WORKERS parallel
+# 1. the labs' solutions, starters, mutants, alternatives and student paths graded on GRADER_WORKERS parallel
 #    pytest workers (gradings are isolated by job);
 # 2. the chapter notebooks under nbval, one after the other, in a second pytest process (its log is
 #    printed when it ends) while the rest of the suite runs in order (sequential when GRADER_WORKERS=1);
@@ -89,12 +89,12 @@ test-grader: images ## The grader tested both ways on every lab (solutions, star
 test: images ## Run the whole suite (unit, layout, course images, grader both ways, chapters, no leftovers)
 	@rm -f $(TEST_SNAPSHOT) build/chapters-nbval.*; mkdir -p build; \
 	  export AUTOGRADER_TEST_VOLUMES_SNAPSHOT=$(TEST_SNAPSHOT); \
-	  $(PY) -m pytest -n $(GRADER_WORKERS) --dist worksteal tests/grader/test_labs.py $(PYTEST_ARGS); labs=$$?; \
+	  $(PY) -m pytest -n $(GRADER_WORKERS) --dist worksteal tests/grader/test_labs.py tests/grader/test_paths.py $(PYTEST_ARGS); labs=$$?; \
 	  chapters() { $(PY) -m pytest $(NBVAL) -p no:cacheprovider chapters $(PYTEST_ARGS); }; \
 	  if [ "$(GRADER_WORKERS)" -gt 1 ]; then \
 	    ( chapters > build/chapters-nbval.log 2>&1; echo $$? > build/chapters-nbval.rc ) & \
 	  else chapters; echo $$? > build/chapters-nbval.rc; fi; \
-	  $(PY) -m pytest --ignore=tests/grader/test_labs.py --ignore=tests/test_zz_no_leftovers.py --ignore=tests/browser tests $(PYTEST_ARGS); rest=$$?; \
+	  $(PY) -m pytest --ignore=tests/grader/test_labs.py --ignore=tests/grader/test_paths.py --ignore=tests/test_zz_no_leftovers.py --ignore=tests/browser tests $(PYTEST_ARGS); rest=$$?; \
 	  wait; if [ -f build/chapters-nbval.log ]; then echo "== chapter notebooks (nbval)"; cat build/chapters-nbval.log; fi; \
 	  nb=$$(cat build/chapters-nbval.rc 2>/dev/null || echo 1); \
 	  $(PY) -m pytest tests/browser tests/test_zz_no_leftovers.py $(PYTEST_ARGS); left=$$?; \
