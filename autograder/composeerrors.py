@@ -98,6 +98,8 @@ class _Files:
         self.root, self.compose_name = root, compose_name
 
     def lines(self, name: str) -> list[str]:
+        if Path(name).is_absolute() or ".." in Path(name).parts:  # only the submission's own files
+            return []
         try:
             return (self.root / name).read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError:
@@ -205,9 +207,11 @@ SYNTAX = (  # (part of the parser's problem, what, fix)
      "clé de la ligne précédente."),
     ("could not find expected ':'", "deux-points manquant", "écrivez `clé: valeur`, avec un espace après « : »."),
     ("expected <block end>", "indentation incohérente",
-     "alignez cette ligne sur les clés de même niveau (des espaces, autant que ses voisines)."),
+     "alignez cette ligne (ou celle du dessus) sur les clés de même niveau : des espaces, autant que ses "
+     "voisines."),
     ("did not find expected key", "indentation incohérente",
-     "alignez cette ligne sur les clés de même niveau (des espaces, autant que ses voisines)."),
+     "alignez cette ligne (ou celle du dessus) sur les clés de même niveau : des espaces, autant que ses "
+     "voisines."),
     ("flow", "crochet [ ou accolade { non fermé",
      "fermez le [ ou le { ouvert, ou écrivez la liste un élément par ligne avec « - »."),
     ("found unexpected end of stream", "guillemet non fermé", "fermez le guillemet ouvert sur cette ligne."),
@@ -226,6 +230,8 @@ def _syntax_problems(name: str, lines: list[str], error: Optional[yaml.YAMLError
     if error is None or mark is None:
         return []
     problem = f"{getattr(error, 'context', None) or ''} {getattr(error, 'problem', None) or ''}"
+    if "could not find expected ':'" in problem and getattr(error, "context_mark", None) is not None:
+        mark = error.context_mark  # the key that lacks its colon, not the line where the scan stopped
     for needle, what, fix in SYNTAX:
         if needle in problem:
             return [Problem(name, mark.line + 1, f"erreur de syntaxe YAML : {what}", fix)]
@@ -233,10 +239,12 @@ def _syntax_problems(name: str, lines: list[str], error: Optional[yaml.YAMLError
                     "corrigez cette ligne (indentation par espaces, `clé: valeur`).")]
 
 
-def _pairs(node: Node) -> Iterator[tuple[Node, Node]]:
+def _pairs(node: Node, _seen: Optional[set] = None) -> Iterator[tuple[Node, Node]]:
     """Key and value nodes of a mapping, its own keys first, then those of ``<<`` merges."""
-    if not isinstance(node, MappingNode):
+    seen = _seen if _seen is not None else set()
+    if not isinstance(node, MappingNode) or id(node) in seen:  # a merge may name its own mapping
         return
+    seen.add(id(node))
     merges = []
     for key, value in node.value:
         if key.tag == "tag:yaml.org,2002:merge":
@@ -244,7 +252,7 @@ def _pairs(node: Node) -> Iterator[tuple[Node, Node]]:
         else:
             yield key, value
     for merged in merges:
-        yield from _pairs(merged)
+        yield from _pairs(merged, seen)
 
 
 def _get(node: Node, name: str) -> tuple[Optional[Node], Optional[Node]]:
