@@ -124,13 +124,13 @@ def require_pinned(bases: list[BaseImage], example: str) -> list[BaseImage]:
     DS-0001) for a missing FROM, an implicit ``latest`` or an explicit one; ``example`` is the
     ``FROM`` line the hint suggests.
     """
-    from .core import Fail  # noqa: PLC0415 - core does not depend on this module
+    from .core import Fail, NotYet  # noqa: PLC0415 - core does not depend on this module
 
     external = [b for b in bases if not b.stage_ref and b.image.lower() != "scratch"]
     if not external:
-        raise Fail("au moins une instruction FROM avec une image de base",
-                   "aucune instruction FROM active (tout est encore en commentaire ?)",
-                   f"commencez le Dockerfile par `FROM {example}`.", rule="DL3006")
+        raise NotYet("au moins une instruction FROM avec une image de base",
+                     "aucune instruction FROM active (tout est encore en commentaire ?)",
+                     f"commencez le Dockerfile par `FROM {example}`.")
     for b in external:
         if b.digest:
             continue

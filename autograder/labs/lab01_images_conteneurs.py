@@ -73,7 +73,7 @@ def own_command_or_not_yet(g: Grading) -> None:
 def base_image(g: Grading):
     path = g.workdir / "Dockerfile"
     if not path.is_file():
-        raise Fail("un Dockerfile", "Dockerfile introuvable", "créez le fichier Dockerfile.")
+        raise NotYet("un Dockerfile", "Dockerfile introuvable", "créez le fichier Dockerfile.")
     require_pinned(base_images(path), "python:3.13-slim")
     final = final_base(base_images(path))
     if final and not is_slim(final):
@@ -98,13 +98,8 @@ def build(g: Grading):
 @LAB.check("01-http-health", f"Le conteneur répond HTTP 200 sur {HEALTH} (port {PORT})", 2,
            requires=["01-build"])
 def http_health(g: Grading):
-    c = container(g)
-    try:
-        url = wait_http_ok(c, PORT, HEALTH, timeout=g.remaining(40))
-    except Fail:
-        observed, hint = not_serving(g.sandbox, c, PORT, workdir=g.workdir, image=g.image().tag)
-        raise Fail(f"HTTP 200 sur {HEALTH}, port {PORT} du conteneur lancé sans argument", observed,
-                   hint) from None
+    url = wait_http_ok(container(g), PORT, HEALTH, timeout=g.remaining(40), sandbox=g.sandbox,
+                       workdir=g.workdir, image=g.image().tag)
     return f"{HEALTH} répond 200 ({url.rsplit(':', 1)[0]})"
 
 

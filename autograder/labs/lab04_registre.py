@@ -330,7 +330,8 @@ def pull_run(g: Grading):
         raise Fail(f"l'image `{repo}:{vtag}` démarre", str(exc),
                    "lancez-la avec `docker run` pour voir l'erreur.") from None
     try:
-        url = wait_http_ok(c, PORT, HEALTH, timeout=g.remaining(40))
+        url = wait_http_ok(c, PORT, HEALTH, timeout=g.remaining(40), sandbox=g.sandbox, workdir=g.workdir,
+                           image=f"{repo}:{vtag}")
     finally:  # the image can then be removed children first at the end (see sandbox.sweep)
         try:
             c.remove(force=True)
