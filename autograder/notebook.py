@@ -407,8 +407,7 @@ class Course:
             return
         counts = self._remove_owned(self._mentioned())
         if not quiet:
-            print(f"Nettoyage : {counts['containers']} conteneur(s), {counts['networks']} réseau(x), "
-                  f"{counts['volumes']} volume(s), {counts['images']} image(s) supprimés."
+            print(f"Nettoyage : suppression de {removal_summary(counts)}."
                   if any(counts.values()) else "Nettoyage : rien à supprimer.")
         self._cleaned = True
 

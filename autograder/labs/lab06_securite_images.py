@@ -279,7 +279,8 @@ def no_secret_files(g: Grading):
                    "fichier (`docker save` et `trivy image` le retrouvent).",
                    rule="DKL-LI-0003, CIS Docker 4.10")
     scanned = "trivy --scanners secret : rien" if trivy_ran else "trivy n'a pas tourné ici"
-    return f"{len(own)} couche(s) ajoutée(s) lues : aucun secret ({scanned})"
+    pl = "s" if len(own) > 1 else ""
+    return f"{len(own)} couche{pl} ajoutée{pl} lue{pl} : aucun secret ({scanned})"
 
 
 @LAB.check("06-healthcheck", "HEALTHCHECK défini et conteneur « healthy »", 1, requires=["06-build"])
@@ -307,7 +308,7 @@ def hadolint(g: Grading):
     others = [f for f in findings if f not in errors]
     if errors:
         raise Fail("aucune règle de niveau « error » de hadolint",
-                   f"{len(errors)} erreur(s) :\n" + scanners.summary(errors) +
+                   f"{len(errors)} erreur{'s' if len(errors) > 1 else ''} :\n" + scanners.summary(errors) +
                    (f"\nAvertissements :\n{scanners.summary(others, 4)}" if others else ""),
                    "lancez `hadolint Dockerfile` et corrigez chaque règle (la documentation de "
                    "DLxxxx est sur github.com/hadolint/hadolint/wiki/DLxxxx).", rule="hadolint")
@@ -325,7 +326,7 @@ def trivy_config(g: Grading):
     others = [f for f in findings if f not in serious]
     if serious:
         raise Fail("aucune mauvaise configuration HIGH ou CRITICAL selon `trivy config`",
-                   f"{len(serious)} problème(s) :\n" + scanners.summary(serious) +
+                   f"{len(serious)} problème{'s' if len(serious) > 1 else ''} :\n" + scanners.summary(serious) +
                    (f"\nMoins graves :\n{scanners.summary(others, 4)}" if others else ""),
                    "lancez `trivy config .` dans le dossier du TP et corrigez chaque point "
                    "(documentation : avd.aquasec.com/misconfig/ds-00xx).", rule="trivy DS-xxxx")

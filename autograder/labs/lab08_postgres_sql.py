@@ -119,8 +119,9 @@ def compose_valid(g: Grading):
     services = g.compose().services()
     missing = [s for s in SERVICES if s not in services]
     if missing:
+        pl = "s" if len(missing) > 1 else ""
         raise Fail(f"les services {', '.join(SERVICES)}",
-                   f"service(s) manquant(s) : {', '.join(missing)} (trouvés : {', '.join(services) or 'aucun'})",
+                   f"service{pl} manquant{pl} : {', '.join(missing)} (trouvés : {', '.join(services) or 'aucun'})",
                    "gardez exactement ces noms de services : le correcteur s'en sert.")
     image = str(services["db"].get("image") or "")
     if not re.fullmatch(r"(docker\.io/)?(library/)?postgres:17([.-][\w.-]*)?", image):
@@ -155,8 +156,9 @@ def schema_seed(g: Grading):
     c = db_ready(g)
     missing = [t for t in TABLES if psql(g.sandbox, c, f"SELECT to_regclass('public.{t}') IS NOT NULL") != "t"]
     if missing:
+        pl = "s" if len(missing) > 1 else ""
         raise Fail(f"les tables {', '.join(TABLES)} créées par les scripts de ./initdb",
-                   f"table(s) absente(s) : {', '.join(missing)}\n{logs_tail(c)}",
+                   f"table{pl} absente{pl} : {', '.join(missing)}\n{logs_tail(c)}",
                    "montez ./initdb dans /docker-entrypoint-initdb.d (lecture seule) ; les scripts ne "
                    "s'exécutent que si le volume est vide : `docker compose down -v` pour recommencer.")
     seeded = count(g, "stations")

@@ -621,7 +621,7 @@ def stages(g: Grading):
                            f"`needs: {needs}` sans aucun job de l'étape test",
                            "avec `needs`, un job démarre dès que les jobs listés sont finis : ajoutez le job de "
                            "test à la liste, ou retirez `needs` (l'ordre des étapes suffit alors).")
-    return " → ".join(STAGES) + f" ; {len(jobs)} job(s)"
+    return " → ".join(STAGES) + f" ; {len(jobs)} job{'s' if len(jobs) > 1 else ''}"
 
 
 def docker_ref_parts(ref: str) -> tuple[str, str]:
@@ -867,4 +867,5 @@ def tests_catch_bug(g: Grading):
                    "vos tests passent encore quand " + " ; et quand ".join(missed),
                    "écrivez des tests qui vérifient les résultats (`assert summary([10, 20, 30]) == {...}`, "
                    "`assert alerts(...) == [...]`), y compris les cas limites décrits dans les docstrings.")
-    return f"{len(BUGS)} bug(s) détecté(s) par vos tests"
+    pl = "s" if len(BUGS) > 1 else ""
+    return f"{len(BUGS)} bug{pl} détecté{pl} par vos tests"
