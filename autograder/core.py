@@ -58,6 +58,24 @@ class NotYet(Fail):
         super().__init__(expected, f"rien à évaluer encore : {absent}", first)
 
 
+MAX_LISTED = 5
+
+
+def several(problems: list[Fail], cap: int = MAX_LISTED) -> Fail:
+    """One :class:`Fail` listing every problem a check found (numbered, at most ``cap``, then « … et
+    N autres »), so the student fixes them all in one go. A single problem is returned as is."""
+    if len(problems) == 1:
+        return problems[0]
+    shown = problems[:cap]
+    more = len(problems) - len(shown)
+    tail = f"\n… et {more} autre{'s' if more > 1 else ''}" if more else ""
+    observed = f"{len(problems)} problèmes :\n" + "\n".join(
+        f"{i}. {p.observed} (attendu : {p.expected})" for i, p in enumerate(shown, 1)) + tail
+    hint = "\n".join(f"{i}. {p.hint}" for i, p in enumerate(shown, 1) if p.hint)
+    rules = ", ".join(dict.fromkeys(p.rule for p in shown if p.rule))
+    return Fail("chacun des points ci-dessous", observed, hint, rule=rules)
+
+
 class Skip(Exception):
     """The check cannot be judged on this host; it earns nothing and says why."""
 

@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 from autograder import report
-from autograder.core import Check, Fail, GraderUnavailable, Lab, NotYet, Skip, Status
+from autograder.core import Check, Fail, GraderUnavailable, Lab, NotYet, Skip, Status, several
 from autograder.registry import all_labs, get_lab, lab_for_folder
 from autograder.runner import grade, student_text
 
@@ -160,3 +160,14 @@ def test_student_text_has_no_colour_codes_nor_the_graders_temporary_folder(tmp_p
     work = tmp_path / "autograder-x" / "02-volumes-persistance"
     raw = (f"\x1b[31merror\x1b[0m in {work}/compose.yaml line 3\n\x1b[1A\x1b[2Kcontext {work}")
     assert student_text(raw, work) == "error in compose.yaml line 3\ncontext ."
+
+
+def test_several_problems_are_listed_all_numbered_and_capped():
+    one = Fail("a", "b", "c")
+    assert several([one]) is one
+    many = several([Fail(f"port {i} non publié", f"port {i} publié", f"retirez le port {i}", rule="R")
+                    for i in range(7)], cap=5)
+    text = many.message()
+    assert "7 problèmes" in text and "1. port 0 publié (attendu : port 0 non publié)" in text
+    assert "5. retirez le port 4" in text and "port 5 publié" not in text and "… et 2 autres" in text
+    assert many.rule == "R"
