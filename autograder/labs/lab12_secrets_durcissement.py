@@ -12,13 +12,16 @@ Contract (see labs/12-secrets-durcissement/enonce.ipynb):
   hard-coded works; that value must appear in no ``docker inspect`` (Env, Labels, Cmd, Entrypoint)
   of any container, in no image history and in no image layer;
 * the app runs hardened: root file system read-only (tmpfs where it writes), every capability
-  dropped (bounding set empty, ``NET_BIND_SERVICE`` tolerated), ``no-new-privileges``, a non-root
-  user; only the app publishes a port;
+  dropped (effective and bounding sets empty: none is needed, the engine lets any user bind a port
+  below 1024), ``no-new-privileges``, a non-root user; only the app publishes a port;
 * ``.env`` and the real secret files are ignored by git (asked to ``git check-ignore`` itself, in a
   scratch repository holding the submission's ``.gitignore`` files); only ``*.example`` ship.
 
 What is read from the canonical Compose configuration (the student's choices): the services, the
-environment and build arguments, the published ports. Everything else is behaviour, observed in
+environment and build arguments, the published ports. What a service's ``environment:`` declares is
+told apart from what its ``env_file`` brings by Compose itself (the canonical form with env files
+left unresolved): a password in compose.yaml is a committed password, one in a git-ignored ``.env``
+is not (it is judged where it lands: ``docker inspect``). Everything else is behaviour, observed in
 the running containers (``/proc/1/status``, ``docker exec``, ``docker inspect``) and the images
 (``docker history``, ``docker save``).
 """
@@ -38,14 +41,14 @@ from pathlib import Path
 import docker.errors
 import yaml
 
-from ..core import Fail, Lab, Skip
+from ..core import Fail, Lab, NotYet, Skip
 from ..dockerfile import base_images, final_base
 from ..policy import inside
-from ..probes import (Timeout, container_gone, grader_env, host_port, image_attrs, image_history,
-                      layer_files, logs_tail, save_image, saved_layers, secret_name, token, user_id,
-                      wait_running, wait_until)
+from ..probes import (Timeout, container_gone, env_file_read, grader_env, host_port, image_attrs,
+                      image_history, layer_files, logs_tail, save_image, saved_layers, secret_name, token,
+                      user_id, wait_running, wait_until)
 from ..runner import Grading
-from ..sandbox import DockerStepError, engine_host
+from ..sandbox import DockerStepError, engine_host, run_cli
 
 LAB = Lab(
     id="12-secrets-durcissement",
@@ -57,8 +60,7 @@ LAB = Lab(
 SERVICES = ("db", "app")
 APP_PORT = 8000
 SECRETS_DIR = "/run/secrets"
-# Capabilities a web app may keep in its bounding set (bit numbers of linux/capability.h).
-TOLERATED_CAPS = {10: "NET_BIND_SERVICE"}
+# Names of the capabilities a container may hold (bit numbers of linux/capability.h).
 CAP_NAMES = {0: "CHOWN", 1: "DAC_OVERRIDE", 2: "DAC_READ_SEARCH", 3: "FOWNER", 4: "FSETID", 5: "KILL",
              6: "SETGID", 7: "SETUID", 8: "SETPCAP", 10: "NET_BIND_SERVICE", 13: "NET_RAW",
              18: "SYS_CHROOT", 27: "MKNOD", 29: "AUDIT_WRITE", 31: "SETFCAP"}
@@ -252,6 +254,40 @@ def normalise(workdir: Path, rel: str) -> str:
     return os.path.relpath(os.path.normpath(workdir / rel), workdir)
 
 
+def environment_sources(g: Grading) -> dict[str, tuple[set, list]]:
+    """Per service: the keys its own ``environment:`` declares, and its ``env_file`` paths (relative
+    to the submission; ``None`` for one outside it). Compose's own reading: the canonical form with
+    env files left unresolved (``--no-env-resolution``, which Compose 2.40 honours only together
+    with ``--no-interpolate``). The values are those of the resolved canonical form: a key that
+    ``environment:`` declares wins over the same key of an env file."""
+    def read() -> dict[str, tuple[set, list]]:
+        project = g.compose()
+        project.config()  # invalid or refused: the resolved reading already said why
+        proc = run_cli(["docker", "compose", "-p", project.name, "--project-directory", str(project.directory),
+                        "-f", str(project.source_file()), "--profile", "*", "config", "--format", "json",
+                        "--no-env-resolution", "--no-interpolate"], timeout=60, cwd=project.directory)
+        if proc.returncode != 0:
+            raise Fail("la configuration Compose lisible sans les fichiers env_file",
+                       (proc.stderr or proc.stdout).strip()[-800:], "vérifiez avec `docker compose config`.")
+        out = {}
+        for name, svc in (json.loads(proc.stdout).get("services") or {}).items():
+            files = []
+            for entry in svc.get("env_file") or []:
+                path = Path(str(entry.get("path") if isinstance(entry, dict) else entry))
+                path = path if path.is_absolute() else project.directory / path
+                files.append(normalise(project.directory, str(path)) if inside(path, project.directory) else None)
+            out[name] = (set(svc.get("environment") or {}), files)
+        return out
+    return g.once("environment-sources", read)
+
+
+def secret_value(key: str, value, secret: str) -> bool:
+    """Whether ``key=value`` carries a credential: the grader's own secret, or a value (not a path,
+    such as PGPASSFILE=/run/secrets/…, which names where the secret lives) under a secret's name."""
+    value = "" if value is None else str(value)
+    return bool((secret_name(key) and value and not value.startswith("/")) or (secret and secret in value))
+
+
 # -- static checks -------------------------------------------------------------------------------
 @LAB.check("12-compose-valid", "compose.yaml valide : services db (postgres:17) et app (construit)", 0.5,
            static=True)
@@ -271,17 +307,26 @@ def compose_valid(g: Grading):
 def no_plain_password(g: Grading):
     secret, _, files = prepared(g)
     found = []
+    sources = environment_sources(g)
     for name, svc in services(g).items():
-        places = [("environment", svc.get("environment") or {}),
+        declared, env_files = sources.get(name, (set(), []))
+        environment = svc.get("environment") or {}
+        places = [("environment", {k: v for k, v in environment.items() if k in declared}),
                   ("build.args", (svc.get("build") or {}).get("args") or {} if isinstance(svc.get("build"), dict)
                    else {}),
                   ("labels", svc.get("labels") or {})]
         for where, mapping in places:
-            for key, value in mapping.items():
-                value = "" if value is None else str(value)
-                # A path (PGPASSFILE=/run/secrets/…) names where the secret lives: not a secret.
-                if (secret_name(key) and value and not value.startswith("/")) or (secret and secret in value):
-                    found.append(f"services.{name}.{where}.{key}")
+            found += [f"services.{name}.{where}.{key}" for key, value in mapping.items()
+                      if secret_value(key, value, secret)]
+        # What an env file brings is written in compose.yaml only by name: it is committed when
+        # git would commit that file (a git-ignored .env is not; its values are judged where they
+        # land, in `docker inspect`).
+        from_files = {k for k, v in environment.items() if k not in declared and secret_value(k, v, secret)}
+        committed = [f for f in env_files if f is not None and (g.workdir / f).is_file()
+                     and not git_ignored(g.workdir, [f])[f]]
+        for rel in committed:
+            keys = sorted(k for k in from_files if k in env_file_read(g.workdir / rel))
+            found += [f"services.{name}.env_file ({rel}, commité par git) : {key}" for key in keys]
         for where in ("command", "entrypoint"):
             words = svc.get(where) or []
             if secret and secret in " ".join(map(str, words if isinstance(words, list) else [words])):
@@ -290,7 +335,8 @@ def no_plain_password(g: Grading):
         raise Fail("le mot de passe transmis seulement en fichier (secret Compose + variable *_FILE)",
                    "valeur secrète dans la configuration : " + ", ".join(found[:8]),
                    "remplacez POSTGRES_PASSWORD par `POSTGRES_PASSWORD_FILE: /run/secrets/db_password` et "
-                   "donnez le secret aux services (`secrets: [db_password]`) ; jamais en argument de build.",
+                   "donnez le secret aux services (`secrets: [db_password]`) ; jamais en argument de build, "
+                   "ni dans un fichier `env_file` commité.",
                    rule="CIS 4.10, CL-0020, CL-0021")
     if not files:
         raise Fail("un secret déclaré avec une source fichier (`secrets: db_password: file: ./secrets/…`)",
@@ -304,8 +350,15 @@ def no_plain_password(g: Grading):
 def gitignored(g: Grading):
     _, own, files = prepared(g)
     if not files:
-        raise Fail("un secret fichier déclaré dans compose.yaml", "aucun secret `file:`",
-                   "déclarez le secret (`secrets: db_password: file: ./secrets/db_password.txt`).")
+        if not git_ignored(g.workdir, [".env"])[".env"]:
+            raise Fail("`.env` listé dans .gitignore (et les fichiers secrets, une fois déclarés)",
+                       ".env n'est PAS ignoré ; aucun secret `file:` déclaré dans compose.yaml",
+                       "dans .gitignore : `.env` et `secrets/*` puis `!secrets/*.example` ; vérifiez avec "
+                       "`git check-ignore -v .env`.")
+        raise NotYet("`.env` et les fichiers secrets ignorés par git",
+                     "aucun secret `file:` déclaré dans compose.yaml (`.env` est bien ignoré)",
+                     "déclarez le secret (`secrets: db_password: file: ./secrets/db_password.txt`) : le "
+                     "correcteur vérifiera que git ignore ce fichier.")
     paths = [".env", *(normalise(g.workdir, f) for f in files)]
     examples = [p for p in (normalise(g.workdir, f) + ".example" for f in files) if (g.workdir / p).is_file()]
     verdict = git_ignored(g.workdir, paths + examples)
@@ -405,6 +458,12 @@ def no_secret_leak(g: Grading):
                    "pas de mot de passe en variable d'environnement, en argument de build (ARG), ni copié dans "
                    "l'image (le fichier secret hors du contexte de build, ou exclu par .dockerignore). Pour un "
                    "secret utile au build : `RUN --mount=type=secret`.", rule="CIS 4.10, DL3064, DS-0031")
+    if not g.compose().config().get("secrets"):
+        # Nothing leaks, but no secret circulates either (no password at all, `trust`…).
+        raise NotYet("le mot de passe de la base transmis en secret Compose, sans fuite",
+                     "aucun secret déclaré dans compose.yaml (`secrets:` en bas du fichier)",
+                     "déclarez `secrets: db_password: file: ./secrets/db_password.txt` et donnez-le aux "
+                     "services (`POSTGRES_PASSWORD_FILE`, `DB_PASSWORD_FILE`).")
     return f"{len(g.compose().all_containers())} conteneur(s), {len(images)} image(s) construites : rien"
 
 
@@ -461,17 +520,22 @@ def read_only(g: Grading):
 @LAB.check("12-capabilities", "Aucune capacité Linux dans le conteneur app (CapEff et CapBnd vides)", 1,
            requires=["12-compose-valid"])
 def capabilities(g: Grading):
+    """Both sets must be empty, as the title and the instructions say: the app needs no capability,
+    not even NET_BIND_SERVICE (Docker, since 20.10, sets net.ipv4.ip_unprivileged_port_start=0 in a
+    container's network namespace: any user binds a port below 1024). Both sets are read because
+    engines differ on where a `cap_add` lands for a non-root process: Docker keeps it in the bounding
+    set only, Podman also raises it into the effective (and ambient) sets."""
     status = proc_status(g, running_app(g))
     eff, bnd = caps(status.get("CapEff", "0")), caps(status.get("CapBnd", "0"))
-    # A tolerated capability may also be effective: Podman raises what `cap_add` names into the
-    # effective (and ambient) sets of a non-root process, where Docker leaves them bounding only.
-    kept = [c for c in bnd if c not in TOLERATED_CAPS.values()]
-    if [c for c in eff if c not in TOLERATED_CAPS.values()] or kept:
-        raise Fail("/proc/1/status : CapEff 0000000000000000 et un ensemble limitant (CapBnd) vide",
+    if eff or bnd:
+        bind = "NET_BIND_SERVICE" in eff + bnd
+        raise Fail("/proc/1/status : CapEff et CapBnd à 0000000000000000 (aucune capacité)",
                    f"CapEff {status.get('CapEff')} ({', '.join(eff) or 'aucune'}), CapBnd {status.get('CapBnd')} "
                    f"({', '.join(bnd) or 'aucune'})",
-                   "ajoutez `cap_drop: [ALL]` au service app (une API sur le port 8000 n'en a besoin "
-                   "d'aucune ; au besoin, `cap_add` d'une seule capacité précise).", rule="CIS 5.4, CL-0006")
+                   "ajoutez `cap_drop: [ALL]` au service app, sans `cap_add` : une API sur le port 8000 n'a "
+                   "besoin d'aucune capacité"
+                   + (" (même pas NET_BIND_SERVICE : dans un conteneur Docker, tout utilisateur peut écouter sur un "
+                      "port < 1024)" if bind else "") + ".", rule="CIS 5.4, CL-0006")
     return f"CapEff {status.get('CapEff')}, CapBnd {status.get('CapBnd')}"
 
 
