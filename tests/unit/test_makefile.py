@@ -50,8 +50,9 @@ exit 99
 """
 
 
-def _make_check(tmp_path, doctor_rc, check_rc, *extra):
-    """`make check LAB=01` with a fake virtual environment whose python stands for the grader."""
+def _make_check(tmp_path, doctor_rc, check_rc, *extra, target=("check", "LAB=01")):
+    """`make check LAB=01` (or ``target``) with a fake virtual environment whose python stands for
+    the grader."""
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     fake = venv / "bin" / "python"
@@ -63,7 +64,7 @@ def _make_check(tmp_path, doctor_rc, check_rc, *extra):
     calls = tmp_path / "calls"
     env = {**os.environ, "CALLS": str(calls), "DOCTOR_RC": str(doctor_rc), "CHECK_RC": str(check_rc)}
     env.pop("MAKEFLAGS", None)
-    proc = subprocess.run(["make", "--no-print-directory", "check", "LAB=01", f"VENV={venv}", *extra], cwd=ROOT,
+    proc = subprocess.run(["make", "--no-print-directory", *target, f"VENV={venv}", *extra], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=60)
     return proc, calls.read_text().splitlines() if calls.exists() else []
 
@@ -88,6 +89,39 @@ def test_make_check_exit_status_tells_a_failed_check_from_a_grader_that_cannot_r
         return
     assert calls[1].startswith("-m autograder check labs/01-") and "Note : 6 / 10" in proc.stdout
     assert ("restent à reprendre" in proc.stdout) == (check_rc == 1)
+
+
+@pytest.mark.parametrize("doctor_rc, check_rc, extra, expected", [
+    (0, 0, (), 0),
+    (0, 1, (), 0),
+    (0, 1, ("STRICT=1",), 2),
+    (0, 0, ("STRICT=1",), 0),
+    (0, 2, (), 2),
+    (0, 130, (), 2),
+    (2, 0, (), 2),
+])
+def test_make_check_all_exits_as_make_check(tmp_path, doctor_rc, check_rc, extra, expected):
+    """`make check-all` grades several labs with the same exit rule as `make check`: the doctor
+    first (for every folder), then one grader run; 0 once graded, 2 when it cannot grade."""
+    proc, calls = _make_check(tmp_path, doctor_rc, check_rc, *extra, target=("check-all", "LABS=01 2"))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == expected, out
+    doctor = calls[0].split()
+    assert doctor[:5] == ["-m", "autograder", "doctor", "--for", "check"], calls
+    assert doctor[5::2] == ["--path", "--path"] and [d.split("-")[0] for d in doctor[6::2]] == \
+        ["labs/01", "labs/02"], calls
+    if doctor_rc:
+        assert len(calls) == 1, "the grader must not run when the doctor blocks"
+        return
+    graded = calls[1].split()
+    assert graded[:3] == ["-m", "autograder", "check"] and [d.split("-")[0] for d in graded[3:]] == \
+        ["labs/01", "labs/02"], calls
+    assert ("restent à reprendre" in proc.stdout) == (check_rc == 1)
+
+
+def test_check_all_with_an_unknown_lab_exits_2_before_grading(tmp_path):
+    proc, calls = _make_check(tmp_path, 0, 0, target=("check-all", "LABS=01 99"))
+    assert proc.returncode == 2 and "TP 99 introuvable" in proc.stdout and calls == []
 
 
 def test_make_check_exit_statuses_are_documented():
