@@ -76,9 +76,9 @@ class ComposeProject:
             outside = policy.review_sources(source, self.directory)
             if outside:  # compose itself would open those files: refuse before running it
                 raise Refused(outside)
-            proc = run_cli(["docker", "compose", "-p", self.name, "--project-directory",
-                            str(self.directory), "-f", str(source), "--profile", "*", "config", "--format", "json"],
-                           timeout=60, cwd=self.directory)
+            proc = self._run_cli(["docker", "compose", "-p", self.name, "--project-directory",
+                                  str(self.directory), "-f", str(source), "--profile", "*", "config", "--format",
+                                  "json"], timeout=60, cwd=self.directory)
             if proc.returncode != 0:  # French problems, each with its file, line and fix
                 problems = composeerrors.diagnose(proc.stderr or proc.stdout, source, self.directory)
                 raise Fail(
@@ -144,13 +144,21 @@ class ComposeProject:
                 raise refused
         if self not in self.sandbox.compose_projects:
             self.sandbox.compose_projects.append(self)
-        proc = run_cli(["docker", "compose", "-p", self.name, "--project-directory", str(self.directory),
-                        "-f", str(self.effective_file()), *args], timeout=timeout, cwd=self.directory,
-                       env=compose_env(), sandbox=self.sandbox)
+        proc = self._run_cli(["docker", "compose", "-p", self.name, "--project-directory", str(self.directory),
+                              "-f", str(self.effective_file()), *args], timeout=timeout, cwd=self.directory,
+                             env=compose_env(), sandbox=self.sandbox)
         if proc.returncode != 0:
             raise DockerStepError(f"`docker compose {' '.join(args)}` a échoué",
                                   self._clean(_tail(proc.stderr or proc.stdout, 15)))
         return proc.stdout
+
+    def _run_cli(self, args: list[str], **options):
+        """:func:`run_cli`; a timeout's output is cleaned like any other (see :meth:`_clean`)."""
+        try:
+            return run_cli(args, **options)
+        except DockerStepError as exc:
+            exc.output = self._clean(exc.output)
+            raise
 
     def _clean(self, text: str) -> str:
         """CLI output as the student can read it: no ANSI escapes, no grader's temporary paths

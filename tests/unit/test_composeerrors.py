@@ -240,3 +240,17 @@ def test_dotenv_line_numbers_survive_the_graders_copy(tmp_path):
     with pytest.raises(Fail) as info:
         proj.config()
     assert info.value.observed.startswith(".env, ligne 2 : interpolation invalide « ${SECRET:changeme} »")
+
+
+def test_a_timed_out_compose_step_is_cleaned_too(tmp_path, monkeypatch):
+    from autograder import compose
+    from autograder.sandbox import DockerStepError
+    proj = project(tmp_path, HEAD)
+
+    def too_long(args, **options):
+        raise DockerStepError("trop long", f"\x1b[32m ✔ Container web\x1b[0m {proj.directory}/data", timed_out=True)
+
+    monkeypatch.setattr(compose, "run_cli", too_long)
+    with pytest.raises(DockerStepError) as info:
+        proj.config()
+    assert info.value.output == " ✔ Container web data"
