@@ -1,6 +1,6 @@
 """Petite application de données : elle collecte des relevés de capteurs et les résume.
 
-Lab 06 : vous ne modifiez pas ce fichier, vous durcissez l'image qui le contient.
+TP 06 : vous ne modifiez pas ce fichier, vous durcissez l'image qui le contient.
 Bibliothèque standard uniquement (aucun paquet à installer).
 
 Configuration, par variables d'environnement (au lancement du conteneur, jamais dans l'image) :

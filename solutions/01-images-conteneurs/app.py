@@ -1,6 +1,6 @@
 """Petite API web de données : les dernières mesures d'un capteur.
 
-Lab 01 : vous ne modifiez pas ce fichier, vous le conteneurisez.
+TP 01 : vous ne modifiez pas ce fichier, vous le conteneurisez.
 """
 
 import os
