@@ -32,6 +32,8 @@ class Variant:
     fails: frozenset[str] = field(default_factory=frozenset)
     delete: tuple[str, ...] = ()
     edits: tuple[dict, ...] = ()  # [[edit]] file / old / new: a targeted change of a solution file
+    # [says] check id -> words its message must contain (the mutant's feedback names the real cause)
+    says: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def id(self) -> str:
@@ -79,7 +81,8 @@ def variants(kind: str) -> list[Variant]:
             meta = tomllib.loads((vdir / meta_name).read_text()) if (vdir / meta_name).is_file() else {}
             found.append(Variant(lab_dir.name, kind, vdir.name, vdir, meta.get("description", ""),
                                  frozenset(meta.get("fails", [])), tuple(meta.get("delete", [])),
-                                 tuple(meta.get("edit", []))))
+                                 tuple(meta.get("edit", [])),
+                                 tuple((k, tuple(v)) for k, v in sorted(meta.get("says", {}).items()))))
     return found
 
 

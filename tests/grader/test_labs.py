@@ -62,6 +62,10 @@ def test_mutant_fails_exactly_what_it_names(variant, tmp_path, python_latest_ali
         assert r.status is not Status.ERROR, summary(report)
         if r.status is Status.FAILED:
             assert "Attendu" in r.message and "À faire" in r.message, r.message
+    messages = {r.id: r.message for r in report.results}
+    for check, words in variant.says:  # the feedback names the real cause (every problem of it)
+        missing = [w for w in words if w.lower() not in messages[check].lower()]
+        assert not missing, f"{check} should name {missing}:\n{messages[check]}"
 
 
 @pytest.mark.parametrize("variant", variants("alternative"), ids=lambda v: v.id)
