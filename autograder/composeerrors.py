@@ -180,8 +180,9 @@ def _interpolation(file: str, line: int, template: str) -> Problem:
         return Problem(file, line, what, "fermez l'accolade ouverte par « ${ » ; pour un $ littéral, écrivez $$.")
     default = re.fullmatch(rf"({NAME})(?::=|=|:)(.*)\}}", template[2:], re.S)
     if default:
-        return Problem(file, line, what, f"écrivez « ${{{default.group(1)}:-{default.group(2)}}} » : la valeur "
-                                         "par défaut s'écrit après « :- » (« : » ou « = » seuls n'existent pas).")
+        fixed = f"${{{default.group(1)}:-{default.group(2)}}}"
+        return Problem(file, line, what, f"écrivez « {fixed} » : la valeur par défaut s'écrit après « :- » "
+                                         "(« : » ou « = » seuls n'existent pas).")
     return Problem(file, line, what, "entre « ${ » et « } », un nom de variable (lettres, chiffres et _, sans "
                                      "espace ni chiffre au début), suivi au besoin de « :-défaut » ; pour un "
                                      "$ littéral, écrivez $$.")
@@ -190,7 +191,8 @@ def _interpolation(file: str, line: int, template: str) -> Problem:
 # -- YAML -----------------------------------------------------------------------------------------
 def _compose_tree(source: Path) -> tuple[Optional[Node], Optional[yaml.YAMLError]]:
     try:
-        return yaml.compose(source.read_text(encoding="utf-8", errors="replace"), Loader=yaml.SafeLoader), None
+        text = source.read_text(encoding="utf-8", errors="replace")
+        return yaml.compose(text, Loader=yaml.SafeLoader), None
     except yaml.YAMLError as exc:
         return None, exc
     except OSError:
@@ -273,7 +275,6 @@ def _describe(node: Node) -> str:
     return "une liste" if isinstance(node, SequenceNode) else "une table"
 
 
-
 # -- what the pre-pass checks on a parsed file ------------------------------------------------------
 LIST, MAP, TEXT_OR_LIST, MAP_OR_LIST = "une liste", "une table (clé: valeur)", "un texte ou une liste", \
     "une table ou une liste"
@@ -349,14 +350,9 @@ class _Review:
                 if not isinstance(key, ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
                     continue
                 if key.value in first:
-                    found.append(self.duplicate(key.value, _line(key), first[key.value]))
+                    found.append(_duplicate(self.name, key.value, _line(key), first[key.value]))
                 first.setdefault(key.value, _line(key))
         return found
-
-    def duplicate(self, key: str, line: int, first: int) -> Problem:
-        return Problem(self.name, line, f"la clé « {key} » est écrite deux fois dans le même bloc (première "
-                                        f"fois ligne {first})",
-                       "gardez-en une seule : fusionnez leurs contenus ou supprimez celle en trop.")
 
     def interpolations(self) -> list[Problem]:
         found = []
@@ -388,8 +384,8 @@ class _Review:
         return found
 
     def _typed(self, path, key: Optional[Node], value: Optional[Node], kinds, expected) -> list[Problem]:
-        if value is None or isinstance(value, kinds) or value.tag == NULL_TAG:
-            return []
+        if value is None or isinstance(value, kinds) or value.tag == NULL_TAG or value.tag.startswith("!"):
+            return []  # absent, right, empty, or Compose's own tags (`!reset`, `!override`)
         if isinstance(value, ScalarNode) and "$" in value.value:
             return []  # the value is known after interpolation only: Compose decides
         return [self.wrong_type(path, key, value, expected)]
@@ -499,19 +495,25 @@ def _references(service: Node) -> Iterator[tuple[str, str, Node]]:
         yield "service", name, node
 
 
+def _duplicate(file: str, key: str, line: int, first: int) -> Problem:
+    return Problem(file, line, f"la clé « {key} » est écrite deux fois dans le même bloc (première fois ligne {first})",
+                   "gardez-en une seule : fusionnez leurs contenus ou supprimez celle en trop.")
+
+
 def undefined(file: str, service: str, kind: str, name: str, line: int, pool: list[str]) -> Problem:
     close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
     if kind == "service":
         others = f" (services de ce fichier : {', '.join(pool)})" if pool else ""
-        return Problem(file, line, f"le service « {service} » dépend de « {name} » (depends_on), qui n'est pas un "
-                                   f"service de ce fichier{others}",
+        return Problem(file, line, f"le service « {service} » dépend de « {name} » (depends_on), qui n'est "
+                                   f"pas un service de ce fichier{others}",
                        (f"vouliez-vous dire « {close[0]} » ? Sinon, a" if close else "a") +
                        f"joutez un service « {name} » sous `services:` ou retirez-le de depends_on.")
     top, noun = KINDS[kind]
     e, pronoun = ("e", "la") if kind in FEMININE else ("", "le")
     source = f" puis, plus indenté, `file: ./{name}.txt` (le fichier qui le contient)" \
         if top in ("secrets", "configs") else ""
-    return Problem(file, line, f"le service « {service} » utilise {noun} « {name} », qui n'est déclaré{e} nulle part",
+    return Problem(file, line, f"le service « {service} » utilise {noun} « {name} », qui n'est "
+                               f"déclaré{e} nulle part",
                    (f"vouliez-vous dire « {close[0]} » ? Sinon, d" if close else "d") +
                    f"éclarez-{pronoun} à la fin du fichier, au même niveau que `services:` : `{top}:` puis, "
                    f"indenté, `{name}:`{source}.")
@@ -519,8 +521,8 @@ def undefined(file: str, service: str, kind: str, name: str, line: int, pool: li
 
 # -- Compose's own message --------------------------------------------------------------------------
 MESSAGES = {
-    "undefined": re.compile(r'service "(?P<service>[^"]+)" refers to undefined (?P<kind>build secret|volume|network|'
-                            r'secret|config) (?P<name>\S+?):? invalid compose project'),
+    "undefined": re.compile(r'service "(?P<service>[^"]+)" refers to undefined '
+                            r"(?P<kind>build secret|volume|network|secret|config) (?P<name>\S+?):? invalid compose"),
     "depends": re.compile(r'service "(?P<service>[^"]+)" depends on undefined service "?(?P<name>[^":]+)"?'),
     "interpolation": re.compile(r"invalid interpolation format for (?P<path>\S+?)\.?\n(?:.*\n)*?(?P<value>.*)\Z"),
     "template": re.compile(r'failed to read (?P<file>\S+): Invalid template: "(?P<value>.*)"'),
@@ -528,7 +530,8 @@ MESSAGES = {
                            r"required variable (?P<var>\w+) is missing a value(?:: (?P<msg>.*))?"),
     "duplicate": re.compile(r'failed to parse (?P<file>\S+): line (?P<line>\d+): mapping key "(?P<key>[^"]+)" '
                             r"already defined at line (?P<first>\d+)"),
-    "yaml": re.compile(r"(?:failed to parse (?P<file>\S+): )?(?<![\w.-])yaml: (?:line (?P<line>\d+): )?(?P<problem>.*)"),
+    "yaml": re.compile(r"(?:failed to parse (?P<file>\S+): )?(?<![\w.-])yaml: (?:line (?P<line>\d+): )?"
+                       r"(?P<problem>.*)"),
     "type": re.compile(r"(?:validating (?P<file>\S+): )?(?P<path>[\w.-]+) must be a (?P<type>\w+)"),
     "unknown": re.compile(r"(?:validating (?P<file>\S+): )?(?P<path>[\w.-]+) additional propert(?:y|ies) "
                           r"(?P<keys>'.*') not allowed"),
@@ -550,27 +553,23 @@ def _from_message(message: str, files: _Files, tree: Optional[Node], yaml_failed
         if review is not None:
             return review.undefined(groups["service"], what, groups["name"])
         return undefined(name, groups["service"], what, groups["name"], 0, [])
-    if kind == "interpolation" and review is not None:
-        templates = bad_templates(groups["value"]) or [groups["value"]]
-        what = _interpolation(name, 0, templates[0]).what
-        found = sorted(p for p in review.interpolations() if p.what == what)
-        return found[0] if found else _interpolation(name, files.line_of(name, templates[0]), templates[0])
+    if kind == "interpolation":  # the same words as the pre-pass, which knows the line
+        template = (bad_templates(groups["value"]) or [groups["value"]])[0]
+        what = _interpolation(name, 0, template).what
+        found = sorted(p for p in review.interpolations() if p.what == what) if review is not None else []
+        return found[0] if found else _interpolation(name, files.line_of(name, template), template)
     if kind == "template":
-        env = groups["file"]
-        templates = bad_templates(groups["value"]) or [groups["value"]]
-        return _interpolation(env, files.line_of(env, templates[0]), templates[0])
+        template = (bad_templates(groups["value"]) or [groups["value"]])[0]
+        return _interpolation(groups["file"], files.line_of(groups["file"], template), template)
     if kind == "required":
         file = groups["file"] or name
         line = files.line_of(file, "${" + groups["var"] + ":?") or files.line_of(file, "${" + groups["var"] + "?")
-        return Problem(file, line, f"la variable {groups['var']} est obligatoire mais n'a pas de valeur"
-                                   + (f" (« {groups['msg']} »)" if groups.get("msg") else ""),
+        said = f" (« {groups['msg']} »)" if groups.get("msg") else ""
+        return Problem(file, line, f"la variable {groups['var']} est obligatoire mais n'a pas de valeur{said}",
                        f"donnez-lui une valeur dans .env (`{groups['var']}=…`) ou une valeur par défaut "
                        f"(`${{{groups['var']}:-…}}`).")
     if kind == "duplicate":
-        return _Review(name, tree, []).duplicate(groups["key"], int(groups["line"]), int(groups["first"])) \
-            if tree is not None else Problem(name, int(groups["line"]), f"la clé « {groups['key']} » est écrite deux "
-                                             f"fois dans le même bloc (première fois ligne {groups['first']})",
-                                             "gardez-en une seule : fusionnez leurs contenus ou supprimez celle en trop.")
+        return _duplicate(name, groups["key"], int(groups["line"]), int(groups["first"]))
     if kind == "yaml":
         if yaml_failed:
             return None  # PyYAML's own reading names the line better (see _syntax_problems)
@@ -581,14 +580,15 @@ def _from_message(message: str, files: _Files, tree: Optional[Node], yaml_failed
     if kind == "unknown" and review is not None:
         keys = re.findall(r"'([^']+)'", groups["keys"])
         key, _ = review._locate(f"{groups['path']}.{keys[0]}") if keys else (None, None)
-        return Problem(name, _line(key), f"clé inconnue {', '.join(f'« {k} »' for k in keys)} dans `{groups['path']}`",
+        listed = ", ".join(f"« {k} »" for k in keys)
+        return Problem(name, _line(key), f"clé inconnue {listed} dans `{groups['path']}`",
                        "vérifiez son orthographe et son indentation (mal indentée, une clé tombe dans le bloc "
                        "du dessus) ; la référence Compose liste les clés permises.")
     return _other(name, message)
 
 
 def _other(name: str, message: str) -> Problem:
-    lines = [l.strip() for l in message.splitlines() if l.strip()]
+    lines = [l.strip() for l in message.splitlines() if l.strip() and "level=warning" not in l]
     text = " ".join(lines[-4:]) or "(aucun message)"
     line = re.search(r"\bline (\d+)\b", text)
     return Problem(name, int(line.group(1)) if line else 0, f"Compose refuse le fichier : « {text} »",
