@@ -212,7 +212,7 @@ def compose_valid(g: Grading):
                    "ajoutez `image: debian:trixie-slim` (dans la vraie vie : `nvidia/cuda:12.x-base-…`).")
 
 
-@LAB.check("11-limits-declared", "Limites déclarées pour traitement : mémoire 256M, 0.5 CPU, 64 PIDs",
+@LAB.check("11-limits-declared", "Limites déclarées pour traitement : mémoire 256M, 0,5 CPU, 64 PIDs",
            1.5, requires=["11-compose-valid"], static=True)
 def limits_declared(g: Grading):
     found = declared_limits(g.compose().services()["traitement"])
