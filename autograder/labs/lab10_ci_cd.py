@@ -26,7 +26,7 @@ from typing import Any, Optional
 
 import yaml
 
-from ..core import Fail, Lab, Skip
+from ..core import Fail, Lab, Skip, several
 from ..runner import Grading
 from ..sandbox import DockerStepError
 
@@ -638,29 +638,30 @@ def build_job_ok(g: Grading):
     env = job_env(settings, job, DEFAULT_BRANCH)
     image = expand(image_name(job), env)
     img, tag = docker_ref_parts(image)
+    problems: list[Fail] = []  # every problem of the job is reported, not only the first
     if img != "docker" or not re.match(r"^\d+(\.\d+){0,2}(-cli)?$", tag):
-        raise Fail(f"`{name}` : `image: docker:<version>` (client Docker versionné, par exemple docker:28.5.1)",
-                   f"`image: {image_name(job) or '(aucune)'}`",
-                   "le job construit une image : il lui faut le client Docker, en version figée "
-                   "(jamais `docker:latest`, qui change de version majeure sans prévenir).", rule="DL3007")
+        problems.append(Fail(f"`{name}` : `image: docker:<version>` (client Docker versionné, par exemple docker:28.5.1)",
+                             f"`image: {image_name(job) or '(aucune)'}`",
+                             "le job construit une image : il lui faut le client Docker, en version figée "
+                             "(jamais `docker:latest`, qui change de version majeure sans prévenir).", rule="DL3007"))
     services = [expand(str(s.get("name", "")) if isinstance(s, dict) else str(s), env) for s in
                 job.get("services") or []]
     dind = [s for s in services if docker_ref_parts(s)[0] == "docker" and
             re.match(r"^\d+(\.\d+){0,2}-dind(-rootless)?$", docker_ref_parts(s)[1])]
     if not dind:
-        raise Fail(f"`{name}` : `services: [docker:<version>-dind]`",
-                   f"services : {services or 'aucun'}",
-                   "le démon Docker du job est un service `docker:28.5.1-dind` (même version que le client) ; "
-                   "ne montez pas /var/run/docker.sock de l'hôte (voir l'énoncé).")
+        problems.append(Fail(f"`{name}` : `services: [docker:<version>-dind]`",
+                             f"services : {services or 'aucun'}",
+                             "le démon Docker du job est un service `docker:28.5.1-dind` (même version que le "
+                             "client) ; ne montez pas /var/run/docker.sock de l'hôte (voir l'énoncé)."))
     for s in job.get("services") or []:
         if isinstance(s, dict):
             for key, value in variables_of(s.get("variables")).items():
                 env.setdefault(key, expand(value, env))
     text = " ".join(job_lines(job) + list(env.values()))
     if "docker.sock" in text:
-        raise Fail("le démon dind, pas la socket Docker de l'hôte", "`/var/run/docker.sock` utilisé",
-                   "la socket de l'hôte donne au job les droits root sur la machine du runner et sur les "
-                   "conteneurs des autres jobs : utilisez le service dind.", rule="CIS Docker 5.32")
+        problems.append(Fail("le démon dind, pas la socket Docker de l'hôte", "`/var/run/docker.sock` utilisé",
+                             "la socket de l'hôte donne au job les droits root sur la machine du runner et sur les "
+                             "conteneurs des autres jobs : utilisez le service dind.", rule="CIS Docker 5.32"))
     certdir, host = env.get("DOCKER_TLS_CERTDIR"), env.get("DOCKER_HOST", "")
     port = re.match(r"^tcp://([^:/]+):(\d+)/?$", host)
     explicit_tls = bool(port and port.group(2) == "2376" and env.get("DOCKER_TLS_VERIFY") not in (None, "")
@@ -669,43 +670,47 @@ def build_job_ok(g: Grading):
     if no_tls or (certdir is None and not explicit_tls):
         observed = (f"DOCKER_TLS_CERTDIR={certdir!r}" if certdir is not None else "DOCKER_TLS_CERTDIR absent") + \
                    (f", DOCKER_HOST={host}" if host else "")
-        raise Fail(f"`{name}` : le client parle au démon dind en TLS (`DOCKER_TLS_CERTDIR: \"/certs\"`, port 2376)",
-                   observed,
-                   "ajoutez `variables: DOCKER_TLS_CERTDIR: \"/certs\"` ; sans TLS (port 2375), n'importe quel "
-                   "conteneur du réseau du job pilote un démon privilégié, et les versions récentes de dind "
-                   "refusent ou retardent ce mode.")
+        problems.append(Fail(f"`{name}` : le client parle au démon dind en TLS (`DOCKER_TLS_CERTDIR: \"/certs\"`, port 2376)",
+                             observed,
+                             "ajoutez `variables: DOCKER_TLS_CERTDIR: \"/certs\"` ; sans TLS (port 2375), n'importe quel "
+                             "conteneur du réseau du job pilote un démon privilégié, et les versions récentes de dind "
+                             "refusent ou retardent ce mode."))
     logins = [c for c in commands(job_lines(job), env) if c[:2] == ["docker", "login"]]
     raw_logins = [l for l in job_lines(job) if "docker login" in l]
     if not logins:
-        raise Fail(f"`{name}` : `docker login` au registre du projet avant le push",
-                   "aucun `docker login`",
-                   "`echo \"$CI_REGISTRY_PASSWORD\" | docker login -u \"$CI_REGISTRY_USER\" --password-stdin "
-                   "\"$CI_REGISTRY\"`.")
+        problems.append(Fail(f"`{name}` : `docker login` au registre du projet avant le push",
+                             "aucun `docker login`",
+                             "`echo \"$CI_REGISTRY_PASSWORD\" | docker login -u \"$CI_REGISTRY_USER\" --password-stdin "
+                             "\"$CI_REGISTRY\"`."))
     for words, raw in zip(logins, raw_logins or [""] * len(logins)):
         if "--password-stdin" not in words or any(w in ("-p", "--password") or w.startswith("--password=")
                                                   for w in words):
-            raise Fail("le mot de passe du registre lu sur l'entrée standard (`--password-stdin`)",
-                       f"`{raw.strip() or ' '.join(words)}`",
-                       "un mot de passe en argument apparaît dans `ps` et peut finir dans le journal du job : "
-                       "`echo \"$CI_REGISTRY_PASSWORD\" | docker login … --password-stdin`.")
+            problems.append(Fail("le mot de passe du registre lu sur l'entrée standard (`--password-stdin`)",
+                                 f"`{raw.strip() or ' '.join(words)}`",
+                                 "un mot de passe en argument apparaît dans `ps` et peut finir dans le journal du job : "
+                                 "`echo \"$CI_REGISTRY_PASSWORD\" | docker login … --password-stdin`."))
+            break
         options = {"-u", "--username", "-p", "--password"}
         server = [w for i, w in enumerate(words[2:], 2) if not w.startswith("-") and words[i - 1] not in options]
         if "$" not in raw or not (server and server[-1]):
-            raise Fail("`docker login` vers le registre du projet ($CI_REGISTRY) avec les identifiants que GitLab "
-                       "injecte ($CI_REGISTRY_USER et $CI_REGISTRY_PASSWORD, ou $CI_JOB_TOKEN)",
-                       f"`{raw.strip() or ' '.join(words)}`",
-                       "n'écrivez jamais d'identifiant dans le fichier, et nommez le registre : sans lui, "
-                       "`docker login` vise Docker Hub.")
+            problems.append(Fail("`docker login` vers le registre du projet ($CI_REGISTRY) avec les identifiants que GitLab "
+                                 "injecte ($CI_REGISTRY_USER et $CI_REGISTRY_PASSWORD, ou $CI_JOB_TOKEN)",
+                                 f"`{raw.strip() or ' '.join(words)}`",
+                                 "n'écrivez jamais d'identifiant dans le fichier, et nommez le registre : sans lui, "
+                                 "`docker login` vise Docker Hub."))
+            break
     made, pushed, _ = docker_refs(commands(job_lines(job), env))
     if SHA_REF not in made:
-        raise Fail(f"`{name}` construit l'image `$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA`",
-                   "images construites ou taguées : " + (", ".join(sorted(made)) or "aucune"),
-                   "`docker build -t \"$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA\" .` : un tag par commit.")
-    if SHA_REF not in pushed:
-        raise Fail(f"`{name}` pousse `$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA`",
-                   "images poussées : " + (", ".join(sorted(pushed)) or "aucune"),
-                   "`docker push \"$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA\"` : le job de test la récupère "
-                   "dans le registre.")
+        problems.append(Fail(f"`{name}` construit l'image `$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA`",
+                             "images construites ou taguées : " + (", ".join(sorted(made)) or "aucune"),
+                             "`docker build -t \"$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA\" .` : un tag par commit."))
+    elif SHA_REF not in pushed:
+        problems.append(Fail(f"`{name}` pousse `$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA`",
+                             "images poussées : " + (", ".join(sorted(pushed)) or "aucune"),
+                             "`docker push \"$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA\"` : le job de test la récupère "
+                             "dans le registre."))
+    if problems:
+        raise several(problems)
     return f"`{name}` : {image} + {dind[0]}, TLS, login --password-stdin, push de :$CI_COMMIT_SHORT_SHA"
 
 
