@@ -381,7 +381,20 @@ class _Review:
             found += self._typed(path, name_node, service, MAPPING, MAP)
             for key, (kinds, expected) in sorted(SERVICE_KEYS.items()):
                 found += self._typed(f"{path}.{key}", *_get(service, key), kinds, expected)
+            for key in ("environment", "labels"):  # the list form holds `KEY=value` strings only
+                _, items = _get(service, key)
+                for index, item in enumerate(items.value if isinstance(items, SequenceNode) else []):
+                    if not isinstance(item, ScalarNode):
+                        found.append(self.item_type(f"{path}.{key}", index, item))
         return found
+
+    def item_type(self, path: str, index: int, item: Optional[Node]) -> Problem:
+        key = path.rsplit(".", 1)[-1]
+        shown = f"{_describe(item)} (`{self.lines[item.start_mark.line].strip()}`)" \
+            if item is not None and item.start_mark.line < len(self.lines) else "pas un texte"
+        return Problem(self.name, _line(item), f"l'élément {index + 1} de `{path}` est {shown}",
+                       f"dans la forme liste de `{key}`, écrivez `- CLÉ=valeur` (avec « = ») ; ou passez à la "
+                       "forme table : `CLÉ: valeur`, sans « - ».")
 
     def _typed(self, path, key: Optional[Node], value: Optional[Node], kinds, expected) -> list[Problem]:
         if value is None or isinstance(value, kinds) or value.tag == NULL_TAG or value.tag.startswith("!"):
@@ -392,8 +405,10 @@ class _Review:
 
     def wrong_type(self, path: str, key: Optional[Node], value: Optional[Node], expected: str) -> Problem:
         found = f", pas {_describe(value)}" if value is not None else ""
-        return Problem(self.name, _line(key or value), f"`{path}` doit être {expected}{found}",
-                       _type_fix(path, expected))
+        fix = _type_fix(path, expected)
+        if isinstance(value, ScalarNode) and expected in ("un texte", TEXT_OR_LIST):
+            fix = f"mettez la valeur entre guillemets : `{path.rsplit('.', 1)[-1]}: \"{value.value}\"`."
+        return Problem(self.name, _line(key or value), f"`{path}` doit être {expected}{found}", fix)
 
     def wrong_type_at(self, path: str, compose_type: str) -> Problem:
         """The problem for Compose's « PATH must be a TYPE », with the same words as :meth:`types`."""
@@ -496,8 +511,8 @@ def _references(service: Node) -> Iterator[tuple[str, str, Node]]:
 
 
 def _duplicate(file: str, key: str, line: int, first: int) -> Problem:
-    return Problem(file, line, f"la clé « {key} » est écrite deux fois dans le même bloc (première fois ligne {first})",
-                   "gardez-en une seule : fusionnez leurs contenus ou supprimez celle en trop.")
+    return Problem(file, line, f"la clé « {key} » est écrite deux fois dans le même bloc "
+                               f"(première fois ligne {first})", "gardez-en une seule : fusionnez leurs contenus ou supprimez celle en trop.")
 
 
 def undefined(file: str, service: str, kind: str, name: str, line: int, pool: list[str]) -> Problem:
@@ -533,6 +548,7 @@ MESSAGES = {
     "yaml": re.compile(r"(?:failed to parse (?P<file>\S+): )?(?<![\w.-])yaml: (?:line (?P<line>\d+): )?"
                        r"(?P<problem>.*)"),
     "type": re.compile(r"(?:validating (?P<file>\S+): )?(?P<path>[\w.-]+) must be a (?P<type>\w+)"),
+    "item": re.compile(r"(?P<path>[\w.-]+)\.\[(?P<index>\d+)\]: unexpected type"),
     "unknown": re.compile(r"(?:validating (?P<file>\S+): )?(?P<path>[\w.-]+) additional propert(?:y|ies) "
                           r"(?P<keys>'.*') not allowed"),
 }
@@ -577,6 +593,9 @@ def _from_message(message: str, files: _Files, tree: Optional[Node], yaml_failed
                        "corrigez cette ligne (indentation par espaces, `clé: valeur`).")
     if kind == "type" and review is not None:
         return review.wrong_type_at(groups["path"], groups["type"])
+    if kind == "item" and review is not None:
+        return review.item_type(groups["path"], int(groups["index"]),
+                                review._locate(f"{groups['path']}.{groups['index']}")[1])
     if kind == "unknown" and review is not None:
         keys = re.findall(r"'([^']+)'", groups["keys"])
         key, _ = review._locate(f"{groups['path']}.{keys[0]}") if keys else (None, None)

@@ -119,12 +119,15 @@ def test_tab_indentation(tmp_path):
 
 @needs_compose
 @pytest.mark.parametrize("compose, line, what, fix", [
-    (HEAD + "    ports: 8000:8000\n", 4, "`services.web.ports` doit être une liste, pas une valeur simple « 8000:8000 »",
-     '`- "8000:8000"`'),
+    (HEAD + "    ports: 8000:8000\n", 4,
+     "`services.web.ports` doit être une liste, pas une valeur simple « 8000:8000 »", '`- "8000:8000"`'),
     (HEAD + "    environment: 3\n", 4, "`services.web.environment` doit être une table ou une liste",
      "une entrée `CLÉ: valeur` par ligne"),
     ("services:\n  - web\n", 1, "`services` doit être une table (clé: valeur), pas une liste", "sans « - »"),
     ("services:\n  web: python:3.13-slim\n", 2, "`services.web` doit être une table (clé: valeur)", "`image:`"),
+    (HEAD + "    command: 5\n", 4, "`services.web.command` doit être un texte ou une liste", '`command: "5"`'),
+    (HEAD + "    environment:\n      - DEBUG: 1\n", 5,
+     "l'élément 1 de `services.web.environment` est une table (`- DEBUG: 1`)", "`- CLÉ=valeur` (avec « = »)"),
 ])
 def test_wrong_type(tmp_path, compose, line, what, fix):
     fail = refused(tmp_path, compose)
