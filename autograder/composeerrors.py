@@ -512,7 +512,8 @@ def _references(service: Node) -> Iterator[tuple[str, str, Node]]:
 
 def _duplicate(file: str, key: str, line: int, first: int) -> Problem:
     return Problem(file, line, f"la clé « {key} » est écrite deux fois dans le même bloc "
-                               f"(première fois ligne {first})", "gardez-en une seule : fusionnez leurs contenus ou supprimez celle en trop.")
+                               f"(première fois ligne {first})",
+                   "gardez-en une seule : fusionnez leurs contenus ou supprimez celle en trop.")
 
 
 def undefined(file: str, service: str, kind: str, name: str, line: int, pool: list[str]) -> Problem:
