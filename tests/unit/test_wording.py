@@ -41,10 +41,6 @@ FRENCH_ONLY = {"lab"}
 PENDING = {
     "autograder/compose.py": {"service(s)", "manquant(s)"},
     "autograder/labs/lab02_volumes_persistance.py": {"absent(s)"},
-    "autograder/labs/lab05_optimisation_images.py": {"couche(s)", "ajoutée(s)", "étape(s)", "reprise(s)", "autre(s)",
-                                                     "paire(s)"},
-    "autograder/labs/lab07_dependances_python.py": {"étape(s)", "reprise(s)", "paquet(s)", "épinglé(s)",
-                                                    "fichier(s)"},
     "autograder/labs/lab12_secrets_durcissement.py": {"conteneur(s)", "image(s)", "secret(s)"},
 }
 
