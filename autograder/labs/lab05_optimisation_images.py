@@ -14,7 +14,8 @@ import secrets
 from pathlib import Path
 from typing import Optional
 
-from ..core import Fail, Lab
+from ..core import Fail, Lab, NotYet
+from ..diagnose import missing_command
 from ..dockerfile import base_images, final_base, is_slim, require_pinned
 from ..probes import (MB, Timeout, added_steps, build_tools_in_image, consecutive_runs, container_gone,
                       image_size, install_steps, rebuild_after_touch, wait_until)
@@ -29,6 +30,7 @@ LAB = Lab(
 )
 
 SOURCE = "src/csvstat.c"
+TOOL = "csvstat"
 # The reference solution's final image measures 79 MB on amd64 (debian:trixie-slim 78 MB + libcsv3
 # 1 MB + the binary); the budget is the reference base plus 17 MB, ~20 % of margin. 25 % (99 MB)
 # would sit within 2 MB of the same image with apt's package lists left in a layer (101 MB), too
@@ -43,9 +45,16 @@ BUDGET_MB = 95  # on amd64: 78 MB of base + MARGIN_MB
 MAX_LAYERS = 5
 DATA = "/data"
 RUN_TIMEOUT_S = 30
+# Instructions that run again when a file they copy (or follow) changes.
+REBUILT = {"COPY", "ADD", "RUN"}
 WELL_KNOWN_TOOLS = {"gcc", "cc", "make", "ld", "cc1"}  # named first in the feedback
 COLUMNS = ("station", "horodatage", "temperature_c", "humidite_pct", "pression_hpa")
 STATIONS = ("Lyon, Bron", "Paris-Montsouris", "Saint-Étienne", 'Brest "Guipavas"', "Nice")
+
+
+def plural(n: int, one: str, many: str) -> str:
+    """« 1 couche ajoutée », « 3 couches ajoutées » (French: singular up to 1)."""
+    return f"{n} {one if n <= 1 else many}"
 
 
 def dockerfile(g: Grading) -> Path:
@@ -83,9 +92,28 @@ def size_of(g: Grading) -> int:
     return g.once("size", lambda: image_size(g.sandbox, g.image().tag))
 
 
-@LAB.check("05-build", "L'image se construit", 1.5)
+def tool_paths(g: Grading) -> list[str]:
+    """Regular files named csvstat in the final image (the compiled tool), read once per grading."""
+    def read() -> list[str]:
+        return sorted("/" + m.name.lstrip("./") for m, _ in g.sandbox.image_files(g.image().tag)
+                      if m.isfile() and m.name.rsplit("/", 1)[-1] == TOOL)
+    return g.once("tool-paths", read)
+
+
+@LAB.check("05-build", "L'image se construit et contient csvstat", 1.5)
 def build(g: Grading):
-    return f"{size_of(g) / MB:.1f} Mo"
+    g.image()
+    found = tool_paths(g)
+    if not found:
+        stages = len(base_images(dockerfile(g)))
+        first = ("copiez le binaire compilé dans l'étape finale : "
+                 "`COPY --from=build /src/csvstat /usr/local/bin/csvstat` (TODO 7)." if stages > 1 else
+                 "copiez src/ (TODO 3) puis compilez avec `RUN make` (TODO 4).")
+        raise NotYet(f"une image finale qui contient l'outil compilé ({TOOL})",
+                     f"l'image se construit, mais aucun fichier {TOOL} n'y est encore"
+                     + (f" (l'étape finale, la {stages}e, ne reçoit rien de l'étape de compilation)"
+                        if stages > 1 else ""), first)
+    return f"{found[0]}, {size_of(g) / MB:.1f} Mo"
 
 
 # -- the tool works -----------------------------------------------------------------------------
@@ -165,6 +193,11 @@ def compare(expected: dict, report: dict) -> Optional[str]:
 @LAB.check("05-app-works", "L'outil calcule les statistiques d'un CSV (`docker run IMAGE /data/f.csv`)", 2,
            requires=["05-build"])
 def app_works(g: Grading):
+    lacking = missing_command(g.sandbox, g.workdir, g.image().tag)
+    if lacking:
+        raise NotYet("un ENTRYPOINT qui lance csvstat sur le fichier passé à `docker run`", lacking,
+                     'ajoutez `ENTRYPOINT ["/usr/local/bin/csvstat"]` (forme exec) à la fin du Dockerfile '
+                     "(TODO 9).")
     data_dir = g.workdir.parent / f"data-{g.job}"
     data_dir.mkdir(exist_ok=True)
     data_dir.chmod(0o755)  # the tool may run as any uid
@@ -262,7 +295,8 @@ def layers(g: Grading):
         a, b = pairs[0]
         raise Fail("pas deux instructions RUN à la suite dans l'étape finale (une couche chacune)",
                    f"RUN consécutifs : `{a.short(60)}` puis `{b.short(60)}`"
-                   + (f" (et {len(pairs) - 1} autre(s) paire(s))" if len(pairs) > 1 else ""),
+                   + (f" (et {plural(len(pairs) - 1, 'autre paire', 'autres paires')})"
+                      if len(pairs) > 1 else ""),
                    "regroupez-les en un seul RUN avec `&&` (et `\\` pour passer à la ligne) : une seule "
                    "couche, et le nettoyage (rm -rf /var/lib/apt/lists/*) allège vraiment l'image.",
                    rule="DL3059")
@@ -271,7 +305,7 @@ def layers(g: Grading):
         raise Fail(f"au plus {MAX_LAYERS} couches (RUN, COPY, ADD) ajoutées à l'image de base",
                    f"{len(made)} couches : " + " ; ".join(f"`{s.short(40)}`" for s in made[:8]),
                    "regroupez les RUN et copiez le binaire en une seule instruction COPY --from.")
-    return f"{len(made)} couche(s) ajoutée(s) à l'image de base"
+    return f"{plural(len(made), 'couche ajoutée', 'couches ajoutées')} à l'image de base"
 
 
 # -- the cache ------------------------------------------------------------------------------------
@@ -281,9 +315,14 @@ def layer_cache(g: Grading):
     steps = rebuild_after_touch(g, SOURCE, f"/* modification du correcteur {g.job} */")
     installs = install_steps(steps)
     if not installs:
-        raise Fail("une instruction RUN qui installe la chaîne de compilation (apt-get install gcc …)",
-                   "aucune étape `RUN apt-get install …` dans le build",
-                   "installez gcc, libc6-dev, make et libcsv-dev dans l'étape de build.")
+        raise NotYet("une instruction RUN qui installe la chaîne de compilation (apt-get install gcc …)",
+                     "aucune étape `RUN apt-get install …` dans le build, donc aucun cache à garder",
+                     "installez gcc, libc6-dev, make et libcsv-dev dans l'étape de build (TODO 2).")
+    if not any(not cached for s, cached in steps if s.split(" ", 1)[0].upper() in REBUILT):
+        raise NotYet(f"un build qui utilise {SOURCE}",
+                     f"après une modification de {SOURCE}, aucune étape n'a été reconstruite : le build "
+                     "ne copie pas src/, donc aucun cache à garder ou à perdre",
+                     "copiez src/ dans l'étape de build (TODO 3) puis compilez (TODO 4).")
     rerun = [s for s, cached in installs if not cached]
     if rerun:
         raise Fail(f"après une simple modification de {SOURCE}, les étapes `apt-get install` reprises "
@@ -292,4 +331,4 @@ def layer_cache(g: Grading):
                    "installez les paquets AVANT de copier le code : `RUN apt-get update && apt-get "
                    "install …` puis `COPY src/ ./` puis `RUN make`. Une instruction COPY dont les "
                    "fichiers changent invalide le cache de toutes les instructions qui la suivent.")
-    return f"{len(installs)} étape(s) d'installation reprise(s) du cache"
+    return plural(len(installs), "étape d'installation reprise", "étapes d'installation reprises") + " du cache"

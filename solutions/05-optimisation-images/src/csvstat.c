@@ -1,7 +1,7 @@
 /*
  * csvstat — statistiques par colonne d'un fichier CSV, en un seul passage.
  *
- * Lab 05 : vous ne modifiez pas ce fichier, vous le compilez (étape « build »)
+ * TP 05 : vous ne modifiez pas ce fichier, vous le compilez (étape « build »)
  * puis vous n'emportez que le binaire dans l'image finale.
  *
  * Usage : csvstat [-d SÉPARATEUR] [FICHIER]   (sans FICHIER, ou avec « - » : l'entrée standard)
