@@ -549,6 +549,8 @@ MESSAGES = {
     "yaml": re.compile(r"(?:failed to parse (?P<file>\S+): )?(?<![\w.-])yaml: (?:line (?P<line>\d+): )?"
                        r"(?P<problem>.*)"),
     "type": re.compile(r"(?:validating (?P<file>\S+): )?(?P<path>[\w.-]+) must be a (?P<type>\w+)"),
+    "missing": re.compile(r"(?P<path>[\w.-]+) missing propert(?:y|ies) (?P<keys>'.*')"),
+    "repeated": re.compile(r"(?P<path>[\w.-]+) items at (?P<first>\d+) and (?P<second>\d+) are equal"),
     "item": re.compile(r"(?P<path>[\w.-]+)\.\[(?P<index>\d+)\]: unexpected type"),
     "unknown": re.compile(r"(?:validating (?P<file>\S+): )?(?P<path>[\w.-]+) additional propert(?:y|ies) "
                           r"(?P<keys>'.*') not allowed"),
@@ -594,6 +596,16 @@ def _from_message(message: str, files: _Files, tree: Optional[Node], yaml_failed
                        "corrigez cette ligne (indentation par espaces, `clé: valeur`).")
     if kind == "type" and review is not None:
         return review.wrong_type_at(groups["path"], groups["type"])
+    if kind == "missing" and review is not None:
+        keys = ", ".join(f"`{k}:`" for k in re.findall(r"'([^']+)'", groups["keys"]))
+        key, value = review._locate(groups["path"])
+        return Problem(name, _line(key or value), f"il manque {keys} dans `{groups['path']}`",
+                       f"ajoutez {keys} à ce bloc (la référence Compose dit ce qu'il attend).")
+    if kind == "repeated" and review is not None:
+        first, second = int(groups["first"]), int(groups["second"])
+        _, value = review._locate(f"{groups['path']}.{second}")
+        return Problem(name, _line(value), f"`{groups['path']}` contient deux fois le même élément "
+                                           f"(n° {first + 1} et n° {second + 1})", "supprimez le doublon.")
     if kind == "item" and review is not None:
         return review.item_type(groups["path"], int(groups["index"]),
                                 review._locate(f"{groups['path']}.{groups['index']}")[1])

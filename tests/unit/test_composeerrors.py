@@ -150,6 +150,21 @@ def test_other_errors_keep_compose_message_cleaned(tmp_path):
     assert fail.hint == f"corrigez ce que dit ce message. {composeerrors.CHECK_AGAIN}"
 
 
+@needs_compose
+@pytest.mark.parametrize("compose, start, fix", [
+    (HEAD + "    networks:\n      - back\n      - back\nnetworks:\n  back:\n",
+     "compose.yaml, ligne 6 : `services.web.networks` contient deux fois le même élément (n° 1 et n° 2)",
+     "supprimez le doublon."),
+    (HEAD + "    deploy:\n      resources:\n        reservations:\n          devices:\n            - driver: nvidia\n",
+     "compose.yaml, ligne 8 : il manque `capabilities:` dans `services.web.deploy.resources.reservations.devices.0`",
+     "ajoutez `capabilities:`"),
+])
+def test_other_schema_errors_name_the_line(tmp_path, compose, start, fix):
+    fail = refused(tmp_path, compose)
+    assert fail.observed.startswith(start)
+    assert fail.hint.startswith(fix)
+
+
 # -- several problems --------------------------------------------------------------------------------
 TWO = HEAD + "    volumes:\n      - pgdata:/data\n    depends_on: [db]\n"
 
