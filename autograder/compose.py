@@ -99,7 +99,7 @@ class ComposeProject:
         missing = [s for s in names if s not in services]
         if missing:
             raise Fail(f"les services {', '.join(names)}",
-                       f"service(s) manquant(s) : {', '.join(missing)} "
+                       f"{'services manquants' if len(missing) > 1 else 'service manquant'} : {', '.join(missing)} "
                        f"(trouvés : {', '.join(services) or 'aucun'})", hint)
         return services
 
