@@ -26,7 +26,7 @@ from typing import Any, Optional
 
 import yaml
 
-from ..core import Fail, Lab, Skip, several
+from ..core import Fail, Lab, NotYet, Skip, several
 from ..runner import Grading
 from ..sandbox import DockerStepError
 
@@ -551,8 +551,8 @@ def build_job(g: Grading) -> tuple[str, dict]:
     settings, _ = pipeline(g)
     candidates = jobs_in(g, "build")
     if not candidates:
-        raise Fail("un job dans l'étape `build`", "aucun job avec `stage: build`",
-                   "ajoutez un job `build-image:` avec `stage: build`.")
+        raise NotYet("un job dans l'étape `build`", "aucun job avec `stage: build`",
+                     "ajoutez un job `build-image:` avec `stage: build` (TODO 1).")
     for name, job in candidates.items():
         _, pushed, _ = docker_refs(commands(job_lines(job), job_env(settings, job, DEFAULT_BRANCH)))
         if SHA_REF in pushed:
@@ -563,8 +563,8 @@ def build_job(g: Grading) -> tuple[str, dict]:
 def test_job(g: Grading) -> tuple[str, dict]:
     candidates = jobs_in(g, "test")
     if not candidates:
-        raise Fail("un job dans l'étape `test`", "aucun job avec `stage: test` (ni sans `stage:`)",
-                   "ajoutez un job `unit-tests:` avec `stage: test` qui lance pytest.")
+        raise NotYet("un job dans l'étape `test`", "aucun job avec `stage: test` (ni sans `stage:`)",
+                     "ajoutez un job `unit-tests:` avec `stage: test` qui lance pytest (TODO 2).")
     settings, _ = pipeline(g)
     for name, job in candidates.items():
         if expand(image_name(job), job_env(settings, job, DEFAULT_BRANCH)).lower() == SHA_REF:
@@ -576,6 +576,9 @@ def test_job(g: Grading) -> tuple[str, dict]:
 @LAB.check("10-schema", "`.gitlab-ci.yml` valide selon le schéma CI de GitLab", 1.5, static=True)
 def schema(g: Grading):
     load_ci(g)  # a missing or unreadable file says so in French first
+    if not pipeline(g)[1]:
+        raise NotYet("des jobs conformes au schéma de GitLab", "le fichier ne déclare encore aucun job",
+                     "écrivez le job de build (TODO 1) : le schéma validera alors de vrais jobs.")
     command = [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.gitlab-ci",
                "--data-transform", "gitlab-ci", "-o", "json", "--color", "never", str(g.workdir / CI_FILE)]
     try:
@@ -610,6 +613,9 @@ def stages(g: Grading):
                    f"`stages: {declared}`" if declared else "aucune liste `stages:`",
                    "les étapes s'exécutent dans l'ordre de la liste : construire, puis tester, puis livrer.")
     empty = [s for s in STAGES if not any(stage_of(j) == s for j in jobs.values())]
+    if not jobs:
+        raise NotYet("au moins un job dans chaque étape", "aucun job encore",
+                     "écrivez les jobs des TODO 1 à 3, chacun avec son `stage:`.")
     if empty:
         raise Fail("au moins un job dans chaque étape", "aucun job dans : " + ", ".join(empty),
                    "donnez à chaque job son `stage:` (un job sans `stage:` va dans `test`).")
@@ -749,6 +755,9 @@ def script_lines(job: dict) -> list[str]:
 def branches(g: Grading):
     on_main = running_jobs(g, DEFAULT_BRANCH)
     on_feature = running_jobs(g, FEATURE_BRANCH)
+    if not jobs_in(g, "deploy"):
+        raise NotYet(f"un job de deploy qui s'exécute seulement sur `{DEFAULT_BRANCH}`",
+                     "aucun job avec `stage: deploy`", "écrivez le job de deploy (TODO 3).")
     deploy_main = [n for n, (job, _, _) in on_main.items() if stage_of(job) == "deploy"]
     if not deploy_main:
         raise Fail(f"sur la branche par défaut (`{DEFAULT_BRANCH}`), le job de deploy s'exécute",
