@@ -288,6 +288,7 @@ SERVICE_KEYS = {  # compose-spec types of the usual service keys: (allowed node 
     **{key: (SCALAR + SEQ, TEXT_OR_LIST) for key in ("command", "entrypoint", "env_file", "dns", "tmpfs")},
     "build": (SCALAR + MAPPING, "un texte ou une table"),
 }
+SOURCES = ("image", "build", "extends", "provider")  # a service needs one of them
 TOP_LEVEL = ("services", "volumes", "networks", "secrets", "configs")
 COMPOSE_TYPES = {"array": LIST, "mapping": MAP, "object": MAP, "string": "un texte", "number": "un nombre",
                  "integer": "un nombre entier", "boolean": "true ou false"}
@@ -379,6 +380,8 @@ class _Review:
         for name_node, service in _pairs(services) if isinstance(services, MappingNode) else []:
             path = f"services.{name_node.value}"
             found += self._typed(path, name_node, service, MAPPING, MAP)
+            if isinstance(service, MappingNode) and not any(_get(service, k)[0] for k in SOURCES):
+                found.append(_no_image(self.name, name_node.value, _line(name_node)))
             for key, (kinds, expected) in sorted(SERVICE_KEYS.items()):
                 found += self._typed(f"{path}.{key}", *_get(service, key), kinds, expected)
             for key in ("environment", "labels"):  # the list form holds `KEY=value` strings only
@@ -510,6 +513,11 @@ def _references(service: Node) -> Iterator[tuple[str, str, Node]]:
         yield "service", name, node
 
 
+def _no_image(file: str, service: str, line: int) -> Problem:
+    return Problem(file, line, f"le service « {service} » n'a ni `image:` ni `build:`",
+                   "ajoutez `build: .` (construire le Dockerfile du dossier) ou `image: …` (une image existante).")
+
+
 def _duplicate(file: str, key: str, line: int, first: int) -> Problem:
     return Problem(file, line, f"la clé « {key} » est écrite deux fois dans le même bloc "
                                f"(première fois ligne {first})",
@@ -552,8 +560,10 @@ MESSAGES = {
     "missing": re.compile(r"(?P<path>[\w.-]+) missing propert(?:y|ies) (?P<keys>'.*')"),
     "repeated": re.compile(r"(?P<path>[\w.-]+) items at (?P<first>\d+) and (?P<second>\d+) are equal"),
     "item": re.compile(r"(?P<path>[\w.-]+)\.\[(?P<index>\d+)\]: unexpected type"),
-    "unknown": re.compile(r"(?:validating (?P<file>\S+): )?(?P<path>[\w.-]+) additional propert(?:y|ies) "
+    "unknown": re.compile(r"(?:validating (?P<file>\S+): )? ?(?P<path>[\w.-]*) additional propert(?:y|ies) "
                           r"(?P<keys>'.*') not allowed"),
+    "choice": re.compile(r"(?:validating (?P<file>\S+): )?(?P<path>[\w.-]+) value must be one of (?P<values>'.*')"),
+    "no image": re.compile(r'service "(?P<service>[^"]+)" has neither an image nor a build context'),
 }
 
 
@@ -597,7 +607,7 @@ def _from_message(message: str, files: _Files, tree: Optional[Node], yaml_failed
     if kind == "type" and review is not None:
         return review.wrong_type_at(groups["path"], groups["type"])
     if kind == "missing" and review is not None:
-        keys = ", ".join(f"`{k}:`" for k in re.findall(r"'([^']+)'", groups["keys"]))
+        keys = ", ".join(f"`{k}:`" for k in sorted(re.findall(r"'([^']+)'", groups["keys"])))
         key, value = review._locate(groups["path"])
         return Problem(name, _line(key or value), f"il manque {keys} dans `{groups['path']}`",
                        f"ajoutez {keys} à ce bloc (la référence Compose dit ce qu'il attend).")
@@ -610,12 +620,28 @@ def _from_message(message: str, files: _Files, tree: Optional[Node], yaml_failed
         return review.item_type(groups["path"], int(groups["index"]),
                                 review._locate(f"{groups['path']}.{groups['index']}")[1])
     if kind == "unknown" and review is not None:
-        keys = re.findall(r"'([^']+)'", groups["keys"])
-        key, _ = review._locate(f"{groups['path']}.{keys[0]}") if keys else (None, None)
-        listed = ", ".join(f"« {k} »" for k in keys)
-        return Problem(name, _line(key), f"clé inconnue {listed} dans `{groups['path']}`",
+        keys = sorted(re.findall(r"'([^']+)'", groups["keys"]))  # Compose's order changes from run to run
+        path = groups["path"]
+        lines = [_line(review._locate(".".join(filter(None, (path, k))))[0]) for k in keys]
+        line = min((n for n in lines if n), default=0)
+        listed = ("clés inconnues " if len(keys) > 1 else "clé inconnue ") + ", ".join(f"« {k} »" for k in keys)
+        if not path:  # top level: most often a service written without `services:` above it
+            return Problem(name, line, f"{listed} au premier niveau du fichier",
+                           "au premier niveau, seuls `services:`, `volumes:`, `networks:`, `secrets:`, `configs:`, "
+                           "`name:`, `include:` et les `x-…` sont permis : manque-t-il `services:` au-dessus ?")
+        return Problem(name, line, f"{listed} dans `{path}`",
                        "vérifiez son orthographe et son indentation (mal indentée, une clé tombe dans le bloc "
                        "du dessus) ; la référence Compose liste les clés permises.")
+    if kind == "choice" and review is not None:
+        values = re.findall(r"'([^']+)'", groups["values"])
+        key, value = review._locate(groups["path"])
+        close = difflib.get_close_matches(getattr(value, "value", ""), values, n=1, cutoff=0.6)
+        return Problem(name, _line(key or value), f"`{groups['path']}` n'accepte que {', '.join(values)}",
+                       (f"vouliez-vous dire « {close[0]} » ? Sinon, é" if close else "é") +
+                       "crivez une de ces valeurs, exactement.")
+    if kind == "no image":
+        key = review._locate(f"services.{groups['service']}")[0] if review is not None else None
+        return _no_image(name, groups["service"], _line(key))
     return _other(name, message)
 
 

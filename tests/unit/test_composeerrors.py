@@ -158,6 +158,14 @@ def test_other_errors_keep_compose_message_cleaned(tmp_path):
     (HEAD + "    deploy:\n      resources:\n        reservations:\n          devices:\n            - driver: nvidia\n",
      "compose.yaml, ligne 8 : il manque `capabilities:` dans `services.web.deploy.resources.reservations.devices.0`",
      "ajoutez `capabilities:`"),
+    (HEAD + "    depends_on:\n      db:\n        condition: service_healty\n  db:\n    image: postgres:17\n",
+     "compose.yaml, ligne 6 : `services.web.depends_on.db.condition` n'accepte que service_started, service_healthy",
+     "vouliez-vous dire « service_healthy » ?"),
+    ("web:\n  image: x\ndb:\n  image: postgres:17\n",
+     "compose.yaml, ligne 1 : clés inconnues « db », « web » au premier niveau du fichier",
+     "au premier niveau, seuls `services:`"),
+    ("services:\n  web:\n    ports: ['8000:8000']\n",
+     "compose.yaml, ligne 2 : le service « web » n'a ni `image:` ni `build:`", "ajoutez `build: .`"),
 ])
 def test_other_schema_errors_name_the_line(tmp_path, compose, start, fix):
     fail = refused(tmp_path, compose)
