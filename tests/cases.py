@@ -200,8 +200,9 @@ STEP_KINDS = ("correct", "detour", "fix")
 
 @dataclass(frozen=True)
 class Step:
-    """One state of a student's path: the previous state with ``edit``/``write``/``delete`` applied
-    (or, with ``solution = true``, the reference solution itself).
+    """One state of a student's path: the previous state with ``copy`` (files taken as they are in
+    the solution: that TODO done as the reference does it), ``edit``/``write``/``delete`` applied (or,
+    with ``solution = true``, the reference solution itself).
 
     ``kind``: "correct" (a step of the instructions, done right), "detour" (a common mistake) or
     "fix" (the detour corrected). ``next``: the first check that does not pass in this state (""
@@ -216,12 +217,16 @@ class Step:
     delete: tuple[str, ...] = ()
     solution: bool = False
     todo: str = ""
+    copies: tuple[str, ...] = ()
 
     def apply(self, lab: str, target: Path) -> None:
         if self.solution:
             shutil.rmtree(target)
             shutil.copytree(SOLUTIONS / lab, target)
             return
+        for rel in self.copies:
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(SOLUTIONS / lab / rel, target / rel)
         for rel in self.delete:
             victim = target / rel
             shutil.rmtree(victim) if victim.is_dir() else victim.unlink(missing_ok=True)
@@ -257,7 +262,7 @@ def student_paths() -> list[StudentPath]:
         meta = tomllib.loads(meta_path.read_text())
         steps = tuple(Step(s["name"], s.get("kind", "correct"), s.get("next", ""), tuple(s.get("says", [])),
                            tuple(s.get("edit", [])), tuple(s.get("write", [])), tuple(s.get("delete", [])),
-                           bool(s.get("solution", False)), s.get("todo", ""))
+                           bool(s.get("solution", False)), s.get("todo", ""), tuple(s.get("copy", [])))
                       for s in meta["step"])
         found.append(StudentPath(meta_path.parent.name, meta.get("description", ""), steps,
                                  dict(meta.get("subjects", {}))))
