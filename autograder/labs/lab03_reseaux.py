@@ -29,7 +29,13 @@ How each part is graded:
   disconnect/reconnect of the running database; its container name is an alias Docker
   already maintains, so nothing of the student's stack is disturbed.
 - Start order is read from the canonical ``depends_on`` (what Compose executes), and the
-  database's healthcheck must really turn ``healthy``.
+  database's healthcheck must really turn ``healthy`` and fail where PostgreSQL is down
+  (:mod:`autograder.healthprobe`): one that always succeeds makes ``service_healthy`` wait for nothing.
+
+The checks follow the starter's TODOs (front port, DB_HOST, networks, start order, db's port);
+one whose subject is absent (no published port, no ``depends_on`` nor healthcheck) says « rien à
+évaluer encore » (:class:`~autograder.core.NotYet`), and one that finds several problems lists
+them all (:func:`listed`, capped).
 """
 
 from __future__ import annotations
@@ -38,7 +44,8 @@ import ipaddress
 import json
 
 from ..compose import ComposeProject
-from ..core import Fail, Lab
+from ..core import Fail, Lab, NotYet
+from ..healthprobe import run_with_service_down
 from ..probes import (Timeout, container_gone, container_env, container_networks, health_status,
                       http_get_from, is_loopback, logs_tail, published_ports, resolve_in,
                       tcp_connect_from, wait_http_ok, wait_pg_ready, wait_tcp_from, wait_until)
@@ -56,6 +63,7 @@ FRONT, API, DB = "front", "api", "db"
 SERVICES = (FRONT, API, DB)
 FRONT_PORT, API_PORT, DB_PORT = 8080, 8000, 5432
 ONEOFF_LABEL = "com.docker.compose.oneoff"
+MAX_LISTED = 5  # problems listed in one message, at most
 LOCALHOST_HINT = ("dans un conteneur, `localhost` (127.0.0.1) désigne le conteneur lui-même, pas la "
                   "machine ni les autres conteneurs : donnez à DB_HOST le nom du service de la base (`db`).")
 
@@ -74,6 +82,13 @@ def port_text(p: dict) -> str:
     host = p.get("host_ip") or "0.0.0.0"
     published = p.get("published") or "(port aléatoire)"
     return f"{host}:{published}→{p.get('target')}"
+
+
+def listed(problems: list[str]) -> str:
+    """Every problem a check found, one per line, capped at :data:`MAX_LISTED`."""
+    more = len(problems) - MAX_LISTED
+    shown_ = problems[:MAX_LISTED] + ([f"… et {more} {'autres' if more > 1 else 'autre'}"] if more > 0 else [])
+    return "\n".join(f"- {p}" for p in shown_) if len(problems) > 1 else (problems[0] if problems else "")
 
 
 def net_name(g: Grading, network: str) -> str:
@@ -102,39 +117,32 @@ def compose_valid(g: Grading):
                                            "DNS que les conteneurs utilisent entre eux.")
 
 
-@LAB.check("03-db-not-published", "La base ne publie aucun port sur l'hôte", 1, static=True,
-           requires=["03-compose-valid"])
-def db_not_published(g: Grading):
-    ports = published_ports(config_service(g, DB))
-    if ports:
-        raise Fail("aucune section `ports:` pour db : seule l'API parle à la base, par le réseau interne",
-                   "db publie " + ", ".join(port_text(p) for p in ports) + " sur l'hôte",
-                   "supprimez `ports:` du service db (l'exemple des diapositives publie 5432 pour tout le "
-                   "réseau). Pour administrer la base : `docker compose exec db psql -U …`.")
-
-
 @LAB.check("03-ports-loopback", "Le front est publié sur 127.0.0.1 seulement ; l'API n'est pas publiée",
            0.5, static=True, requires=["03-compose-valid"])
 def ports_loopback(g: Grading):
     front = published_ports(config_service(g, FRONT))
     if not front:
-        raise Fail(f"le port {FRONT_PORT} du front publié sur 127.0.0.1",
-                   "le service front ne publie aucun port : la page est injoignable depuis la machine",
-                   f'ajoutez au service front : `ports: ["127.0.0.1:{FRONT_PORT}:{FRONT_PORT}"]`.')
+        raise NotYet(f"le port {FRONT_PORT} du front publié sur 127.0.0.1",
+                     "le service front ne publie encore aucun port (TODO 1)",
+                     f'ajoutez au service front : `ports: ["127.0.0.1:{FRONT_PORT}:{FRONT_PORT}"]`.')
+    problems, hints, rule = [], [], ""
     open_ = [p for p in front if not is_loopback(p.get("host_ip"))]
     if open_:
-        raise Fail("chaque port publié du front lié à 127.0.0.1",
-                   "front publie " + ", ".join(port_text(p) for p in open_) +
-                   " : sans adresse, Docker écoute sur toutes les interfaces, donc pour tout le réseau",
-                   f'préfixez l\'adresse : `"127.0.0.1:{FRONT_PORT}:{FRONT_PORT}"` (ou `host_ip: 127.0.0.1` '
-                   "en syntaxe longue).", rule="CIS Docker 5.14, CL-0005")
+        problems.append("front publie " + ", ".join(port_text(p) for p in open_) +
+                        " : sans adresse, Docker écoute sur toutes les interfaces, donc pour tout le réseau")
+        hints.append(f'préfixez l\'adresse : `"127.0.0.1:{FRONT_PORT}:{FRONT_PORT}"` (ou `host_ip: 127.0.0.1` '
+                     "en syntaxe longue)")
+        rule = "CIS Docker 5.14, CL-0005"
     api = published_ports(config_service(g, API))
     if api:
-        raise Fail("aucun port publié pour l'API : seul le front lui parle, par le réseau frontend",
-                   "api publie " + ", ".join(port_text(p) for p in api),
-                   "supprimez `ports:` du service api ; pour la tester : "
-                   f"`docker compose exec front python -c \"import urllib.request as u; "
-                   f"print(u.urlopen('http://api:{API_PORT}/db').read())\"`.")
+        problems.append("api publie " + ", ".join(port_text(p) for p in api) +
+                        " : seul le front lui parle, par le réseau frontend")
+        hints.append("supprimez `ports:` du service api ; pour la tester : "
+                     f"`docker compose exec front python -c \"import urllib.request as u; "
+                     f"print(u.urlopen('http://api:{API_PORT}/db').read())\"`")
+    if problems:
+        raise Fail("chaque port publié du front lié à 127.0.0.1, et aucun port publié pour l'API",
+                   listed(problems), " ; ".join(hints) + ".", rule=rule)
 
 
 @LAB.check("03-stack-up", "La pile démarre : la base accepte les connexions, api et front répondent", 0.5,
@@ -145,12 +153,24 @@ def stack_up(g: Grading):
             g.compose().up(timeout=g.remaining(300))
         except DockerStepError as exc:
             raise Fail("`docker compose up -d` démarre les trois services",
-                       f"{exc}\n{exc.output}".strip(),
+                       f"{exc}\n{exc.output}".strip() + stopped_logs(g),
                        "lancez `docker compose up -d` puis `docker compose ps -a` et `docker compose logs` : "
                        "un service « unhealthy » ou arrêté bloque ceux qui en dépendent.") from None
 
     g.once("up", up)
     g.once("ready", lambda: ready(g))
+
+
+def stopped_logs(g: Grading) -> str:
+    """The last log lines of each service whose container stopped (why ``up`` failed)."""
+    out = []
+    for name in SERVICES:
+        for c in g.compose().containers(name):
+            if c.status in ("exited", "dead"):
+                code = c.attrs.get("State", {}).get("ExitCode")
+                out.append(f"\n{name} s'est arrêté (code de sortie {code}), derniers journaux :\n"
+                           f"{logs_tail(c, 6)}")
+    return "".join(out)
 
 
 def ready(g: Grading) -> None:
@@ -159,88 +179,14 @@ def ready(g: Grading) -> None:
     app_health(g, service(g, FRONT), FRONT_PORT, FRONT)
 
 
-@LAB.check("03-networks", "Deux réseaux : front–api d'un côté, api–db de l'autre", 1, requires=["03-stack-up"])
-def networks(g: Grading):
-    nets = {s: set(container_networks(service(g, s))) for s in SERVICES}
-    shown = "; ".join(f"{s} sur {', '.join(sorted(net_name(g, n) for n in nets[s])) or 'aucun réseau'}"
-                      for s in SERVICES)
-    shared = nets[FRONT] & nets[DB]
-    if shared:
-        raise Fail("front et db sans aucun réseau commun (l'API fait le pont entre deux réseaux)",
-                   f"front et db partagent {', '.join(sorted(net_name(g, n) for n in shared))} ({shown})",
-                   "déclarez deux réseaux (ex. `frontend` et `backend`) : front sur frontend, db sur "
-                   "backend, api sur les deux. Sans `networks:`, tous les services sont sur le réseau "
-                   "`default` du projet.")
-    for other, example in ((FRONT, "frontend"), (DB, "backend")):
-        if not nets[API] & nets[other]:
-            raise Fail(f"api et {other} sur un même réseau", f"aucun réseau commun ({shown})",
-                       f"ajoutez le réseau de {other} (ex. `{example}`) à la liste `networks:` du service api.")
-    return shown
-
-
-def expect_resolves(g: Grading, source: str, name: str, target: str) -> str:
-    ips = resolve_in(g.sandbox, service(g, source), name)
-    target_ips = {ip for ip in container_networks(service(g, target)).values() if ip}
-    if not ips:
-        raise Fail(f"le nom « {name} » résolu dans le conteneur {source}",
-                   f"« {name} » est introuvable depuis {source} (DNS intégré de Docker, 127.0.0.11)",
-                   f"mettez {source} et {target} sur un même réseau défini par l'utilisateur ; testez avec "
-                   f"`docker compose exec {source} getent hosts {name}`.")
-    if not set(ips) & target_ips:
-        raise Fail(f"« {name} » résolu en l'adresse du conteneur {target} ({', '.join(sorted(target_ips))})",
-                   f"« {name} » → {', '.join(ips)} depuis {source}",
-                   f"le nom doit désigner le service {target} : retirez l'alias ou `extra_hosts` qui le "
-                   "détourne.")
-    return f"{name} → {', '.join(ips)}"
-
-
-@LAB.check("03-dns-front-api", "Depuis front, le nom « api » se résout", 0.5, requires=["03-stack-up"])
-def dns_front_api(g: Grading):
-    return expect_resolves(g, FRONT, API, API)
-
-
-@LAB.check("03-dns-api-db", "Depuis api, le nom « db » se résout", 0.5, requires=["03-stack-up"])
-def dns_api_db(g: Grading):
-    return expect_resolves(g, API, DB, DB)
-
-
-@LAB.check("03-tcp-front-api", f"Connexion TCP de front vers api:{API_PORT}", 1, requires=["03-dns-front-api"])
-def tcp_front_api(g: Grading):
-    wait_tcp_from(g.sandbox, service(g, FRONT), API, API_PORT, timeout=g.remaining(20))
-
-
-@LAB.check("03-tcp-api-db", f"Connexion TCP de api vers db:{DB_PORT}", 1, requires=["03-dns-api-db"])
-def tcp_api_db(g: Grading):
-    wait_tcp_from(g.sandbox, service(g, API), DB, DB_PORT, timeout=g.remaining(20))
-
-
-@LAB.check("03-front-db-isolated", "Le front ne peut pas joindre la base (ni par son nom, ni par son adresse)",
-           1.5, requires=["03-stack-up"])
-def front_db_isolated(g: Grading):
-    db, front = service(g, DB), service(g, FRONT)
-    # Control: the database accepts connections now, so a failed connection means isolation.
-    wait_pg_ready(g.sandbox, db, timeout=g.remaining(60))
-    hint = ("ne branchez pas db sur le réseau du front (ni front sur celui de la base) : seule l'API est "
-            "sur les deux réseaux.")
-    ips = resolve_in(g.sandbox, front, DB)
-    if ips:
-        raise Fail("« db » introuvable depuis le front (aucun réseau commun)",
-                   f"depuis front, « db » → {', '.join(ips)}", hint)
-    for network, ip in sorted(container_networks(db).items()):
-        if not ip:
-            continue
-        ok, _ = tcp_connect_from(g.sandbox, front, ip, DB_PORT, timeout=2.0)
-        if ok:
-            raise Fail("aucune connexion possible du front vers la base",
-                       f"front ouvre une connexion vers {ip}:{DB_PORT} (adresse de db sur "
-                       f"{net_name(g, network)})", hint)
-    return "db introuvable et injoignable depuis front"
-
-
 @LAB.check("03-front-http", "Depuis l'hôte, le front répond (HTTP 200) sur son port publié", 0.5,
            requires=["03-stack-up"])
 def front_http(g: Grading):
     ports = published_ports(config_service(g, FRONT))
+    if not ports:
+        raise NotYet(f"le front joignable depuis la machine sur son port publié ({FRONT_PORT})",
+                     "le service front ne publie encore aucun port (TODO 1)",
+                     f'publiez le port {FRONT_PORT} du front : `ports: ["127.0.0.1:{FRONT_PORT}:{FRONT_PORT}"]`.')
     if not any(str(p.get("target")) == str(FRONT_PORT) for p in ports):
         raise Fail(f"le port {FRONT_PORT} du conteneur front publié",
                    ("front publie " + ", ".join(port_text(p) for p in ports) +
@@ -251,24 +197,6 @@ def front_http(g: Grading):
     # /health: the page itself waits for the API, whose own checks may be slow in a broken stack.
     url = wait_http_ok(service(g, FRONT), FRONT_PORT, "/health", timeout=g.remaining(30))
     return f"le front répond ({url.rsplit(':', 1)[0]}:…)"
-
-
-@LAB.check("03-start-order", "Ordre de démarrage : api attend que db soit « healthy », front attend api",
-           0.5, requires=["03-stack-up"])
-def start_order(g: Grading):
-    api_deps = config_service(g, API).get("depends_on") or {}
-    condition = (api_deps.get(DB) or {}).get("condition")
-    if condition != "service_healthy":
-        raise Fail("api dépend de db avec `condition: service_healthy`",
-                   f"condition « {condition} »" if condition else "api ne dépend pas de db",
-                   "PostgreSQL met quelques secondes à accepter les connexions : écrivez "
-                   "`depends_on: {db: {condition: service_healthy}}` (forme longue) dans api, et un "
-                   "healthcheck pg_isready dans db.")
-    if API not in (config_service(g, FRONT).get("depends_on") or {}):
-        raise Fail("front dépend de api (`depends_on`)", "front ne dépend pas de api",
-                   "ajoutez `depends_on: {api: {condition: service_healthy}}` au service front "
-                   "(l'image api a un HEALTHCHECK).")
-    health_status(service(g, DB), timeout=g.remaining(60))
 
 
 def db_route(g: Grading, container) -> dict:
@@ -330,3 +258,137 @@ def api_db_env(g: Grading):
                    "l'hôte de la base doit venir de la variable DB_HOST et de rien d'autre : ne le fixez pas "
                    "dans `command`, `entrypoint` ou un script de démarrage.")
     return f"DB_HOST={value} ; suit DB_HOST={other}"
+
+
+@LAB.check("03-networks", "Deux réseaux : front–api d'un côté, api–db de l'autre", 1, requires=["03-stack-up"])
+def networks(g: Grading):
+    nets = {s: set(container_networks(service(g, s))) for s in SERVICES}
+    shown = "; ".join(f"{s} sur {', '.join(sorted(net_name(g, n) for n in nets[s])) or 'aucun réseau'}"
+                      for s in SERVICES)
+    problems, hints = [], []
+    shared = nets[FRONT] & nets[DB]
+    if shared:
+        problems.append(f"front et db partagent {', '.join(sorted(net_name(g, n) for n in shared))}")
+        hints.append("déclarez deux réseaux (ex. `frontend` et `backend`) : front sur frontend, db sur "
+                     "backend, api sur les deux. Sans `networks:`, tous les services sont sur le réseau "
+                     "`default` du projet")
+    for other, example in ((FRONT, "frontend"), (DB, "backend")):
+        if not nets[API] & nets[other]:
+            problems.append(f"api et {other} n'ont aucun réseau commun")
+            hints.append(f"ajoutez le réseau de {other} (ex. `{example}`) à la liste `networks:` du service api")
+    if problems:
+        raise Fail("front et db sans réseau commun ; api sur un réseau avec chacun (elle fait le pont)",
+                   f"{listed(problems)}\n({shown})", " ; ".join(hints) + ".")
+    return shown
+
+
+def expect_resolves(g: Grading, source: str, name: str, target: str) -> str:
+    ips = resolve_in(g.sandbox, service(g, source), name)
+    target_ips = {ip for ip in container_networks(service(g, target)).values() if ip}
+    if not ips:
+        raise Fail(f"le nom « {name} » résolu dans le conteneur {source}",
+                   f"« {name} » est introuvable depuis {source} (DNS intégré de Docker, 127.0.0.11)",
+                   f"mettez {source} et {target} sur un même réseau défini par l'utilisateur ; testez avec "
+                   f"`docker compose exec {source} getent hosts {name}`.")
+    if not set(ips) & target_ips:
+        raise Fail(f"« {name} » résolu en l'adresse du conteneur {target} ({', '.join(sorted(target_ips))})",
+                   f"« {name} » → {', '.join(ips)} depuis {source}",
+                   f"le nom doit désigner le service {target} : retirez l'alias ou `extra_hosts` qui le "
+                   "détourne.")
+    return f"{name} → {', '.join(ips)}"
+
+
+@LAB.check("03-dns-front-api", "Depuis front, le nom « api » se résout", 0.5, requires=["03-stack-up"])
+def dns_front_api(g: Grading):
+    return expect_resolves(g, FRONT, API, API)
+
+
+@LAB.check("03-dns-api-db", "Depuis api, le nom « db » se résout", 0.5, requires=["03-stack-up"])
+def dns_api_db(g: Grading):
+    return expect_resolves(g, API, DB, DB)
+
+
+@LAB.check("03-tcp-front-api", f"Connexion TCP de front vers api:{API_PORT}", 1, requires=["03-dns-front-api"])
+def tcp_front_api(g: Grading):
+    wait_tcp_from(g.sandbox, service(g, FRONT), API, API_PORT, timeout=g.remaining(20))
+
+
+@LAB.check("03-tcp-api-db", f"Connexion TCP de api vers db:{DB_PORT}", 1, requires=["03-dns-api-db"])
+def tcp_api_db(g: Grading):
+    wait_tcp_from(g.sandbox, service(g, API), DB, DB_PORT, timeout=g.remaining(20))
+
+
+@LAB.check("03-front-db-isolated", "Le front ne peut pas joindre la base (ni par son nom, ni par son adresse)",
+           1.5, requires=["03-stack-up"])
+def front_db_isolated(g: Grading):
+    db, front = service(g, DB), service(g, FRONT)
+    # Control: the database accepts connections now, so a failed connection means isolation.
+    wait_pg_ready(g.sandbox, db, timeout=g.remaining(60))
+    hint = ("ne branchez pas db sur le réseau du front (ni front sur celui de la base) : seule l'API est "
+            "sur les deux réseaux.")
+    ips = resolve_in(g.sandbox, front, DB)
+    if ips:
+        raise Fail("« db » introuvable depuis le front (aucun réseau commun)",
+                   f"depuis front, « db » → {', '.join(ips)}", hint)
+    opened = []
+    for network, ip in sorted(container_networks(db).items()):
+        if not ip:
+            continue
+        ok, _ = tcp_connect_from(g.sandbox, front, ip, DB_PORT, timeout=2.0)
+        if ok:
+            opened.append(f"front ouvre une connexion vers {ip}:{DB_PORT} (adresse de db sur "
+                          f"{net_name(g, network)})")
+    if opened:
+        raise Fail("aucune connexion possible du front vers la base", listed(opened), hint)
+    return "db introuvable et injoignable depuis front"
+
+
+@LAB.check("03-start-order", "Ordre de démarrage : api attend que db soit « healthy », front attend api",
+           0.5, requires=["03-stack-up"])
+def start_order(g: Grading):
+    api_deps = config_service(g, API).get("depends_on") or {}
+    front_deps = config_service(g, FRONT).get("depends_on") or {}
+    db_health = (config_service(g, DB).get("healthcheck") or {}).get("test")
+    if not api_deps and not front_deps and not db_health:
+        raise NotYet("api qui attend db « healthy », front qui attend api",
+                     "aucun `depends_on` ni healthcheck dans le fichier (TODO 3, 6 et 9)",
+                     "ajoutez `depends_on: {api: {condition: service_healthy}}` au front, "
+                     "`depends_on: {db: {condition: service_healthy}}` à l'api et un healthcheck pg_isready à db.")
+    problems, hints = [], []
+    condition = (api_deps.get(DB) or {}).get("condition")
+    if condition != "service_healthy":
+        problems.append(f"api dépend de db avec la condition « {condition} »" if condition
+                        else "api ne dépend pas de db")
+        hints.append("PostgreSQL met quelques secondes à accepter les connexions : écrivez "
+                     "`depends_on: {db: {condition: service_healthy}}` (forme longue) dans api")
+    if API not in front_deps:
+        problems.append("front ne dépend pas de api")
+        hints.append("ajoutez `depends_on: {api: {condition: service_healthy}}` au service front "
+                     "(l'image api a un HEALTHCHECK)")
+    if not db_health:
+        problems.append("db n'a pas de healthcheck : `condition: service_healthy` n'a rien à attendre")
+        hints.append("ajoutez à db un healthcheck pg_isready (comme au TP 02)")
+    if problems:
+        raise Fail("api dépend de db avec `condition: service_healthy`, front dépend de api, db a un "
+                   "healthcheck", listed(problems), " ; ".join(hints) + ".")
+    db = service(g, DB)
+    health_status(db, timeout=g.remaining(60))
+    down = run_with_service_down(g.sandbox, db, timeout=g.remaining(20))
+    if down is not None and down.succeeded:
+        raise Fail("le healthcheck de db échoue (code ≠ 0) quand PostgreSQL ne tourne pas",
+                   f"avec PostgreSQL arrêté, `{down.command}` répond quand même 0 (succès) : "
+                   "`condition: service_healthy` n'attendrait rien",
+                   "le test doit dépendre de la base : `pg_isready -U … -d …` tel quel, sans `|| true` "
+                   "ni `exit 0`, et jamais `true` seul.")
+    return "api attend db « healthy », front attend api ; le healthcheck de db échoue base arrêtée"
+
+
+@LAB.check("03-db-not-published", "La base ne publie aucun port sur l'hôte", 1, static=True,
+           requires=["03-compose-valid"])
+def db_not_published(g: Grading):
+    ports = published_ports(config_service(g, DB))
+    if ports:
+        raise Fail("aucune section `ports:` pour db : seule l'API parle à la base, par le réseau interne",
+                   "db publie " + ", ".join(port_text(p) for p in ports) + " sur l'hôte",
+                   "supprimez `ports:` du service db (l'exemple des diapositives publie 5432 pour tout le "
+                   "réseau). Pour administrer la base : `docker compose exec db psql -U …`.")
