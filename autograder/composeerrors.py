@@ -24,6 +24,8 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 MAX_LISTED = 5
+# Compose's message once its YAML parser has read the file (schema, interpolation, references).
+PARSED = re.compile(r"^(?!.*(?:failed to parse|failed to read|(?<![\w.-])yaml: ))", re.S)
 CHECK_AGAIN = "Vérifiez ensuite avec `docker compose config` dans le dossier du TP."
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 NAME = r"[_A-Za-z][_A-Za-z0-9]*"
@@ -83,9 +85,12 @@ def diagnose(output: str, source: Path, project_dir: Path) -> list[Problem]:
     found = set(files.env_problems(".env"))
     tree, yaml_error = _compose_tree(source)
     if tree is None:
-        found |= set(_syntax_problems(compose_name, files.lines(compose_name), yaml_error))
+        if not PARSED.search(message):  # never a parse error that Compose's own parser does not see
+            found |= set(_syntax_problems(compose_name, files.lines(compose_name), yaml_error))
     else:
-        found |= set(_Review(compose_name, tree, files.lines(compose_name)).problems())
+        review = _Review(compose_name, tree, files.lines(compose_name))
+        env = {key: value for _, key, value, _ in files.env_entries(".env")}
+        found |= set(review.problems()) | set(review.required_unset(env))
     first = _from_message(message, files, tree, yaml_failed=tree is None)
     if first is not None:
         found.add(first)
@@ -111,21 +116,27 @@ class _Files:
                 return number
         return 0
 
-    def env_problems(self, name: str) -> Iterator[Problem]:
-        """Invalid ``${…}`` in an env file, read as Compose reads it: single quotes are literal,
-        `` #`` starts a comment in an unquoted value."""
+    def env_entries(self, name: str) -> Iterator[tuple[int, str, str, bool]]:
+        """``(line, key, value, interpolated)`` of an env file, read as Compose reads it: single
+        quotes are literal, `` #`` starts a comment in an unquoted value."""
         for number, raw in enumerate(self.lines(name), 1):
             line = raw.strip()
             if line.startswith("export "):
                 line = line[len("export "):].lstrip()
-            match = re.match(r"[^\s=:#]+\s*[=:]\s*(.*)", line)
+            match = re.match(r"([^\s=:#]+)\s*[=:]\s*(.*)", line)
             if not match or line.startswith("#"):
                 continue
-            value = match.group(1)
+            key, value = match.groups()
             if value.startswith("'"):
-                continue
-            value = value[1:].split('"')[0] if value.startswith('"') else re.split(r"\s#", value)[0]
-            for template in bad_templates(value):
+                yield number, key, value[1:].split("'")[0], False
+            elif value.startswith('"'):
+                yield number, key, value[1:].split('"')[0], True
+            else:
+                yield number, key, re.split(r"\s#", value)[0], True
+
+    def env_problems(self, name: str) -> Iterator[Problem]:
+        for number, _, value, interpolated in self.env_entries(name):
+            for template in bad_templates(value) if interpolated else []:
                 yield _interpolation(name, number, template)
 
 
@@ -326,7 +337,7 @@ class _Review:
         self.name, self.root, self.lines = name, root, lines
 
     def problems(self) -> list[Problem]:
-        return self.duplicates() + self.interpolations() + self.types() + \
+        return self.duplicates() + self.interpolations() + self.types() + self.healthchecks() + \
             [self.undefined(*ref) for ref in self.undefined_references()]
 
     # walking
@@ -362,6 +373,32 @@ class _Review:
                 for template in bad_templates(node.value):
                     found.append(_interpolation(self.name, self._line_in(node, template), template))
         return found
+
+    def healthchecks(self) -> list[Problem]:
+        """Healthchecks whose ``test`` list does not start with CMD, CMD-SHELL or NONE."""
+        _, services = _get(self.root, "services")
+        found = []
+        for _, service in _pairs(services):
+            _, test = _get(_get(service, "healthcheck")[1], "test")
+            if isinstance(test, SequenceNode) and test.value and isinstance(test.value[0], ScalarNode) \
+                    and test.value[0].value not in ("CMD", "CMD-SHELL", "NONE") and "$" not in test.value[0].value:
+                found.append(_healthcheck(self.name, _line(test.value[0])))
+        return found
+
+    def required_unset(self, env: dict) -> list[Problem]:
+        """``${VAR:?…}`` / ``${VAR?…}`` whose variable ``.env`` leaves unset (or empty, for ``:?``),
+        once each, at its first line; variables of the grader's own environment are left to Compose."""
+        first: dict[str, int] = {}
+        for _, node in self._nodes():
+            if isinstance(node, ScalarNode) and "?" in node.value:
+                for match in re.finditer(rf"(?<!\$)\$\{{({NAME})(:?)\?", node.value):
+                    name, colon = match.groups()
+                    value = env.get(name)
+                    if name in os.environ or (value is not None and (value != "" or not colon)):
+                        continue  # set, and not empty where `:?` asks for a value
+                    line = self._line_in(node, match.group(0))
+                    first[name] = min(first.get(name, line), line)
+        return [_required(self.name, name, line) for name, line in first.items()]
 
     def _line_in(self, node: Node, text: str) -> int:
         """The line of ``node`` that holds ``text`` (block scalars span several lines)."""
@@ -513,6 +550,17 @@ def _references(service: Node) -> Iterator[tuple[str, str, Node]]:
         yield "service", name, node
 
 
+def _required(file: str, var: str, line: int) -> Problem:
+    return Problem(file, line, f"la variable {var} est obligatoire (« ${{{var}:?…}} ») mais n'a pas de valeur",
+                   f"donnez-lui une valeur dans .env (`{var}=…`) ou une valeur par défaut (`${{{var}:-…}}`).")
+
+
+def _healthcheck(file: str, line: int) -> Problem:
+    return Problem(file, line, "le `test:` du healthcheck ne commence ni par « CMD », ni par « CMD-SHELL », "
+                               "ni par « NONE »",
+                   'écrivez `test: ["CMD-SHELL", "votre commande"]` (ou `["CMD", "programme", "argument"]`).')
+
+
 def _no_image(file: str, service: str, line: int) -> Problem:
     return Problem(file, line, f"le service « {service} » n'a ni `image:` ni `build:`",
                    "ajoutez `build: .` (construire le Dockerfile du dossier) ou `image: …` (une image existante).")
@@ -563,13 +611,17 @@ MESSAGES = {
     "unknown": re.compile(r"(?:validating (?P<file>\S+): )? ?(?P<path>[\w.-]*) additional propert(?:y|ies) "
                           r"(?P<keys>'.*') not allowed"),
     "choice": re.compile(r"(?:validating (?P<file>\S+): )?(?P<path>[\w.-]+) value must be one of (?P<values>'.*')"),
+    "healthcheck": re.compile(r'healthcheck\.test must start either by (?P<choices>.*)'),
+    "decoding": re.compile(r"decoding failed.*?'(?P<path>[^']+)' (?:strconv\.\w+: parsing (?P<value>\"[^\n]*?\"): )?"
+                           r"(?P<why>[^\n]*)", re.S),
     "no image": re.compile(r'service "(?P<service>[^"]+)" has neither an image nor a build context'),
 }
 
 
 def _from_message(message: str, files: _Files, tree: Optional[Node], yaml_failed: bool) -> Optional[Problem]:
     name = files.compose_name
-    review = _Review(name, tree, files.lines(name)) if tree is not None else None
+    # without PyYAML's reading (Compose's parser and PyYAML disagree), an empty tree: no line known
+    review = _Review(name, tree if tree is not None else MappingNode("tag:yaml.org,2002:map", []), files.lines(name))
     for kind, pattern in MESSAGES.items():
         match = pattern.search(message)
         if match:
@@ -579,24 +631,23 @@ def _from_message(message: str, files: _Files, tree: Optional[Node], yaml_failed
     groups = match.groupdict()
     if kind in ("undefined", "depends"):
         what = "service" if kind == "depends" else groups["kind"]
-        if review is not None:
-            return review.undefined(groups["service"], what, groups["name"])
-        return undefined(name, groups["service"], what, groups["name"], 0, [])
+        return review.undefined(groups["service"], what, groups["name"])
     if kind == "interpolation":  # the same words as the pre-pass, which knows the line
         template = (bad_templates(groups["value"]) or [groups["value"]])[0]
         what = _interpolation(name, 0, template).what
-        found = sorted(p for p in review.interpolations() if p.what == what) if review is not None else []
+        found = sorted(p for p in review.interpolations() if p.what == what)
         return found[0] if found else _interpolation(name, files.line_of(name, template), template)
     if kind == "template":
         template = (bad_templates(groups["value"]) or [groups["value"]])[0]
         return _interpolation(groups["file"], files.line_of(groups["file"], template), template)
     if kind == "required":
-        file = groups["file"] or name
-        line = files.line_of(file, "${" + groups["var"] + ":?") or files.line_of(file, "${" + groups["var"] + "?")
-        said = f" (« {groups['msg']} »)" if groups.get("msg") else ""
-        return Problem(file, line, f"la variable {groups['var']} est obligatoire mais n'a pas de valeur{said}",
-                       f"donnez-lui une valeur dans .env (`{groups['var']}=…`) ou une valeur par défaut "
-                       f"(`${{{groups['var']}:-…}}`).")
+        file, var = groups["file"] or name, groups["var"]
+        if file == name:  # the line the pre-pass found, for the same words
+            env = {key: value for _, key, value, _ in files.env_entries(".env")}
+            known = [p for p in review.required_unset(env) if p == _required(name, var, p.line)]
+            if known:
+                return known[0]
+        return _required(file, var, files.line_of(file, "${" + var + ":?") or files.line_of(file, "${" + var + "?"))
     if kind == "duplicate":
         return _duplicate(name, groups["key"], int(groups["line"]), int(groups["first"]))
     if kind == "yaml":
@@ -604,22 +655,22 @@ def _from_message(message: str, files: _Files, tree: Optional[Node], yaml_failed
             return None  # PyYAML's own reading names the line better (see _syntax_problems)
         return Problem(name, int(groups["line"] or 0), f"erreur de syntaxe YAML ({groups['problem']})",
                        "corrigez cette ligne (indentation par espaces, `clé: valeur`).")
-    if kind == "type" and review is not None:
+    if kind == "type":
         return review.wrong_type_at(groups["path"], groups["type"])
-    if kind == "missing" and review is not None:
+    if kind == "missing":
         keys = ", ".join(f"`{k}:`" for k in sorted(re.findall(r"'([^']+)'", groups["keys"])))
         key, value = review._locate(groups["path"])
         return Problem(name, _line(key or value), f"il manque {keys} dans `{groups['path']}`",
                        f"ajoutez {keys} à ce bloc (la référence Compose dit ce qu'il attend).")
-    if kind == "repeated" and review is not None:
+    if kind == "repeated":
         first, second = int(groups["first"]), int(groups["second"])
         _, value = review._locate(f"{groups['path']}.{second}")
         return Problem(name, _line(value), f"`{groups['path']}` contient deux fois le même élément "
                                            f"(n° {first + 1} et n° {second + 1})", "supprimez le doublon.")
-    if kind == "item" and review is not None:
+    if kind == "item":
         return review.item_type(groups["path"], int(groups["index"]),
                                 review._locate(f"{groups['path']}.{groups['index']}")[1])
-    if kind == "unknown" and review is not None:
+    if kind == "unknown":
         keys = sorted(re.findall(r"'([^']+)'", groups["keys"]))  # Compose's order changes from run to run
         path = groups["path"]
         lines = [_line(review._locate(".".join(filter(None, (path, k))))[0]) for k in keys]
@@ -632,15 +683,25 @@ def _from_message(message: str, files: _Files, tree: Optional[Node], yaml_failed
         return Problem(name, line, f"{listed} dans `{path}`",
                        "vérifiez son orthographe et son indentation (mal indentée, une clé tombe dans le bloc "
                        "du dessus) ; la référence Compose liste les clés permises.")
-    if kind == "choice" and review is not None:
+    if kind == "choice":
         values = re.findall(r"'([^']+)'", groups["values"])
         key, value = review._locate(groups["path"])
         close = difflib.get_close_matches(getattr(value, "value", ""), values, n=1, cutoff=0.6)
         return Problem(name, _line(key or value), f"`{groups['path']}` n'accepte que {', '.join(values)}",
                        (f"vouliez-vous dire « {close[0]} » ? Sinon, é" if close else "é") +
                        "crivez une de ces valeurs, exactement.")
+    if kind == "healthcheck":
+        return min(review.healthchecks(), default=_healthcheck(name, files.line_of(name, "test:")))
+    if kind == "decoding":
+        path = re.sub(r"\[([^\]]+)\]", r".\1", groups["path"])  # services[web].x -> services.web.x
+        key, value = review._locate(path)
+        shown = f" « {groups['value'][1:-1]} »".replace('\\"', '"') if groups["value"] else ""
+        why = groups["why"].strip()
+        return Problem(name, _line(key or value), f"valeur{shown} illisible pour `{path}` ({why})",
+                       "vérifiez cette valeur : guillemets appariés, un nombre ou une durée là où Compose "
+                       "en attend.")
     if kind == "no image":
-        key = review._locate(f"services.{groups['service']}")[0] if review is not None else None
+        key = review._locate(f"services.{groups['service']}")[0]
         return _no_image(name, groups["service"], _line(key))
     return _other(name, message)
 

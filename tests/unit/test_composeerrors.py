@@ -173,6 +173,36 @@ def test_other_schema_errors_name_the_line(tmp_path, compose, start, fix):
     assert fail.hint.startswith(fix)
 
 
+@needs_compose
+def test_every_unset_required_variable_is_listed_once(tmp_path):
+    # Compose names one of them, whichever its map order gives first
+    compose = HEAD + ("    environment:\n      U: ${DB_USER:?définissez DB_USER}\n      P: ${DB_PASSWORD:?}\n"
+                      "      D: ${DB_NAME?}\n      Q: ${DB_USER:?}\n")
+    messages = {refused(tmp_path / str(i), compose, env="DB_NAME=\n").message() for i in range(3)}
+    assert len(messages) == 1
+    observed = messages.pop()
+    assert "ligne 5 : la variable DB_USER est obligatoire" in observed
+    assert "ligne 6 : la variable DB_PASSWORD est obligatoire" in observed
+    assert "DB_NAME" not in observed and observed.count("DB_USER est obligatoire") == 1  # `?`: empty is set
+
+
+@needs_compose
+def test_healthcheck_test_names_its_own_line(tmp_path):
+    compose = HEAD + ("    healthcheck:\n      test: [\"CMD\", \"true\"]\n  db:\n    image: postgres:17\n"
+                      "    healthcheck:\n      test: [\"pg_isready\"]\n")
+    fail = refused(tmp_path, compose)
+    assert fail.observed.startswith("compose.yaml, ligne 9 : le `test:` du healthcheck ne commence ni par « CMD »")
+    assert '`test: ["CMD-SHELL", "votre commande"]`' in fail.hint
+
+
+@needs_compose
+def test_a_file_composes_parser_reads_gets_no_pyyaml_syntax_error(tmp_path):
+    # `services:` forgotten: Compose's parser reads this, PyYAML does not; only Compose's complaint counts
+    fail = refused(tmp_path, "  web:\n    image: x\nvolumes:\n  data:\n")
+    assert fail.observed.startswith("compose.yaml : clé inconnue « web » au premier niveau du fichier")
+    assert "syntaxe" not in fail.observed
+
+
 # -- several problems --------------------------------------------------------------------------------
 TWO = HEAD + "    volumes:\n      - pgdata:/data\n    depends_on: [db]\n"
 
