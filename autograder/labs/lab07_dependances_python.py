@@ -23,7 +23,8 @@ import docker
 import yaml
 
 from .. import scanners
-from ..core import Fail, Lab, Skip
+from ..core import Fail, Lab, NotYet, Skip
+from ..diagnose import missing_command, pid1, shown
 from ..dockerfile import base_images, final_base, is_slim, require_pinned
 from ..probes import (Timeout, container_gone, find_files_in_image, install_steps, rebuild_after_touch,
                       wait_until)
@@ -48,6 +49,11 @@ STATIONS = ("Lyon-Bron", "Paris-Montsouris", "Saint-Étienne", "Brest, Guipavas"
 LIST_SCRIPT = ("import importlib.metadata as m, json, re, shutil; print(json.dumps({'dists': "
                "{re.sub(r'[-_.]+', '-', d.metadata['Name']).lower(): d.version for d in m.distributions() "
                "if d.metadata['Name']}, 'poetry': shutil.which('poetry')}))")
+
+
+def plural(n: int, one: str, many: str) -> str:
+    """« 1 paquet épinglé », « 3 paquets épinglés » (French: singular up to 1)."""
+    return f"{n} {one if n <= 1 else many}"
 
 
 def norm(name: str) -> str:
@@ -116,8 +122,11 @@ def run_once(g: Grading, ref: str, suffix: str, **kwargs) -> tuple[int, str]:
     try:
         wait_until(lambda: container_gone(c), g.remaining(RUN_TIMEOUT_S))
     except Timeout:
+        argv = pid1(g.sandbox, c)
         c.remove(force=True, v=True)
-        raise Fail(f"le conteneur se termine en moins de {RUN_TIMEOUT_S} s", "il tourne encore",
+        raise Fail(f"le conteneur se termine en moins de {RUN_TIMEOUT_S} s",
+                   f"il tourne encore au bout de {RUN_TIMEOUT_S} s"
+                   + (f" ; son PID 1 est `{shown(argv)}`" if argv else ""),
                    "l'ENTRYPOINT doit lancer `python /app/rapport.py`, qui reçoit le fichier en argument.") from None
     c.reload()
     code = c.attrs["State"].get("ExitCode", -1)
@@ -128,6 +137,12 @@ def run_once(g: Grading, ref: str, suffix: str, **kwargs) -> tuple[int, str]:
 
 def app_runs(g: Grading, variant: str) -> str:
     ref = image(g, variant).tag
+    lacking = missing_command(g.sandbox, g.workdir, ref, f"{variant}/Dockerfile")
+    if lacking:
+        todo = {"pip": "TODO 4", "poetry": "TODO 7", "conda": "TODO 9"}[variant]
+        raise NotYet(f"{variant}/Dockerfile : un ENTRYPOINT qui lance le rapport sur le fichier passé à "
+                     "`docker run`", lacking,
+                     f'copiez app/ puis ajoutez `ENTRYPOINT ["python", "/app/rapport.py"]` ({todo}).')
     data_dir = g.workdir.parent / f"data-{g.job}-{variant}"
     data_dir.mkdir(exist_ok=True)
     data_dir.chmod(0o755)
@@ -177,6 +192,25 @@ def installed(g: Grading, variant: str) -> dict:
     return g.once(f"installed:{variant}", make)
 
 
+# Installed with every environment (pip itself, venv's seeds): not the application's dependencies.
+PACKAGING_TOOLS = {"pip", "setuptools", "wheel"}
+
+
+def base_dists(g: Grading, variant: str) -> set:
+    """The distributions the variant's final base image already holds (none for scratch or a stage)."""
+    def make() -> set:
+        final = final_base(base_images(g.workdir / variant / "Dockerfile"))
+        if final is None or final.stage_ref or final.image.lower() == "scratch":
+            return set()
+        try:
+            code, out = run_once(g, final.image, f"{variant}-base", entrypoint=["python", "-c", LIST_SCRIPT],
+                                 command=[])
+            return set(json.loads(out.strip().splitlines()[-1])["dists"]) if code == 0 else set()
+        except (DockerStepError, ValueError, IndexError, KeyError):
+            return set()
+    return g.once(f"base-dists:{variant}", make)
+
+
 def compare_versions(want: dict, have: dict, source: str) -> None:
     wrong = [f"{n} {have.get(n, 'absent')} au lieu de {v}" for n, v in sorted(want.items())
              if have.get(n) != v]
@@ -193,32 +227,24 @@ def cache_kept(g: Grading, variant: str, example: str) -> str:
                                 name=variant, dockerfile=f"{variant}/Dockerfile", also=others)
     installs = install_steps(steps)
     if not installs:
-        raise Fail("une instruction RUN qui installe les dépendances", "aucune étape d'installation dans le build",
-                   f"installez les dépendances : `{example}`.")
+        raise NotYet("une instruction RUN qui installe les dépendances",
+                     "aucune étape d'installation dans le build, donc aucun cache à garder",
+                     f"installez les dépendances : `{example}`.")
+    if not any(not cached for s, cached in steps if s.split(" ", 1)[0].upper() in ("COPY", "ADD", "RUN")):
+        raise NotYet(f"un build qui copie {APP}",
+                     f"après une modification de {APP}, aucune étape n'a été reconstruite : "
+                     f"{variant}/Dockerfile ne copie pas app/, donc aucun cache à garder ou à perdre",
+                     "copiez app/ dans l'image APRÈS l'installation des dépendances.")
     rerun = [s for s, cached in installs if not cached]
     if rerun:
         raise Fail(f"après une simple modification de {APP}, l'installation des dépendances reprise du "
                    "cache (« CACHED » avec BuildKit, « Using cache » avec l'ancien builder)", f"l'étape `{rerun[0][:100]}` a été ré-exécutée",
                    "copiez d'abord les seuls fichiers de dépendances, installez, PUIS copiez app/ : un COPY "
                    "dont les fichiers changent invalide le cache de toutes les instructions suivantes.")
-    return f"{len(installs)} étape(s) d'installation reprise(s) du cache"
+    return plural(len(installs), "étape d'installation reprise", "étapes d'installation reprises") + " du cache"
 
 
 # -- static -----------------------------------------------------------------------------------------
-@LAB.check("07-base-images", "Images de base versionnées ; pip et Poetry finissent sur une image slim", 0.5,
-           static=True)
-def base_images_pinned(g: Grading):
-    for variant, example in (("pip", "python:3.13-slim"), ("poetry", "python:3.13-slim"),
-                             ("conda", "condaforge/miniforge3:24.11.3-2")):
-        read(g, f"{variant}/Dockerfile")
-        bases = base_images(g.workdir / variant / "Dockerfile")
-        require_pinned(bases, example)
-        final = final_base(bases)
-        if variant != "conda" and final and not is_slim(final):
-            raise Fail(f"{variant}/Dockerfile : une étape finale légère", f"`FROM {final.raw}`",
-                       "terminez par `FROM python:3.13-slim`.", rule="CIS Docker 4.3")
-
-
 REQ_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*===?\s*([A-Za-z0-9.+!_-]+)\s*(;.*)?$")
 
 
@@ -286,33 +312,6 @@ def conda_pins(g: Grading) -> dict:
     return pins
 
 
-@LAB.check("07-conda-static", "conda : environment.yml épinglé, Dockerfile sur une base conda, env avant le code",
-           1, static=True)
-def conda_static(g: Grading):
-    pins = conda_pins(g)
-    path = g.workdir / "conda" / "Dockerfile"
-    read(g, "conda/Dockerfile")
-    final = final_base(base_images(path))
-    if final is None or not CONDA_BASES.search(final.name):
-        raise Fail("conda/Dockerfile sur une image qui contient conda (miniforge, miniconda, micromamba)",
-                   f"`FROM {final.raw if final else '(aucun)'}`", "partez de `condaforge/miniforge3:24.11.3-2`.")
-    from dockerfile_parse import DockerfileParser  # noqa: PLC0415
-    steps = [(s["instruction"], s["value"]) for s in DockerfileParser(path=str(path)).structure]
-    create = next((i for i, (kind, value) in enumerate(steps) if kind == "RUN" and CONDA_CREATE.search(value)), None)
-    if create is None:
-        raise Fail("un `RUN conda env create --file …environment.yml` (ou mamba / micromamba)",
-                   "aucune création d'environnement depuis environment.yml",
-                   "copiez conda/environment.yml puis `RUN conda env create --file /tmp/environment.yml "
-                   "&& conda clean --all --yes`.")
-    early = [v for kind, v in steps[:create] if kind in ("COPY", "ADD")
-             and (re.search(r"(^|\s)(\./?|app/?\S*)\s", v + " ") or "rapport.py" in v)]
-    if early:
-        raise Fail("le code (app/) copié APRÈS la création de l'environnement",
-                   f"`COPY {early[0]}` avant `conda env create`",
-                   "copiez d'abord environment.yml seul : modifier le code ne doit pas recréer l'environnement.")
-    return f"{len(pins)} paquet(s) épinglé(s), base `{final.image}`"
-
-
 # -- pip ---------------------------------------------------------------------------------------------
 @LAB.check("07-pip-run", "pip : l'image se construit et produit le rapport", 1.5)
 def pip_run(g: Grading):
@@ -323,8 +322,16 @@ def pip_run(g: Grading):
            requires=["07-pip-run", "07-pip-pins"])
 def pip_versions(g: Grading):
     pins = requirement_pins(g)
-    compare_versions(pins, installed(g, "pip")["dists"], "pip/requirements.txt")
-    return f"{len(pins)} paquet(s) aux versions épinglées"
+    have = installed(g, "pip")["dists"]
+    compare_versions(pins, have, "pip/requirements.txt")
+    extra = sorted(set(have) - set(pins) - base_dists(g, "pip") - PACKAGING_TOOLS)
+    if extra:
+        raise Fail("pip/requirements.txt épingle tout ce que l'image installe, dépendances indirectes comprises",
+                   "installé sans être épinglé : " + ", ".join(f"{n} {have[n]}" for n in extra[:5]),
+                   "ajoutez `" + "`, `".join(f"{n}=={have[n]}" for n in extra[:5]) + "` à requirements.txt "
+                   "(`pip freeze` dans un environnement de test liste aussi les dépendances indirectes) : "
+                   "sinon leur version change d'un build à l'autre.", rule="DL3013")
+    return f"{plural(len(pins), 'paquet', 'paquets')} aux versions épinglées"
 
 
 def pip_cache_files(path: str, _content) -> bool:
@@ -347,7 +354,7 @@ def pip_no_cache(g: Grading):
     found = find_files_in_image(g.sandbox, image(g, "pip").tag, pip_cache_files)
     if found:
         raise Fail("aucun fichier sous ~/.cache/pip dans l'image",
-                   f"{len(found)} fichier(s), par exemple {found[0]}",
+                   f"{plural(len(found), 'fichier', 'fichiers')}, par exemple {found[0]}",
                    "`pip install --no-cache-dir -r requirements.txt` (ou `ENV PIP_NO_CACHE_DIR=1`) : le cache "
                    "ne sert qu'à réinstaller plus vite, jamais dans une image.", rule="DL3042")
     return "aucun cache pip"
@@ -394,7 +401,7 @@ def poetry_run(g: Grading):
 def poetry_versions(g: Grading):
     main, _ = lock_groups(g)
     compare_versions(main, installed(g, "poetry")["dists"], "poetry/poetry.lock")
-    return f"{len(main)} paquet(s) aux versions du verrou"
+    return f"{plural(len(main), 'paquet', 'paquets')} aux versions du verrou"
 
 
 @LAB.check("07-poetry-no-dev", "Poetry : ni le groupe dev (pytest…) ni Poetry dans l'image finale", 1,
@@ -403,16 +410,22 @@ def poetry_no_dev(g: Grading):
     _, dev = lock_groups(g)
     seen = installed(g, "poetry")
     extra = sorted(n for n in seen["dists"] if n in dev)
+    found, hints = [], []
     if extra:
-        raise Fail("aucune dépendance de développement dans l'image d'exécution",
-                   "installé : " + ", ".join(f"{n} {seen['dists'][n]}" for n in extra[:6]),
-                   "`poetry install --only main` (ou `--without dev`), ou `poetry export --only main` : "
-                   "l'ancienne option `--no-dev` des diapos n'existe plus depuis Poetry 2.")
-    if "poetry" in seen["dists"] or seen.get("poetry"):
-        raise Fail("Poetry absent de l'image finale (il ne sert qu'à construire)",
-                   f"Poetry trouvé : {seen.get('poetry') or 'paquet poetry ' + seen['dists']['poetry']}",
-                   "build multi-étapes : Poetry dans une première étape (export ou venv), puis "
-                   "`COPY --from=…` du seul résultat dans l'étape finale.", rule="CIS Docker 4.3")
+        found.append("dépendances de développement installées : "
+                     + ", ".join(f"{n} {seen['dists'][n]}" for n in extra[:6])
+                     + (f" (et {len(extra) - 6} autres)" if len(extra) > 6 else ""))
+        hints.append("`poetry install --only main` (ou `--without dev`), ou `poetry export --only main` : "
+                     "l'ancienne option `--no-dev` des diapos n'existe plus depuis Poetry 2")
+    has_poetry = "poetry" in seen["dists"] or bool(seen.get("poetry"))
+    if has_poetry:
+        found.append(f"Poetry trouvé : {seen.get('poetry') or 'paquet poetry ' + seen['dists']['poetry']} "
+                     "(il ne sert qu'à construire)")
+        hints.append("build multi-étapes : Poetry dans une première étape (export ou venv), puis "
+                     "`COPY --from=…` du seul résultat dans l'étape finale")
+    if found:
+        raise Fail("ni dépendance de développement ni Poetry dans l'image d'exécution", " ; ".join(found),
+                   " ; ".join(hints) + ".", rule="CIS Docker 4.3" if has_poetry else "")
     return "ni dev, ni Poetry"
 
 
@@ -420,6 +433,60 @@ def poetry_no_dev(g: Grading):
            requires=["07-poetry-run"])
 def poetry_cache(g: Grading):
     return cache_kept(g, "poetry", "RUN poetry install --only main --no-root")
+
+
+# -- the three Dockerfiles, then conda (static, always graded) ------------------------------
+@LAB.check("07-base-images", "Images de base versionnées ; pip et Poetry finissent sur une image slim", 0.5,
+           static=True)
+def base_images_pinned(g: Grading):
+    for variant, example in (("pip", "python:3.13-slim"), ("poetry", "python:3.13-slim"),
+                             ("conda", "condaforge/miniforge3:24.11.3-2")):
+        read(g, f"{variant}/Dockerfile")
+        bases = base_images(g.workdir / variant / "Dockerfile")
+        try:
+            require_pinned(bases, example)
+        except NotYet as exc:
+            todo = {"pip": "TODO 2", "poetry": "TODO 6", "conda": "TODO 9"}[variant]
+            raise NotYet(f"{variant}/Dockerfile : {exc.expected}", f"{variant}/Dockerfile : "
+                         + exc.observed.removeprefix("rien à évaluer encore : "),
+                         f"{exc.hint.rstrip('.')} ({todo}).") from None
+        except Fail as exc:
+            raise Fail(f"{variant}/Dockerfile : {exc.expected}", exc.observed, exc.hint, exc.rule) from None
+        final = final_base(bases)
+        if variant != "conda" and final and not is_slim(final):
+            raise Fail(f"{variant}/Dockerfile : une étape finale légère", f"`FROM {final.raw}`",
+                       "terminez par `FROM python:3.13-slim`.", rule="CIS Docker 4.3")
+
+
+@LAB.check("07-conda-static", "conda : environment.yml épinglé, Dockerfile sur une base conda, env avant le code",
+           1, static=True)
+def conda_static(g: Grading):
+    pins = conda_pins(g)
+    path = g.workdir / "conda" / "Dockerfile"
+    read(g, "conda/Dockerfile")
+    final = final_base(base_images(path))
+    if final is None:
+        raise NotYet("conda/Dockerfile sur une image qui contient conda (miniforge, miniconda, micromamba)",
+                     "conda/Dockerfile n'a encore aucune instruction FROM",
+                     "partez de `FROM condaforge/miniforge3:24.11.3-2` (TODO 9).")
+    if not CONDA_BASES.search(final.name):
+        raise Fail("conda/Dockerfile sur une image qui contient conda (miniforge, miniconda, micromamba)",
+                   f"`FROM {final.raw if final else '(aucun)'}`", "partez de `condaforge/miniforge3:24.11.3-2`.")
+    from dockerfile_parse import DockerfileParser  # noqa: PLC0415
+    steps = [(s["instruction"], s["value"]) for s in DockerfileParser(path=str(path)).structure]
+    create = next((i for i, (kind, value) in enumerate(steps) if kind == "RUN" and CONDA_CREATE.search(value)), None)
+    if create is None:
+        raise Fail("un `RUN conda env create --file …environment.yml` (ou mamba / micromamba)",
+                   "aucune création d'environnement depuis environment.yml",
+                   "copiez conda/environment.yml puis `RUN conda env create --file /tmp/environment.yml "
+                   "&& conda clean --all --yes`.")
+    early = [v for kind, v in steps[:create] if kind in ("COPY", "ADD")
+             and (re.search(r"(^|\s)(\./?|app/?\S*)\s", v + " ") or "rapport.py" in v)]
+    if early:
+        raise Fail("le code (app/) copié APRÈS la création de l'environnement",
+                   f"`COPY {early[0]}` avant `conda env create`",
+                   "copiez d'abord environment.yml seul : modifier le code ne doit pas recréer l'environnement.")
+    return f"{plural(len(pins), 'paquet épinglé', 'paquets épinglés')}, base `{final.image}`"
 
 
 # -- conda -------------------------------------------------------------------------------------------
