@@ -32,3 +32,9 @@ def test_path_is_well_formed_and_ends_at_the_solution(path, tmp_path):
     *_, (step, folder) = path.states(tmp_path)  # every edit applies (a path never rots silently)
     assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == \
         sorted(p.relative_to(SOLUTIONS / path.lab) for p in (SOLUTIONS / path.lab).rglob("*"))
+
+
+def test_every_lab_has_a_student_path():
+    from cases import lab_ids
+
+    assert sorted(p.lab for p in student_paths()) == lab_ids()
