@@ -24,12 +24,13 @@ import urllib.request
 from pathlib import Path
 
 from .. import scanners
-from ..core import Fail, Lab
+from ..core import Fail, Lab, NotYet
+from ..diagnose import not_serving
 from ..dockerfile import base_images, final_base, require_pinned
 from ..probes import (health_status, history_secrets, image_attrs, image_healthcheck,
-                      image_history,
+                      image_history, container_gone,
                       layer_files, logs_tail, save_image, saved_layers, secret_env, user_id,
-                      wait_http_ok, wait_running)
+                      wait_http_ok)
 from ..runner import Grading
 from ..sandbox import DockerStepError
 
@@ -41,6 +42,8 @@ LAB = Lab(
 )
 
 PORT = 8000
+APP_FILE = "app.py"
+HEALTH_DOWN_TIMEOUT_S = 15  # the student's HEALTHCHECK command, where no server runs
 MOUNT = re.compile(r"^\s*RUN\b[^\n]*--mount=", re.M | re.I)
 SECRET_ID = re.compile(r"--mount=[^\s]*type=secret[^\s]*", re.I)
 
@@ -132,7 +135,41 @@ def saved(g: Grading) -> Path:
     return g.once("saved06", lambda: save_image(g.sandbox, image(g).tag, g.workdir.parent / "image.tar"))
 
 
+def own_layers(g: Grading) -> list:
+    """The layers the Dockerfile added on top of its base (all of them when the base is unknown)."""
+    layers = saved_layers(saved(g))
+    base_ids = set(base_info(g).get("RootFS", {}).get("Layers") or [])
+    return [layer for layer in layers if layer.diff_id not in base_ids] or layers
+
+
+def app_copied(g: Grading) -> bool:
+    """Does a layer of the Dockerfile hold the application (app.py, found by its content)?"""
+    def find() -> bool:
+        app = g.workdir / APP_FILE
+        if not app.is_file():  # nothing to compare with: the build says what is missing
+            return True
+        wanted = app.read_bytes().strip()
+        return any(content is not None and content.strip() == wanted
+                   for _, _, content, whiteout in layer_files(saved(g), own_layers(g),
+                                                               lambda p, size: p.endswith(".py"))
+                   if not whiteout)
+    return g.once("app-copied", find)
+
+
+def serving(g: Grading):
+    """The app container, answering HTTP on /health; otherwise a Fail that says why, from evidence."""
+    c = container(g)
+    try:
+        return c, wait_http_ok(c, PORT, "/health", timeout=g.remaining(40))
+    except Fail:
+        observed, hint = not_serving(g.sandbox, c, PORT, workdir=g.workdir, image=image(g).tag)
+        raise Fail(f"le conteneur lancé sans argument répond HTTP 200 sur /health (port {PORT})",
+                   observed, hint) from None
+
+
 # -- checks ---------------------------------------------------------------------------------------
+
+
 @LAB.check("06-base-pinned", "Image de base épinglée (étiquette précise ou digest, jamais latest)", 1,
            static=True)
 def base_pinned(g: Grading):
@@ -141,68 +178,16 @@ def base_pinned(g: Grading):
     return f"base : {shown}"
 
 
-@LAB.check("06-build", "L'image se construit", 1)
+@LAB.check("06-build", "L'image se construit et contient l'application", 1)
 def build(g: Grading):
-    built = image(g)
-    if built.log and built.log[0].startswith("#"):  # BuildKit's plain progress: "#1 [internal] …"
-        return "construite avec BuildKit (le Dockerfile utilise `RUN --mount=…`)"
-    return None
-
-
-@LAB.check("06-non-root", "Le processus ne tourne pas en root", 1, requires=["06-build"])
-def non_root(g: Grading):
-    c = container(g)
-    wait_running(c, timeout=g.remaining(20))
-    uid = user_id(g.sandbox, c)
-    if uid == 0:
-        configured = (image_attrs(g.sandbox, image(g).tag) or {}).get("Config", {}).get("User") or "(vide)"
-        raise Fail("un utilisateur non privilégié (`id -u` différent de 0)",
-                   f"`id -u` = 0 (root) ; USER de l'image : {configured}",
-                   "créez un utilisateur système (`RUN useradd --system --uid 10001 app`) puis "
-                   "`USER 10001` après les étapes qui ont besoin de root.",
-                   rule="CIS Docker 4.1, DL3002, DS-0002")
-    return f"uid {uid}"
-
-
-def _request(url: str, method: str = "GET", body: dict | None = None, token: str = "") -> tuple[int, str]:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json",
-                                          **({"Authorization": f"Bearer {token}"} if token else {})})
-    try:
-        with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - local URL
-            return resp.status, resp.read(4096).decode("utf-8", "replace")
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read(4096).decode("utf-8", "replace")
-
-
-@LAB.check("06-data-writable", "L'application écrit ses données en tant que cet utilisateur", 1,
-           requires=["06-non-root"])
-def data_writable(g: Grading):
-    c = container(g)
-    url = wait_http_ok(c, PORT, "/health", timeout=g.remaining(40)).rsplit("/", 1)[0]
-    capteur = f"sonde-{g.job}"
-    code, body = _request(url + "/releves", "POST", {"capteur": capteur, "valeur": 21.5},
-                          token=g.once("runtime-token", lambda: ""))
-    if code != 201:
-        why = {
-            500: "l'application n'a pas pu écrire sa base dans DATA_DIR (par défaut /app/data)",
-            401: "le jeton passé au lancement (`-e API_TOKEN=…`) a été refusé : l'image en "
-                 "impose-t-elle un autre ?",
-            503: "aucun jeton : la variable API_TOKEN donnée au lancement n'arrive pas à l'application",
-        }.get(code, "réponse inattendue")
-        raise Fail("`POST /releves` (avec le jeton donné au lancement) répond 201 : l'utilisateur du "
-                   "conteneur peut écrire dans le dossier de données",
-                   f"HTTP {code} — {why}\nRéponse : {body.strip()[:300]}\nJournaux :\n{logs_tail(c, 6)}",
-                   "donnez à l'utilisateur le seul dossier où l'application écrit, par exemple "
-                   "`RUN install -d -o app -g app /app/data` (ou `mkdir` + `chown`) AVANT `USER` ; "
-                   "le code, lui, peut rester à root en lecture seule.",
-                   rule="CIS Docker 4.1")
-    code, body = _request(url + "/releves")
-    if code != 200 or capteur not in body:
-        raise Fail("le relevé écrit se relit avec `GET /releves`", f"HTTP {code} : {body.strip()[:300]}",
-                   "vérifiez que DATA_DIR désigne bien un dossier accessible en écriture.")
-    return "relevé écrit puis relu (POST puis GET /releves)"
+    image(g)
+    if not app_copied(g):
+        raise NotYet(f"une image qui contient l'application ({APP_FILE})",
+                     f"l'image se construit, mais aucune de ses couches ne contient {APP_FILE}",
+                     f"copiez le seul fichier utile : `COPY {APP_FILE} .` après `WORKDIR /app` (TODO 3).")
+    if MOUNT.search(dockerfile(g).read_text(errors="replace")):
+        return f"construite avec BuildKit (le Dockerfile utilise `RUN --mount=…`) ; {APP_FILE} copié"
+    return f"{APP_FILE} copié dans l'image"
 
 
 @LAB.check("06-no-secret-env", "Aucun secret dans ENV, ARG ni l'historique de l'image", 1.5,
@@ -235,9 +220,8 @@ def no_secret_env(g: Grading):
            requires=["06-build"])
 def no_secret_files(g: Grading):
     archive = saved(g)
-    layers = saved_layers(archive)
     base_ids = set(base_info(g).get("RootFS", {}).get("Layers") or [])
-    own = [layer for layer in layers if layer.diff_id not in base_ids] or layers
+    own = own_layers(g)
     canary = g.once("canary", _token).encode()
     found: list = []
     deleted: set[str] = set()
@@ -283,22 +267,124 @@ def no_secret_files(g: Grading):
     return f"{len(own)} couche{pl} ajoutée{pl} lue{pl} : aucun secret ({scanned})"
 
 
-@LAB.check("06-healthcheck", "HEALTHCHECK défini et conteneur « healthy »", 1, requires=["06-build"])
-def healthcheck(g: Grading):
-    test = (image_healthcheck(g.sandbox, image(g).tag) or {}).get("Test")
-    if test in (None, [], ["NONE"]):
-        raise Fail("une instruction HEALTHCHECK dans l'image", "aucune (docker inspect : Config.Healthcheck vide)",
-                   "ajoutez par exemple `HEALTHCHECK --interval=10s --timeout=3s CMD [\"python\", \"-c\", "
-                   "\"import urllib.request as u; u.urlopen('http://127.0.0.1:8000/health', timeout=2)\"]` "
-                   "(pas de curl dans l'image slim).", rule="CIS Docker 4.6, DL3057, DS-0026")
+def _request(url: str, method: str = "GET", body: dict | None = None, token: str = "") -> tuple[int, str]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/json",
+                                          **({"Authorization": f"Bearer {token}"} if token else {})})
     try:
-        health_status(container(g), timeout=g.remaining(90))
+        with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - local URL
+            return resp.status, resp.read(4096).decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(4096).decode("utf-8", "replace")
+
+
+@LAB.check("06-non-root", "Le processus ne tourne pas en root", 1, requires=["06-build"])
+def non_root(g: Grading):
+    c = container(g)
+    if container_gone(c):
+        # The application stopped (06-data-writable says why): read the image's user in a container
+        # of the same image kept alive, so the user step counts even before the command works.
+        c = g.sandbox.run(image(g).tag, suffix="uid", entrypoint=["sleep", "60"])
+    uid = user_id(g.sandbox, c)
+    if uid == 0:
+        configured = (image_attrs(g.sandbox, image(g).tag) or {}).get("Config", {}).get("User") or "(vide)"
+        raise Fail("un utilisateur non privilégié (`id -u` différent de 0)",
+                   f"`id -u` = 0 (root) ; USER de l'image : {configured}",
+                   "créez un utilisateur système (`RUN useradd --system --uid 10001 app`) puis "
+                   "`USER 10001` après les étapes qui ont besoin de root.",
+                   rule="CIS Docker 4.1, DL3002, DS-0002")
+    return f"uid {uid}"
+
+
+@LAB.check("06-data-writable", "L'application écrit ses données en tant que cet utilisateur", 1,
+           requires=["06-non-root"])
+def data_writable(g: Grading):
+    c, url = serving(g)
+    url = url.rsplit("/", 1)[0]
+    capteur = f"sonde-{g.job}"
+    code, body = _request(url + "/releves", "POST", {"capteur": capteur, "valeur": 21.5},
+                          token=g.once("runtime-token", lambda: ""))
+    if code != 201:
+        why = {
+            500: "l'application n'a pas pu écrire sa base dans DATA_DIR (par défaut /app/data)",
+            401: "le jeton passé au lancement (`-e API_TOKEN=…`) a été refusé : l'image en "
+                 "impose-t-elle un autre ?",
+            503: "aucun jeton : la variable API_TOKEN donnée au lancement n'arrive pas à l'application",
+        }.get(code, "réponse inattendue")
+        raise Fail("`POST /releves` (avec le jeton donné au lancement) répond 201 : l'utilisateur du "
+                   "conteneur peut écrire dans le dossier de données",
+                   f"HTTP {code} — {why}\nRéponse : {body.strip()[:300]}\nJournaux :\n{logs_tail(c, 6)}",
+                   "donnez à l'utilisateur le seul dossier où l'application écrit, par exemple "
+                   "`RUN install -d -o app -g app /app/data` (ou `mkdir` + `chown`) AVANT `USER` ; "
+                   "le code, lui, peut rester à root en lecture seule.",
+                   rule="CIS Docker 4.1")
+    code, body = _request(url + "/releves")
+    if code != 200 or capteur not in body:
+        raise Fail("le relevé écrit se relit avec `GET /releves`", f"HTTP {code} : {body.strip()[:300]}",
+                   "vérifiez que DATA_DIR désigne bien un dossier accessible en écriture.")
+    return "relevé écrit puis relu (POST puis GET /releves)"
+
+
+HEALTH_EXAMPLE = ("`HEALTHCHECK --interval=10s --timeout=3s CMD [\"python\", \"-c\", \"import urllib.request as u; "
+                  "u.urlopen('http://127.0.0.1:8000/health', timeout=2)\"]` (pas de curl dans l'image slim)")
+
+
+def health_argv(test: list[str]) -> list[str]:
+    """The command Docker runs for a HEALTHCHECK's ``Test`` (``CMD`` args, or ``CMD-SHELL`` in /bin/sh)."""
+    if test[0] == "CMD-SHELL":
+        return ["/bin/sh", "-c", " ".join(test[1:])]
+    return list(test[1:]) if test[0] == "CMD" else list(test)
+
+
+def probe_when_down(g: Grading, test: list[str], timeout_ns: int) -> tuple[int, str]:
+    """Exit code and output of the HEALTHCHECK command in a container of the same image whose
+    server is not started (its command replaced by `sleep`); a timeout counts as a failure (-1)."""
+    c = g.sandbox.run(image(g).tag, suffix="down", entrypoint=["sleep", "300"])
+    limit = min(timeout_ns / 1e9 if timeout_ns else 30, HEALTH_DOWN_TIMEOUT_S)
+    try:
+        return g.sandbox.exec(c, health_argv(test), timeout=limit)
+    except DockerStepError as exc:
+        if exc.timed_out:
+            return -1, f"(pas de réponse en {limit:g} s)"
+        raise Fail("la commande du HEALTHCHECK se lance dans un conteneur de l'image dont le serveur est "
+                   "arrêté (commande remplacée par `sleep`)", str(exc),
+                   "gardez `sleep` dans l'image (python:3.13-slim l'a) : le correcteur y vérifie que "
+                   "la sonde échoue quand le serveur ne tourne pas.") from None
+
+
+@LAB.check("06-healthcheck", "HEALTHCHECK qui suit l'application : « healthy » quand elle répond, en échec "
+           "quand elle est arrêtée", 1, requires=["06-build"])
+def healthcheck(g: Grading):
+    found = image_healthcheck(g.sandbox, image(g).tag) or {}
+    test = found.get("Test")
+    if test in (None, [], ["NONE"]):
+        raise NotYet("une instruction HEALTHCHECK dans l'image",
+                     "aucune instruction HEALTHCHECK (docker inspect : Config.Healthcheck vide)",
+                     f"ajoutez une sonde sur http://127.0.0.1:8000/health (TODO 6), par exemple {HEALTH_EXAMPLE}.")
+    command = " ".join(test[1:] if test[0] in ("CMD", "CMD-SHELL") else test)[:200]
+    code, out = probe_when_down(g, test, found.get("Timeout") or 0)
+    if code == 0:
+        raise Fail("la sonde échoue (code différent de 0) quand le serveur ne tourne pas",
+                   f"dans un conteneur de la même image dont le serveur n'est pas démarré, la commande "
+                   f"`{command}` réussit quand même (code 0) : ce HEALTHCHECK dirait « healthy » d'une "
+                   f"application arrêtée" + (f"\nSortie : {out.strip().splitlines()[-1][:200]}" if out.strip() else ""),
+                   "la sonde doit interroger l'application elle-même (http://127.0.0.1:8000/health) et "
+                   "échouer si elle ne répond pas : pas de `|| true`, `|| exit 0` ni `CMD true`.",
+                   rule="CIS Docker 4.6, DS-0026")
+    c = container(g)
+    try:
+        health_status(c, timeout=g.remaining(90))
     except Fail as exc:
-        raise Fail(exc.expected, f"{exc.observed}\nCommande : {' '.join(test)[:200]}",
+        if container_gone(c):
+            observed, hint = not_serving(g.sandbox, c, PORT, workdir=g.workdir, image=image(g).tag)
+            raise Fail("le conteneur devient « healthy »", observed, hint,
+                       rule="CIS Docker 4.6, DS-0026") from None
+        raise Fail(exc.expected, f"{exc.observed}\nCommande : {command}",
                    "lancez la commande du healthcheck à la main : `docker exec CONTENEUR <commande>` ; "
                    "elle doit viser 127.0.0.1:8000/health et réussir (code 0) en moins de --timeout.",
                    rule="CIS Docker 4.6, DS-0026") from None
-    return "healthy"
+    return f"healthy quand l'application répond ; serveur arrêté : la sonde échoue (code {code})"
 
 
 @LAB.check("06-hadolint", "hadolint : aucune erreur", 1, static=True)
