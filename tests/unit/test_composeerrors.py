@@ -112,8 +112,10 @@ def test_duplicate_key(tmp_path):
 
 @needs_compose
 def test_tab_indentation(tmp_path):
-    fail = refused(tmp_path, "services:\n  web:\n\timage: python:3.13-slim\n")
-    assert fail.observed.startswith("compose.yaml, ligne 3 : tabulation dans l'indentation")
+    # a tab before a comment is accepted by Compose's parser: only line 4 is wrong
+    fail = refused(tmp_path, "services:\n\t# commentaire\n  web:\n\timage: python:3.13-slim\n")
+    assert fail.observed.startswith("compose.yaml, ligne 4 : tabulation dans l'indentation")
+    assert "ligne 2" not in fail.observed
     assert "espaces" in fail.hint
 
 
