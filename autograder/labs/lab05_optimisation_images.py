@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..core import Fail, Lab, NotYet
-from ..diagnose import missing_command
+from ..diagnose import missing_command, pid1, shell_pid1, shown
 from ..dockerfile import base_images, final_base, is_slim, require_pinned
 from ..probes import (MB, Timeout, added_steps, build_tools_in_image, consecutive_runs, container_gone,
                       image_size, install_steps, rebuild_after_touch, wait_until)
@@ -149,9 +149,12 @@ def run_tool(g: Grading, args: list[str], data_dir: Path) -> tuple[int, str, str
     try:
         wait_until(lambda: container_gone(c), g.remaining(RUN_TIMEOUT_S))
     except Timeout:
+        argv = pid1(g.sandbox, c)
         c.remove(force=True, v=True)
+        runs = f" ; son PID 1 est `{shown(argv)}`" if argv else ""
         raise Fail(f"l'outil se termine en moins de {RUN_TIMEOUT_S} s",
-                   "le conteneur tourne encore : attend-il quelque chose sur l'entrée standard ?",
+                   f"le conteneur tourne encore au bout de {RUN_TIMEOUT_S} s{runs} : attend-il quelque chose "
+                   "sur l'entrée standard ?",
                    "l'ENTRYPOINT doit être l'outil lui-même, qui reçoit le fichier en argument.") from None
     c.reload()
     code = c.attrs["State"].get("ExitCode", -1)
@@ -161,8 +164,16 @@ def run_tool(g: Grading, args: list[str], data_dir: Path) -> tuple[int, str, str
     return code, out, err
 
 
+def image_config(g: Grading) -> dict:
+    return g.sandbox.client.images.get(g.image().tag).attrs.get("Config") or {}
+
+
 def entrypoint_hint(g: Grading) -> str:
-    config = g.sandbox.client.images.get(g.image().tag).attrs.get("Config") or {}
+    config = image_config(g)
+    if shell_pid1(config.get("Entrypoint")):
+        return (f"l'ENTRYPOINT est en forme shell ({shown(config['Entrypoint'])}) : `/bin/sh -c` ignore les "
+                "arguments de `docker run`, csvstat ne reçoit pas le fichier. Écrivez "
+                '`ENTRYPOINT ["/usr/local/bin/csvstat"]` (forme exec).')
     if not config.get("Entrypoint"):
         return ("l'image n'a pas d'ENTRYPOINT : avec `docker run IMAGE /data/fichier.csv`, l'argument "
                 "remplace CMD et Docker essaie d'exécuter le fichier CSV. Écrivez "
@@ -198,6 +209,8 @@ def app_works(g: Grading):
         raise NotYet("un ENTRYPOINT qui lance csvstat sur le fichier passé à `docker run`", lacking,
                      'ajoutez `ENTRYPOINT ["/usr/local/bin/csvstat"]` (forme exec) à la fin du Dockerfile '
                      "(TODO 9).")
+    # The shell form drops `docker run`'s arguments: csvstat then reads its (empty) standard input.
+    shell_form = shell_pid1(image_config(g).get("Entrypoint"))
     data_dir = g.workdir.parent / f"data-{g.job}"
     data_dir.mkdir(exist_ok=True)
     data_dir.chmod(0o755)  # the tool may run as any uid
@@ -227,10 +240,12 @@ def app_works(g: Grading):
     except ValueError:
         raise Fail("un objet JSON sur la sortie standard (le rapport de csvstat)",
                    f"sortie : {out.strip()[:300] or '(vide)'}",
+                   entrypoint_hint(g) if shell_form else
                    "l'image doit lancer csvstat tel que fourni, sans rien afficher d'autre sur stdout.") from None
     problem = compare(expected, report if isinstance(report, dict) else {})
     if problem:
         raise Fail(f"les statistiques exactes du fichier de test ({expected['rows']} lignes)", problem,
+                   entrypoint_hint(g) if shell_form else
                    "compilez src/csvstat.c tel que fourni (sans le modifier) avec `make`.")
     return f"{expected['rows']} lignes, {len(COLUMNS)} colonnes : statistiques exactes"
 
