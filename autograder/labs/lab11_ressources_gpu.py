@@ -32,10 +32,12 @@ import random
 import re
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import docker.errors
 
-from ..core import Fail, Lab, Skip
+from ..core import Fail, Lab, NotYet, Skip
+from ..diagnose import missing_command
 from ..imagefacts import is_podman
 from ..policy import DEFAULT_CPUS, DEFAULT_MEMORY, DEFAULT_PIDS, _bytes
 from ..probes import Timeout, logs_tail, wait_until
@@ -200,6 +202,34 @@ LIMITS_HINT = ("sous `traitement:` écrivez `deploy: resources: limits: {memory:
                "pas un plafond.")
 
 
+LIMITS_FIRST = "TODO 3 : " + LIMITS_HINT
+
+
+def limits_or_not_yet(g: Grading) -> dict:
+    """The limits declared for traitement; NotYet when it declares none at all (TODO 3 not begun)."""
+    found = declared_limits(g.compose().services()["traitement"])
+    if not any(found.values()):
+        raise NotYet(f"des limites pour traitement ({ASKED})",
+                     "traitement ne déclare encore aucune limite ni réservation (ni deploy.resources, ni "
+                     "mem_limit / cpus / pids_limit)", LIMITS_FIRST)
+    return found
+
+
+def command_or_not_yet(g: Grading) -> None:
+    """NotYet when neither the Dockerfile of traitement nor compose.yaml gives it a command: the base
+    image's default command (python3, an interpreter that exits at once) would run instead."""
+    svc = g.compose().services()["traitement"]
+    build = svc.get("build") if isinstance(svc.get("build"), dict) else {}
+    if svc.get("command") or svc.get("entrypoint") or not build.get("context"):
+        return
+    image = created(g, "traitement").attrs.get("Image") or ""
+    lacking = missing_command(g.sandbox, Path(build["context"]), image, build.get("dockerfile") or "Dockerfile")
+    if lacking:
+        raise NotYet("une commande qui lance le traitement (`CMD` en forme exec)", lacking,
+                     "copiez traiter.py dans /app puis ajoutez `CMD [\"python\", \"traiter.py\", "
+                     "\"/donnees/ventes.csv\"]` au Dockerfile de traitement (TODO 2).")
+
+
 # -- static checks -------------------------------------------------------------------------------
 @LAB.check("11-compose-valid", "compose.yaml valide : services traitement (construit) et gpu", 1, static=True)
 def compose_valid(g: Grading):
@@ -212,38 +242,11 @@ def compose_valid(g: Grading):
                    "ajoutez `image: debian:trixie-slim` (dans la vraie vie : `nvidia/cuda:12.x-base-…`).")
 
 
-@LAB.check("11-limits-declared", "Limites déclarées pour traitement : mémoire 256M, 0,5 CPU, 64 PIDs",
-           1.5, requires=["11-compose-valid"], static=True)
-def limits_declared(g: Grading):
-    found = declared_limits(g.compose().services()["traitement"])
-    wrong = limit_mismatches(found["memory"], found["nano_cpus"], found["pids"], found["reserved_memory"])
-    if wrong:
-        raise Fail(f"les limites demandées ({ASKED}) dans compose.yaml", "\n".join(wrong), LIMITS_HINT,
-                   rule="CIS 5.11, 5.12, 5.29")
-    return ASKED
-
-
-# -- the created containers ----------------------------------------------------------------------
-@LAB.check("11-limits-applied", "`docker inspect` : Memory, NanoCpus et PidsLimit sont ceux demandés",
-           1.5, requires=["11-compose-valid"])
-def limits_applied(g: Grading):
-    host = created(g, "traitement").attrs.get("HostConfig") or {}
-    memory, nano, pids = host.get("Memory") or 0, host.get("NanoCpus") or 0, host.get("PidsLimit") or 0
-    wrong = limit_mismatches(memory, nano, pids)
-    if wrong:
-        defaults = " (ce sont les valeurs par défaut imposées par le correcteur : aucune limite de votre part)" \
-            if memory == DEFAULT_MEMORY or nano == int(DEFAULT_CPUS * 1e9) or pids == DEFAULT_PIDS else ""
-        raise Fail(f"HostConfig.Memory = {MEMORY}, NanoCpus = {NANO_CPUS}, PidsLimit = {PIDS}",
-                   f"Memory = {memory}, NanoCpus = {nano}, PidsLimit = {pids}{defaults}\n" + "\n".join(wrong),
-                   LIMITS_HINT + " Vérifiez avec `docker inspect -f '{{.HostConfig.Memory}}' <conteneur>`.",
-                   rule="CIS 5.11, 5.12, 5.29")
-    return f"Memory={memory}, NanoCpus={nano}, PidsLimit={pids}"
-
-
 @LAB.check("11-service-runs", "traitement tourne sous la limite (non root) et calcule les bons totaux", 1.5,
            requires=["11-compose-valid"])
 def service_runs(g: Grading):
     create(g, "traitement")
+    command_or_not_yet(g)
     try:
         attrs, logs = oneoff(g, "traitement")
     except DockerStepError as exc:
@@ -255,7 +258,11 @@ def service_runs(g: Grading):
         raise Fail("le traitement tient sous 256 Mio", f"tué par le noyau (OOMKilled, code {state.get('ExitCode')})",
                    "traiter.py lit le CSV par blocs : ne le chargez pas en entier, et gardez la limite à 256M.")
     if state.get("ExitCode") != 0:
+        missing = re.search(r"can't open file '([^']+)'", logs)
         raise Fail("`traitement` se termine avec le code 0", f"code {state.get('ExitCode')}\n{logs}",
+                   f"le fichier {missing.group(1)} n'existe pas dans le conteneur : copiez le script "
+                   "dans l'image (`WORKDIR /app` puis `COPY traiter.py .`) avant la commande."
+                   if missing else
                    "l'image doit lancer `python traiter.py /donnees/ventes.csv` (CMD) et le fichier doit "
                    "être dans le conteneur (volume `./donnees:/donnees:ro` ou COPY).")
     rows, total = expected(g)
@@ -275,9 +282,42 @@ def service_runs(g: Grading):
     return f"lignes={rows} total={total}, utilisateur {user}"
 
 
+@LAB.check("11-limits-declared", "Limites déclarées pour traitement : mémoire 256M, 0,5 CPU, 64 PIDs",
+           1.5, requires=["11-compose-valid"], static=True)
+def limits_declared(g: Grading):
+    found = limits_or_not_yet(g)
+    wrong = limit_mismatches(found["memory"], found["nano_cpus"], found["pids"], found["reserved_memory"])
+    if wrong:
+        raise Fail(f"les limites demandées ({ASKED}) dans compose.yaml", "\n".join(wrong), LIMITS_HINT,
+                   rule="CIS 5.11, 5.12, 5.29")
+    return ASKED
+
+
+# -- the created containers ----------------------------------------------------------------------
+@LAB.check("11-limits-applied", "`docker inspect` : Memory, NanoCpus et PidsLimit sont ceux demandés",
+           1.5, requires=["11-compose-valid"])
+def limits_applied(g: Grading):
+    limits_or_not_yet(g)
+    host = created(g, "traitement").attrs.get("HostConfig") or {}
+    memory, nano, pids = host.get("Memory") or 0, host.get("NanoCpus") or 0, host.get("PidsLimit") or 0
+    wrong = limit_mismatches(memory, nano, pids)
+    if wrong:
+        defaults = " (ce sont les valeurs par défaut imposées par le correcteur : aucune limite de votre part)" \
+            if memory == DEFAULT_MEMORY or nano == int(DEFAULT_CPUS * 1e9) or pids == DEFAULT_PIDS else ""
+        raise Fail(f"HostConfig.Memory = {MEMORY}, NanoCpus = {NANO_CPUS}, PidsLimit = {PIDS}",
+                   f"Memory = {memory}, NanoCpus = {nano}, PidsLimit = {pids}{defaults}\n" + "\n".join(wrong),
+                   LIMITS_HINT + " Vérifiez avec `docker inspect -f '{{.HostConfig.Memory}}' <conteneur>`.",
+                   rule="CIS 5.11, 5.12, 5.29")
+    return f"Memory={memory}, NanoCpus={nano}, PidsLimit={pids}"
+
+
 @LAB.check("11-oom-killed", "Limite appliquée : allouer 400 Mo dans traitement finit tué (OOMKilled, code 137)",
            2, requires=["11-compose-valid"])
 def oom_killed(g: Grading):
+    if not limits_or_not_yet(g)["memory"]:
+        raise NotYet("une limite de mémoire pour traitement (256M) que le noyau fasse respecter",
+                     "traitement ne déclare aucune limite de mémoire (une réservation n'en est pas une)",
+                     LIMITS_FIRST)
     create(g, "traitement")
     started = time.monotonic()
     try:
@@ -346,6 +386,20 @@ GPU_HINT = ("sous `gpu:` écrivez `deploy: resources: reservations: devices: [{d
            "Le service gpu réserve un GPU NVIDIA (DeviceRequests, conteneur créé sans démarrer)", 1.5,
            requires=["11-compose-valid"])
 def gpu_reservation(g: Grading):
+    gpu = g.compose().services()["gpu"]
+    if not _gpu_requests_static(gpu):
+        runtime = str(gpu.get("runtime") or "")
+        if not runtime:
+            raise NotYet("une réservation de GPU pour le service gpu",
+                         "le service gpu ne demande encore aucun périphérique (ni deploy.resources.reservations"
+                         ".devices, ni `gpus:`)", "réservez un GPU NVIDIA (TODO 4) : " + GPU_HINT)
+        # Judged before creating: a runtime this engine lacks refuses the container outright.
+        unknown = runtime not in (g.sandbox.client.info().get("Runtimes") or {})
+        raise Fail("une réservation de GPU : driver nvidia, capacité gpu, count ou device_ids",
+                   f"`runtime: {runtime}` seul, sans réservation : Compose ne crée aucune DeviceRequest "
+                   "(HostConfig.DeviceRequests serait vide)" + (" ; ce moteur ne connaît d'ailleurs pas ce "
+                                                                 "runtime" if unknown else ""),
+                   GPU_HINT + f" `runtime: {runtime}` est l'ancienne syntaxe (Compose 2.3) : retirez-la.")
     note = ""
     try:
         host = created(g, "gpu").attrs.get("HostConfig") or {}
