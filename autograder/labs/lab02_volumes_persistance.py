@@ -208,8 +208,10 @@ def db_healthy(g: Grading):
     health_status(db(g), timeout=g.remaining(120))
 
 
+# Not `static`: it reads only the file, but a refused file must fail it with the refusal, like the
+# other checks that come after the stack is up.
 @LAB.check("02-healthcheck-timing", "Le healthcheck précise interval, timeout, retries et start_period",
-           0.5, static=True, requires=["02-compose-valid"])
+           0.5, requires=["02-compose-valid"])
 def healthcheck_timing(g: Grading):
     hc = healthcheck_config(g)
     missing = [k for k in HEALTH_KEYS if hc.get(k) in (None, "")]
