@@ -10,7 +10,9 @@ Contract (see labs/09-pipeline-dbt-dagster/enonce.ipynb):
 * the dbt project turns ``brut.ventes`` into a staging model ``stg_ventes`` (paid sales only,
   product names trimmed and lower-cased, ``montant = quantite * prix_unitaire``) and two mart
   tables: ``ventes_par_jour (jour, nb_ventes, montant_total)`` and ``ventes_par_produit (produit,
-  quantite_totale, montant_total)``, with dbt data tests; ``profiles.yml`` reads ``env_var()``;
+  quantite_totale, montant_total)``, with dbt data tests; ``profiles.yml`` reads ``env_var()``
+  (read by dbt's own renderer, :mod:`autograder.dbtprofile`, with the dbt service's environment:
+  a ``target:`` that is itself ``{{ env_var(…) }}`` is dbt's business, not a hand reading's);
 * Dagster keeps its runs in PostgreSQL (dagster-postgres) and launches them with the default run
   launcher (a Docker-socket mount is refused by the policy);
 * ``.env`` (untracked) holds POSTGRES_USER, POSTGRES_DB, POSTGRES_PASSWORD: the grader writes its
@@ -34,7 +36,8 @@ from decimal import Decimal, InvalidOperation
 
 import yaml
 
-from ..core import Fail, Lab
+from ..core import Fail, Lab, Skip
+from ..dbtprofile import ProfileUnavailable, render
 from ..probes import (Timeout, env_hygiene, grader_env, host_port, logs_tail, pg_service_ready,
                       pg_table_checksums, psql, wait_until)
 from ..runner import Grading
@@ -229,37 +232,85 @@ def pins(g: Grading):
     return f"dagster {core}, dbt-core {dbt}"
 
 
-def profile_output(g: Grading) -> dict:
+# dbt-postgres accepts these aliases in an output.
+ALIASES = {"dbname": ("dbname", "database"), "password": ("password", "pass")}
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def dbt_command_option(command, *names: str) -> str | None:
+    """The value of ``--target``/``-t`` (or another option) in the dbt service's command."""
+    words = [str(w) for w in command] if isinstance(command, list) else str(command or "").split()
+    for i, word in enumerate(words):
+        for name in names:
+            if word == name and i + 1 < len(words):
+                return words[i + 1]
+            if word.startswith(name + "="):
+                return word.split("=", 1)[1]
+    return None
+
+
+def dbt_reading(g: Grading) -> dict:
+    """dbt's own reading of dbt_project/profiles.yml (profile, target, credentials), rendered with
+    the environment Compose gives the dbt service, and its ``--target``/``--profile`` (or
+    DBT_TARGET/DBT_PROFILE, which dbt's command line reads too)."""
+    def read() -> dict:
+        folder = g.workdir / "dbt_project"
+        try:
+            service = g.compose().services().get("dbt") or {}
+        except Fail:
+            service = {}
+        env = {k: v for k, v in (service.get("environment") or {}).items() if v is not None}
+        command = service.get("command") or []
+        try:
+            return render(folder, folder, env, timeout=g.remaining(120),
+                          target=dbt_command_option(command, "--target", "-t") or env.get("DBT_TARGET"),
+                          profile=dbt_command_option(command, "--profile") or env.get("DBT_PROFILE"))
+        except ProfileUnavailable as exc:
+            raise Skip(f"profiles.yml n'a pas pu être lu par dbt ici : {exc}.") from None
+    return g.once("dbt-reading", read)
+
+
+def profile_output(g: Grading) -> tuple[dict, dict]:
+    """``(dbt's reading, the raw output of the target dbt chose)``: where each value comes from is
+    read in the file as written; which profile and target dbt uses, and the values, from dbt."""
     path = g.workdir / "dbt_project" / "profiles.yml"
     if not path.is_file():
         raise Fail("dbt_project/profiles.yml", "fichier introuvable",
                    "créez profiles.yml à côté de dbt_project.yml (DBT_PROFILES_DIR pointe sur ce dossier).")
+    reading = dbt_reading(g)
+    if "error" in reading:
+        raise Fail("un profiles.yml que dbt accepte, dont le profil est celui de dbt_project.yml (`profile:`)",
+                   "dbt refuse le profil :\n" + "\n".join(reading["error"].splitlines()[:14])[:1200],
+                   "lisez l'erreur de dbt (indentation YAML, `profile:` de dbt_project.yml qui nomme un profil de "
+                   "profiles.yml, `target:` qui nomme une sortie de `outputs:`) ; vérifiez avec "
+                   "`docker compose run --rm dbt debug`.")
     try:
         profiles = yaml.safe_load(path.read_text(errors="replace")) or {}
-        project = yaml.safe_load((g.workdir / "dbt_project" / "dbt_project.yml").read_text(errors="replace"))
-        profile = profiles[project["profile"]]
-        return profile["outputs"][profile.get("target") or next(iter(profile["outputs"]))]
-    except (OSError, yaml.YAMLError, KeyError, TypeError, StopIteration) as exc:
-        raise Fail("un profiles.yml lisible dont le profil est celui de dbt_project.yml (`profile:`)",
-                   f"{type(exc).__name__} : {exc}"[:400],
-                   "vérifiez l'indentation YAML et que `profile:` de dbt_project.yml nomme un profil de "
-                   "profiles.yml, avec `target:` et `outputs:`.") from None
+        raw = profiles[reading["profile"]]["outputs"][reading["target"]]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        raw = {}
+    return reading, raw if isinstance(raw, dict) else {}
 
 
 @LAB.check("09-profiles-env", "profiles.yml lit la connexion avec env_var() ; .env non commité", 0.5,
            static=True)
 def profiles_env(g: Grading):
-    output = profile_output(g)
-    literal = [k for k in ("host", "user", "password", "dbname") if "env_var(" not in str(output.get(k, ""))]
-    if "localhost" in str(output.get("host", "")) or "127.0.0.1" in str(output.get("host", "")):
-        literal.append("host (localhost : dans un conteneur, c'est le conteneur lui-même)")
-    found = env_hygiene(g.workdir, g.once("prepared", lambda: ({}, ""))[1])
-    if literal or found:
+    reading, raw = profile_output(g)
+    where = f"profiles.yml, cible « {reading['target']} »"
+    problems = [f"{where} : {k} écrit en dur" for k in ("host", "user", "password", "dbname")
+                if not any("env_var(" in str(raw.get(alias, "")) for alias in ALIASES.get(k, (k,)))]
+    host = str((reading.get("credentials") or {}).get("host") or "")
+    if host in LOCAL_HOSTS:
+        problems.append(f"{where} : dbt lit host « {host} » (dans un conteneur, c'est le conteneur lui-même)")
+    problems += env_hygiene(g.workdir, g.once("prepared", lambda: ({}, ""))[1])[:6]
+    if problems:
         raise Fail("host, user, password et dbname lus par `{{ env_var('…') }}`, aucun mot de passe commité",
-                   "\n".join([f"profiles.yml : {k} écrit en dur" for k in literal] + found[:6]),
+                   "\n".join(problems),
                    "écrivez par exemple `password: \"{{ env_var('DBT_PASSWORD') }}\"` et passez les valeurs "
                    "du .env aux services dans compose.yaml ; host = le nom du service (`db`).")
-    return "connexion lue dans l'environnement"
+    missing = reading.get("placeholders") or []
+    return (f"dbt lit le profil « {reading['profile']} », cible « {reading['target']} », hôte {host}"
+            + (f" (variables que le service dbt ne donne pas : {', '.join(missing)})" if missing else ""))
 
 
 # -- the stack -----------------------------------------------------------------------------------
