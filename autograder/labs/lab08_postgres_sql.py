@@ -32,7 +32,7 @@ import docker.errors
 
 from .. import scripts
 from ..apiproxy import ExecPolicy
-from ..core import Fail, Lab
+from ..core import Fail, Lab, NotYet
 from ..probes import (env_file_write, env_hygiene, exec_ok, grader_env, grader_password, logs_tail,
                       pg_credentials, pg_service_ready, pg_table_checksums, psql)
 from ..runner import Grading
@@ -149,9 +149,18 @@ def no_committed_secret(g: Grading):
 
 
 # -- the stack -----------------------------------------------------------------------------------
+INITDB = "/docker-entrypoint-initdb.d"
+
+
 @LAB.check("08-schema-seed", "Au premier démarrage, les scripts SQL créent les tables et les données de référence",
            1.5, requires=["08-compose-valid"])
 def schema_seed(g: Grading):
+    db = g.compose().services().get("db") or {}
+    initdb = [v for v in db.get("volumes") or [] if str(v.get("target", "")).rstrip("/") == INITDB]
+    if not initdb and not db.get("build"):  # an image of one's own may COPY the scripts there
+        raise NotYet(f"les scripts de ./initdb exécutés au premier démarrage ({INITDB})",
+                     f"./initdb n'est pas encore monté dans {INITDB} du service db",
+                     f"écrivez les scripts SQL (TODO 2-3) et montez `./initdb:{INITDB}:ro` (TODO 6).")
     up(g)
     c = db_ready(g)
     missing = [t for t in TABLES if psql(g.sandbox, c, f"SELECT to_regclass('public.{t}') IS NOT NULL") != "t"]
