@@ -304,7 +304,8 @@ def why_slow(g: Grading, container) -> str:
     """Evidence read before the stop: PID 1's command line and whether it handles SIGTERM."""
     argv = pid1(g.sandbox, container)
     catches = pid1_catches(g.sandbox, container, signal.SIGTERM)
-    who = f"PID 1 : `{shown(argv)}`" if argv else "PID 1 illisible"
+    line = " ".join(shown(argv).split()) if argv else ""
+    who = f"PID 1 : `{line[:100]}{'…' if len(line) > 100 else ''}`" if argv else "PID 1 illisible"
     if catches:
         return (f"{who}, qui gère SIGTERM (SigCgt) mais ne sort pas aussitôt : il attend la fin d'une "
                 "commande au premier plan (`sleep` ?)")
