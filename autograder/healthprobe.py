@@ -67,6 +67,8 @@ def run_with_service_down(sandbox: Sandbox, container, timeout: float = 20.0) ->
                         entrypoint=entrypoint, command=command, environment=config.get("Env") or [],
                         user=config.get("User") or "", working_dir=config.get("WorkingDir") or None,
                         network_mode="none")
+    # The image may declare a VOLUME (postgres does): the probe's anonymous volume goes with it.
+    sandbox.remember_volumes([probe])
     try:
         def ended() -> bool:
             probe.reload()
@@ -80,7 +82,7 @@ def run_with_service_down(sandbox: Sandbox, container, timeout: float = 20.0) ->
         return DownRun(shown_test(test), code, logs_tail(probe, 5))
     finally:
         try:
-            probe.remove(force=True)
+            probe.remove(force=True, v=True)
         except (docker.errors.DockerException, DockerStepError):
             pass
 
