@@ -26,11 +26,11 @@ from pathlib import Path
 from .. import scanners
 from ..core import Fail, Lab, NotYet
 from ..diagnose import not_serving
+from ..healthprobe import run_with_service_down
 from ..dockerfile import base_images, final_base, require_pinned
-from ..probes import (health_status, history_secrets, image_attrs, image_healthcheck,
-                      image_history, container_gone,
-                      layer_files, logs_tail, save_image, saved_layers, secret_env, user_id,
-                      wait_http_ok)
+from ..probes import (container_gone, health_status, history_secrets, image_attrs, image_healthcheck,
+                      image_history, layer_files, logs_tail, save_image, saved_layers, secret_env,
+                      user_id, wait_http_ok)
 from ..runner import Grading
 from ..sandbox import DockerStepError
 
@@ -43,7 +43,7 @@ LAB = Lab(
 
 PORT = 8000
 APP_FILE = "app.py"
-HEALTH_DOWN_TIMEOUT_S = 15  # the student's HEALTHCHECK command, where no server runs
+HEALTH_DOWN_TIMEOUT_S = 20  # the student's HEALTHCHECK command, where no server runs
 MOUNT = re.compile(r"^\s*RUN\b[^\n]*--mount=", re.M | re.I)
 SECRET_ID = re.compile(r"--mount=[^\s]*type=secret[^\s]*", re.I)
 
@@ -282,11 +282,17 @@ def _request(url: str, method: str = "GET", body: dict | None = None, token: str
 @LAB.check("06-non-root", "Le processus ne tourne pas en root", 1, requires=["06-build"])
 def non_root(g: Grading):
     c = container(g)
-    if container_gone(c):
+    try:
+        uid = None if container_gone(c) else user_id(g.sandbox, c)
+    except Fail:
+        if not container_gone(c):
+            raise
+        uid = None
+    if uid is None:
         # The application stopped (06-data-writable says why): read the image's user in a container
         # of the same image kept alive, so the user step counts even before the command works.
         c = g.sandbox.run(image(g).tag, suffix="uid", entrypoint=["sleep", "60"])
-    uid = user_id(g.sandbox, c)
+        uid = user_id(g.sandbox, c)
     if uid == 0:
         configured = (image_attrs(g.sandbox, image(g).tag) or {}).get("Config", {}).get("User") or "(vide)"
         raise Fail("un utilisateur non privilégié (`id -u` différent de 0)",
@@ -326,31 +332,9 @@ def data_writable(g: Grading):
     return "relevé écrit puis relu (POST puis GET /releves)"
 
 
-HEALTH_EXAMPLE = ("`HEALTHCHECK --interval=10s --timeout=3s CMD [\"python\", \"-c\", \"import urllib.request as u; "
-                  "u.urlopen('http://127.0.0.1:8000/health', timeout=2)\"]` (pas de curl dans l'image slim)")
-
-
-def health_argv(test: list[str]) -> list[str]:
-    """The command Docker runs for a HEALTHCHECK's ``Test`` (``CMD`` args, or ``CMD-SHELL`` in /bin/sh)."""
-    if test[0] == "CMD-SHELL":
-        return ["/bin/sh", "-c", " ".join(test[1:])]
-    return list(test[1:]) if test[0] == "CMD" else list(test)
-
-
-def probe_when_down(g: Grading, test: list[str], timeout_ns: int) -> tuple[int, str]:
-    """Exit code and output of the HEALTHCHECK command in a container of the same image whose
-    server is not started (its command replaced by `sleep`); a timeout counts as a failure (-1)."""
-    c = g.sandbox.run(image(g).tag, suffix="down", entrypoint=["sleep", "300"])
-    limit = min(timeout_ns / 1e9 if timeout_ns else 30, HEALTH_DOWN_TIMEOUT_S)
-    try:
-        return g.sandbox.exec(c, health_argv(test), timeout=limit)
-    except DockerStepError as exc:
-        if exc.timed_out:
-            return -1, f"(pas de réponse en {limit:g} s)"
-        raise Fail("la commande du HEALTHCHECK se lance dans un conteneur de l'image dont le serveur est "
-                   "arrêté (commande remplacée par `sleep`)", str(exc),
-                   "gardez `sleep` dans l'image (python:3.13-slim l'a) : le correcteur y vérifie que "
-                   "la sonde échoue quand le serveur ne tourne pas.") from None
+HEALTH_EXAMPLE = ("`HEALTHCHECK --interval=10s --timeout=3s CMD [\"python\", \"-c\", "
+                  "\"import urllib.request as u; u.urlopen('http://127.0.0.1:8000/health', timeout=2)\"]` "
+                  "(pas de curl dans l'image slim)")
 
 
 @LAB.check("06-healthcheck", "HEALTHCHECK qui suit l'application : « healthy » quand elle répond, en échec "
@@ -361,18 +345,20 @@ def healthcheck(g: Grading):
     if test in (None, [], ["NONE"]):
         raise NotYet("une instruction HEALTHCHECK dans l'image",
                      "aucune instruction HEALTHCHECK (docker inspect : Config.Healthcheck vide)",
-                     f"ajoutez une sonde sur http://127.0.0.1:8000/health (TODO 6), par exemple {HEALTH_EXAMPLE}.")
-    command = " ".join(test[1:] if test[0] in ("CMD", "CMD-SHELL") else test)[:200]
-    code, out = probe_when_down(g, test, found.get("Timeout") or 0)
-    if code == 0:
+                     "ajoutez une sonde sur http://127.0.0.1:8000/health (TODO 6), par exemple "
+                     f"{HEALTH_EXAMPLE}.")
+    c = container(g)
+    down = run_with_service_down(g.sandbox, c, timeout=HEALTH_DOWN_TIMEOUT_S)
+    command = (down.command if down else " ".join(test[1:]))[:200]
+    if down and down.succeeded:
+        last = (down.output.strip().splitlines() or ["(aucun journal)"])[-1][:200]
         raise Fail("la sonde échoue (code différent de 0) quand le serveur ne tourne pas",
-                   f"dans un conteneur de la même image dont le serveur n'est pas démarré, la commande "
-                   f"`{command}` réussit quand même (code 0) : ce HEALTHCHECK dirait « healthy » d'une "
-                   f"application arrêtée" + (f"\nSortie : {out.strip().splitlines()[-1][:200]}" if out.strip() else ""),
+                   "dans un conteneur de la même image dont le serveur n'est pas démarré (et sans "
+                   f"réseau), la commande `{command}` réussit quand même (code 0) : ce HEALTHCHECK "
+                   "dirait « healthy » d'une application arrêtée" + (f"\nSortie : {last}" if last != "(aucun journal)" else ""),
                    "la sonde doit interroger l'application elle-même (http://127.0.0.1:8000/health) et "
                    "échouer si elle ne répond pas : pas de `|| true`, `|| exit 0` ni `CMD true`.",
                    rule="CIS Docker 4.6, DS-0026")
-    c = container(g)
     try:
         health_status(c, timeout=g.remaining(90))
     except Fail as exc:
@@ -384,7 +370,10 @@ def healthcheck(g: Grading):
                    "lancez la commande du healthcheck à la main : `docker exec CONTENEUR <commande>` ; "
                    "elle doit viser 127.0.0.1:8000/health et réussir (code 0) en moins de --timeout.",
                    rule="CIS Docker 4.6, DS-0026") from None
-    return f"healthy quand l'application répond ; serveur arrêté : la sonde échoue (code {code})"
+    if down is None:
+        return "healthy"
+    stopped = "pas de réponse à temps" if down.exit_code is None else f"code {down.exit_code}"
+    return f"healthy quand l'application répond ; serveur arrêté : la sonde échoue ({stopped})"
 
 
 @LAB.check("06-hadolint", "hadolint : aucune erreur", 1, static=True)
