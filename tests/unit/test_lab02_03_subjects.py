@@ -11,14 +11,7 @@ from autograder.core import Fail, NotYet
 from autograder.healthprobe import healthcheck_test, shown_test
 from autograder.labs import lab02_volumes_persistance as lab02
 from autograder.labs import lab03_reseaux as lab03
-
-
-class FakeCompose:
-    def __init__(self, services: dict):
-        self._services = services
-
-    def services(self) -> dict:
-        return self._services
+from fakes import FakeCompose
 
 
 class FakeGrading:

@@ -10,14 +10,7 @@ import pytest
 from autograder.core import Fail, NotYet
 from autograder.labs import lab06_securite_images as lab06
 from autograder.labs import lab11_ressources_gpu as lab11
-
-
-class FakeCompose:
-    def __init__(self, services: dict):
-        self._services = services
-
-    def services(self) -> dict:
-        return self._services
+from fakes import FakeCompose
 
 
 class FakeClient:
