@@ -97,6 +97,22 @@ class Grading:
         """The submission's image, built once per grading."""
         return self.once(f"image:{name}", lambda: self.build(name, dockerfile, context))
 
+    def image_files(self, read: tuple[str, ...] = (), name: str = "app") -> dict[str, Optional[bytes]]:
+        """The regular files of image ``name`` (one export per grading, no student code runs):
+        path -> the first 64 KiB of the files whose base name is in ``read``, else None."""
+        def export() -> dict[str, Optional[bytes]]:
+            found: dict[str, Optional[bytes]] = {}
+            for member, tar in self.sandbox.image_files(self.image(name).tag):
+                if not member.isfile():
+                    continue
+                content = None
+                if member.name.rsplit("/", 1)[-1] in read:
+                    fh = tar.extractfile(member)
+                    content = fh.read(1 << 16) if fh else None
+                found["/" + member.name.lstrip("./")] = content
+            return found
+        return self.once(f"image-files:{name}:{','.join(read)}", export)
+
     def build(self, name: str, dockerfile: str = "Dockerfile", context: str = ".") -> BuildResult:
         ctx = self.workdir / context
         if not (ctx / dockerfile).is_file():

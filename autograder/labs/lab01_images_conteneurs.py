@@ -47,18 +47,9 @@ def container(g: Grading):
 
 
 def image_files(g: Grading) -> dict[str, bytes | None]:
-    """Every path of the built image (one export per grading); the content of the files named
-    app.py or .env (to find the application and the planted .env by content, not by name)."""
-    def read() -> dict[str, bytes | None]:
-        found: dict[str, bytes | None] = {}
-        for member, tar in g.sandbox.image_files(g.image().tag):
-            content = None
-            if member.isfile() and member.name.rsplit("/", 1)[-1] in (APP_FILE, ".env"):
-                fh = tar.extractfile(member)
-                content = fh.read(1 << 16) if fh else None
-            found["/" + member.name.lstrip("./")] = content
-        return found
-    return g.once("image-files", read)
+    """The image's files, with the content of those named app.py or .env (to find the application
+    and the planted .env by content, not by name)."""
+    return g.image_files(read=(APP_FILE, ".env"))
 
 
 def own_command_or_not_yet(g: Grading) -> None:

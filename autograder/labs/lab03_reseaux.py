@@ -117,14 +117,19 @@ def compose_valid(g: Grading):
                                            "DNS que les conteneurs utilisent entre eux.")
 
 
+def front_ports(g: Grading, expected: str) -> list[dict]:
+    """The front's published ports; NotYet while it publishes none (TODO 1 not done yet)."""
+    ports = published_ports(config_service(g, FRONT))
+    if not ports:
+        raise NotYet(expected, "le service front ne publie encore aucun port (TODO 1)",
+                     f'ajoutez au service front : `ports: ["127.0.0.1:{FRONT_PORT}:{FRONT_PORT}"]`.')
+    return ports
+
+
 @LAB.check("03-ports-loopback", "Le front est publié sur 127.0.0.1 seulement ; l'API n'est pas publiée",
            0.5, static=True, requires=["03-compose-valid"])
 def ports_loopback(g: Grading):
-    front = published_ports(config_service(g, FRONT))
-    if not front:
-        raise NotYet(f"le port {FRONT_PORT} du front publié sur 127.0.0.1",
-                     "le service front ne publie encore aucun port (TODO 1)",
-                     f'ajoutez au service front : `ports: ["127.0.0.1:{FRONT_PORT}:{FRONT_PORT}"]`.')
+    front = front_ports(g, f"le port {FRONT_PORT} du front publié sur 127.0.0.1")
     problems, hints, rule = [], [], ""
     open_ = [p for p in front if not is_loopback(p.get("host_ip"))]
     if open_:
@@ -182,16 +187,11 @@ def ready(g: Grading) -> None:
 @LAB.check("03-front-http", "Depuis l'hôte, le front répond (HTTP 200) sur son port publié", 0.5,
            requires=["03-stack-up"])
 def front_http(g: Grading):
-    ports = published_ports(config_service(g, FRONT))
-    if not ports:
-        raise NotYet(f"le front joignable depuis la machine sur son port publié ({FRONT_PORT})",
-                     "le service front ne publie encore aucun port (TODO 1)",
-                     f'publiez le port {FRONT_PORT} du front : `ports: ["127.0.0.1:{FRONT_PORT}:{FRONT_PORT}"]`.')
+    ports = front_ports(g, f"le front joignable depuis la machine sur son port publié ({FRONT_PORT})")
     if not any(str(p.get("target")) == str(FRONT_PORT) for p in ports):
         raise Fail(f"le port {FRONT_PORT} du conteneur front publié",
-                   ("front publie " + ", ".join(port_text(p) for p in ports) +
-                    f" : l'application écoute sur {FRONT_PORT} dans le conteneur") if ports else
-                   "le service front ne publie aucun port",
+                   "front publie " + ", ".join(port_text(p) for p in ports) +
+                   f" : l'application écoute sur {FRONT_PORT} dans le conteneur",
                    f'publiez le port du conteneur {FRONT_PORT} : `"127.0.0.1:{FRONT_PORT}:{FRONT_PORT}"` '
                    "(à gauche le port de la machine, à droite celui du conteneur).")
     # /health: the page itself waits for the API, whose own checks may be slow in a broken stack.

@@ -94,10 +94,7 @@ def size_of(g: Grading) -> int:
 
 def tool_paths(g: Grading) -> list[str]:
     """Regular files named csvstat in the final image (the compiled tool), read once per grading."""
-    def read() -> list[str]:
-        return sorted("/" + m.name.lstrip("./") for m, _ in g.sandbox.image_files(g.image().tag)
-                      if m.isfile() and m.name.rsplit("/", 1)[-1] == TOOL)
-    return g.once("tool-paths", read)
+    return sorted(p for p in g.image_files() if p.rsplit("/", 1)[-1] == TOOL)
 
 
 @LAB.check("05-build", "L'image se construit et contient csvstat", 1.5)
