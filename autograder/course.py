@@ -3,8 +3,9 @@
 ``nbgrader_config.py`` (repository root) calls :func:`configure`; the ``make`` targets of
 ``mk/nbgrader.mk`` call ``python -m autograder.course <step>``:
 
-* ``release``  — ``nbgrader generate_assignment`` for every lab of ``labs/`` (which also adds the
-  assignment to the gradebook), into ``release/``;
+* ``release [LAB…]`` — ``nbgrader generate_assignment`` for every lab of ``labs/``, or for the
+  named ones (``make release LAB=01``), which also adds the assignment to the gradebook, into
+  ``release/``;
 * ``collect SRC`` — a folder ``<student>/<lab>/…`` or a zip of one (an LMS export) → ``submitted/``
   (a student who handed in files only gets the released notebook, whose grade cells do the work);
   ``nbgrader zip_collect`` also works (``downloaded/<lab>/archive/``), with the same layout;
@@ -243,12 +244,29 @@ def nbgrader(root: Path, *args: str, check: bool = True,
     return proc
 
 
+def find_lab(root: Path, name: str) -> Optional[str]:
+    """The lab of ``labs/`` that ``name`` designates: its folder name, its number (``1``, ``01``)
+    or its slug (``images-conteneurs``); None when none does."""
+    labs = list(lab_folders(root))
+    name = name.strip().strip("/").rpartition("/")[2]
+    return _lab_of(name, labs) or next((lab for lab in labs if lab[3:] == name), None)
+
+
 def release(root: Path, labs: Optional[list[str]] = None) -> list[str]:
-    """generate_assignment (which also adds the assignment to the gradebook) for ``labs``, or
-    for every lab in one nbgrader run (an assignment glob)."""
-    for lab in labs or ["*"]:
+    """generate_assignment (which also adds the assignment to the gradebook) for each of ``labs``
+    (folder names, numbers or slugs: ``make release LAB=01``), or for every lab in one nbgrader
+    run (an assignment glob). An unknown lab stops before anything is released (exit 2)."""
+    chosen = []
+    for name in labs or []:
+        lab = find_lab(root, name)
+        if lab is None:
+            print(f"TP « {name} » introuvable dans {SOURCE}/ (TP connus : "
+                  f"{', '.join(lab_folders(root)) or 'aucun'})", file=sys.stderr)
+            raise SystemExit(2)
+        chosen.append(lab)
+    for lab in chosen or ["*"]:
         nbgrader(root, "generate_assignment", lab, "--force")
-    return labs or list(lab_folders(root))
+    return chosen or list(lab_folders(root))
 
 
 def _lab_of(name: str, labs: list[str]) -> Optional[str]:

@@ -16,8 +16,8 @@ COURSE := $(PY) -m autograder.course
 nbgrader-cells: $(STAMP) ## Regenerate the question and grade cells of every labs/*/enonce.ipynb from the registries
 	$(PY) -m autograder nbgrader-cells
 
-release: $(STAMP) ## Instructors: nbgrader generate_assignment for every lab (labs/ → release/)
-	$(COURSE) release
+release: $(STAMP) ## Instructors: nbgrader generate_assignment, one lab (LAB=01) or every lab (labs/ → release/)
+	$(COURSE) release $(LAB)
 
 collect: $(STAMP) ## Instructors: make collect SUBMISSIONS=folder_or.zip (<student>/<lab>/… → submitted/)
 	@test -n "$(SUBMISSIONS)" || { echo "Usage : make collect SUBMISSIONS=dossier_ou_archive.zip"; exit 2; }
