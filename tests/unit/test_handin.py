@@ -285,3 +285,20 @@ def test_release_one_lab_by_number_and_refuse_an_unknown_one(tmp_path, capsys, m
         course.release(root, ["05", "99"])
     assert exc.value.code == 2 and "TP « 99 » introuvable" in capsys.readouterr().err
     assert sorted(p.name for p in (root / "release").iterdir()) == [LAB01]  # nothing released
+
+
+# ---------------------------------------------------------------------------------------------
+# The notebooks say how to hand in
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("lab", all_labs(), ids=lambda lab: lab.id)
+def test_each_notebook_says_how_to_hand_in_before_its_generated_sections(lab):
+    from autograder.nbgrade import _is_generated, with_section
+
+    nb = json.loads((LABS / lab.id / handin.NOTEBOOK).read_text(encoding="utf-8"))
+    sources = ["".join(c["source"]) for c in nb["cells"]]
+    [i] = [n for n, s in enumerate(sources) if s.startswith("## Rendre le TP")]
+    assert nb["cells"][i]["cell_type"] == "markdown" and not _is_generated(nb["cells"][i])
+    assert f"make handin LAB={lab.id[:2]}" in sources[i] and f"rendu-{lab.id}.zip" in sources[i]
+    assert all(_is_generated(c) for c in nb["cells"][i + 1:])
+    # Regenerating the grading cells (make nbgrader-cells) leaves the section where it is.
+    assert with_section(nb, lab)["cells"][:i + 1] == nb["cells"][:i + 1]
