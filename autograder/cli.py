@@ -15,7 +15,7 @@ from typing import Optional
 
 from rich.console import Console
 
-from . import doctor, registry, report
+from . import doctor, junit, registry, report
 from .core import GraderUnavailable
 from .progress import Steps
 from .runner import grade
@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="une ligne JSON sur la sortie standard")
     check.add_argument("--hidden", type=Path, metavar="DIR",
                        help="ajouter les vérifications cachées de l'enseignant (dossier de modules)")
+    check.add_argument("--junit", type=Path, metavar="FILE",
+                       help="écrire aussi un rapport JUnit XML dans FILE (un cas de test par vérification, "
+                            "pour GitLab CI, GitHub Actions, Jenkins)")
     lst = sub.add_parser("list", help="lister les TP et leurs vérifications")
     lst.add_argument("--json", action="store_true")
     pre = sub.add_parser("preflight", help="vérifier que Docker et Compose v2 répondent (= doctor --for preflight)")
@@ -94,7 +97,9 @@ def check_many(args: argparse.Namespace, err: Console) -> int:
                     err.print(f"[bold red]Correction impossible ({folder}) :[/] {exc.fr}\n[dim]{exc.en}[/]")
                     codes.append(2)
                     rows.append((folder.name, "—", "—"))
+                    _junit_add(args, folder, {"error": exc.en, "error_fr": exc.fr})
                     continue
+                _junit_add(args, folder, junit.report_data(result))
                 step.summary = f"{report._fmt(result.score)}/{report._fmt(result.max_score)}"
                 if args.json:
                     report.to_json(result, sys.stdout)
@@ -108,8 +113,22 @@ def check_many(args: argparse.Namespace, err: Console) -> int:
     return max(codes)
 
 
+def _junit_add(args: argparse.Namespace, folder: Path, data: dict) -> None:
+    """Remember one folder's report (or error) for ``--junit``."""
+    if getattr(args, "junit", None):
+        args.junit_entries.append((str(folder), data))
+
+
+def _junit_write(args: argparse.Namespace, err: Console) -> None:
+    if getattr(args, "junit", None) and args.junit_entries:
+        problem = junit.write_quietly(args.junit, args.junit_entries)
+        if problem:
+            err.print(f"[yellow]Attention :[/] {problem}")
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     args = _parser().parse_args(argv)
+    args.junit_entries = []
     err = Console(stderr=True)
     signal.signal(signal.SIGTERM, _terminate)
     try:
@@ -143,6 +162,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         if not args.json:
             err.print(f"[bold]Correction du TP {lab.id}[/] dans {folder} …")
         result = grade(lab, folder)
+        _junit_add(args, folder, junit.report_data(result))
         if args.json:
             report.to_json(result, sys.stdout)
         else:
@@ -154,6 +174,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             return 2
         return 0 if result.all_passed else 1
     except GraderUnavailable as exc:
+        if args.command == "check" and not args.junit_entries:
+            _junit_add(args, args.dir[0], {"error": exc.en, "error_fr": exc.fr})
         if getattr(args, "json", False):
             print(json.dumps({"error": exc.en, "error_fr": exc.fr}, ensure_ascii=False))
         err.print(f"[bold red]Correction impossible :[/] {exc.fr}\n[dim]Grading impossible: {exc.en}[/]")
@@ -161,3 +183,5 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         err.print("[yellow]Correction interrompue ; les conteneurs du correcteur ont été supprimés.[/]")
         return 130
+    finally:
+        _junit_write(args, err)
