@@ -19,7 +19,8 @@ from . import doctor, junit, registry, report
 from .core import GraderUnavailable
 from .progress import Steps
 from .runner import grade
-from .sandbox import docker_client, sweep
+from .lease import live_jobs
+from .sandbox import docker_client, labelled_jobs, sweep
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,8 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     cells.add_argument("--check", action="store_true",
                        help="ne rien écrire ; code 1 si un énoncé n'est pas à jour")
     for name in ("clean", "sweep"):
-        sub.add_parser(name, help="supprimer tout ce qu'une correction interrompue a laissé "
-                                  "(conteneurs, réseaux, volumes, images portant l'étiquette du correcteur)")
+        cl = sub.add_parser(name, help="supprimer tout ce qu'une correction interrompue a laissé "
+                                       "(conteneurs, réseaux, volumes, images portant l'étiquette du "
+                                       "correcteur) ; les corrections en cours sont laissées intactes")
+        cl.add_argument("--all", "--force", dest="all", action="store_true",
+                        help="tout supprimer, y compris les corrections en cours (elles échoueront)")
     return p
 
 
@@ -126,6 +130,21 @@ def _junit_write(args: argparse.Namespace, err: Console) -> None:
             err.print(f"[yellow]Attention :[/] {problem}")
 
 
+def clean(everything: bool, err: Console) -> int:
+    """Remove what gradings left in Docker, except the objects of gradings in flight (a live
+    lease, :mod:`autograder.lease`) unless ``everything``."""
+    client = docker_client()
+    live = set() if everything else live_jobs() & labelled_jobs(client)
+    removed = sweep(client, keep=frozenset(live))
+    err.print("Supprimé : " + ", ".join(f"{n} {k}" for k, n in removed.items()))
+    if live:
+        n = len(live)
+        err.print(f"{n} correction{'s' if n > 1 else ''} en cours laissée{'s' if n > 1 else ''} "
+                  f"intacte{'s' if n > 1 else ''} ({', '.join(sorted(live))}) ; "
+                  "`python -m autograder clean --all` les supprime aussi.")
+    return 0
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     args = _parser().parse_args(argv)
     args.junit_entries = []
@@ -152,9 +171,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.command == "doctor":
             return doctor.main(args)
         if args.command in ("clean", "sweep"):
-            removed = sweep(docker_client())
-            err.print("Supprimé : " + ", ".join(f"{n} {k}" for k, n in removed.items()))
-            return 0
+            return clean(args.all, err)
         if len(args.dir) > 1:
             return check_many(args, err)
         folder = args.dir[0]

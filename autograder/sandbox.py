@@ -34,6 +34,7 @@ import requests.exceptions
 import urllib3.exceptions
 
 from . import builder
+from .lease import Lease
 from .imagefacts import ChunkReader
 from .core import GraderUnavailable
 from .policy import DEFAULT_CPUS, DEFAULT_MEMORY, DEFAULT_PIDS, LOGGING, NO_MASQUERADE
@@ -237,10 +238,17 @@ class Sandbox:
     _guard: Optional["DiskGuard"] = field(default=None, repr=False)
     _network: Optional[str] = field(default=None, repr=False)
     _on_close: list = field(default_factory=list, repr=False)
+    _lease: Optional[Lease] = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.client is None:
             self.client = docker_client()
+        # Held before anything of the job exists in Docker, released after its sweep: while it
+        # lives, `autograder clean` (another process) leaves this job's objects alone.
+        try:
+            self._lease = Lease(self.job).acquire()
+        except (OSError, ValueError) as exc:
+            log.warning("no lease for job %s (a concurrent `clean` could remove its objects): %s", self.job, exc)
         self._guard = DiskGuard.start(self)
 
     # -- context management -------------------------------------------------
@@ -549,6 +557,8 @@ class Sandbox:
             sweep(self.client, self.job)
             for name in self.anonymous_volumes:
                 _safe(lambda: self.client.volumes.get(name).remove(force=True), default=False)
+            if self._lease is not None:
+                self._lease.release()
 
 
 class DiskGuard(threading.Thread):
@@ -689,22 +699,28 @@ def signals_deferred() -> Iterator[None]:
             raise KeyboardInterrupt
 
 
-def sweep(client: docker.DockerClient, job: Optional[str] = None) -> dict[str, int]:
+def sweep(client: docker.DockerClient, job: Optional[str] = None,
+          keep: Union[set, frozenset] = frozenset()) -> dict[str, int]:
     """Remove containers, networks, volumes and images carrying the job label.
 
-    With ``job=None`` everything any grading left behind is removed. Build cache
+    With ``job=None`` everything any grading left behind is removed, except the objects of the
+    jobs in ``keep`` (gradings in flight: :func:`autograder.lease.live_jobs`). Build cache
     (untagged parent layers) is kept so the next grading rebuilds quickly.
     """
     flt = {"label": f"{JOB_LABEL}={job}" if job else JOB_LABEL}
     removed = {"containers": 0, "networks": 0, "volumes": 0, "images": 0}
+
+    def mine(labels: Optional[dict]) -> bool:
+        return not keep or (labels or {}).get(JOB_LABEL) not in keep
+
     for c in _safe(lambda: client.containers.list(all=True, filters=flt)):
-        if _safe(lambda: c.remove(force=True, v=True), default=False) is not False:
+        if mine(c.labels) and _safe(lambda: c.remove(force=True, v=True), default=False) is not False:
             removed["containers"] += 1
     for n in _safe(lambda: client.networks.list(filters=flt)):
-        if _safe(n.remove, default=False) is not False:
+        if mine(n.attrs.get("Labels")) and _safe(n.remove, default=False) is not False:
             removed["networks"] += 1
     for v in _safe(lambda: client.volumes.list(filters=flt)):
-        if _safe(lambda: v.remove(force=True), default=False) is not False:
+        if mine(v.attrs.get("Labels")) and _safe(lambda: v.remove(force=True), default=False) is not False:
             removed["volumes"] += 1
     # Children first: the legacy builder applies build labels as one LABEL step per label, so a
     # chain of intermediate images may carry the job label; a parent goes once its children have.
@@ -712,13 +728,26 @@ def sweep(client: docker.DockerClient, job: Optional[str] = None) -> dict[str, i
         images = _safe(lambda: client.images.list(all=True, filters=flt))
         parents = {i.attrs.get("Parent") for i in images}
         progress = False
-        for i in (i for i in images if i.id not in parents):
+        for i in (i for i in images if i.id not in parents and mine(i.labels)):
             if _safe(lambda: client.images.remove(i.id, force=True, noprune=True), default=False) is not False:
                 removed["images"] += 1
                 progress = True
         if not progress:
             break
     return removed
+
+
+def labelled_jobs(client: docker.DockerClient) -> set[str]:
+    """The job of every object carrying the grader's label (the gradings that left something)."""
+    flt = {"label": JOB_LABEL}
+    found: set[str] = set()
+    for labels in ([c.labels for c in _safe(lambda: client.containers.list(all=True, filters=flt))]
+                   + [n.attrs.get("Labels") or {} for n in _safe(lambda: client.networks.list(filters=flt))]
+                   + [v.attrs.get("Labels") or {} for v in _safe(lambda: client.volumes.list(filters=flt))]
+                   + [i.labels for i in _safe(lambda: client.images.list(all=True, filters=flt))]):
+        if (labels or {}).get(JOB_LABEL):
+            found.add(labels[JOB_LABEL])
+    return found
 
 
 def leftovers(client: docker.DockerClient, job: Optional[str] = None) -> dict[str, list[str]]:
