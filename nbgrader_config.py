@@ -10,5 +10,8 @@ timeout, grade cells only at autograde. The cycle: ``make release collect grade 
 from pathlib import Path
 
 from autograder.course import configure
+from autograder.exports import configure_feedback
 
 configure(get_config(), Path(__file__).resolve().parent)  # noqa: F821 - provided by traitlets
+# Feedback pages in French, without tracebacks nor host paths (autograder/exports.py).
+configure_feedback(get_config(), Path(__file__).resolve().parent)  # noqa: F821

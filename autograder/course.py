@@ -11,8 +11,11 @@
   ``nbgrader zip_collect`` also works (``downloaded/<lab>/archive/``), with the same layout;
 * ``grade``    — ``nbgrader autograde`` of every submission; exits 1 naming the submissions whose
   grading could not run (no Docker…), so that no 0 is mistaken for a grade;
-* ``feedback`` — ``nbgrader generate_feedback`` (HTML per student and lab) into ``feedback/``;
-* ``export``   — ``nbgrader export`` (grades CSV) into ``build/nbgrader/grades.csv``;
+* ``feedback`` — ``nbgrader generate_feedback`` (HTML per student and lab) into ``feedback/``, with
+  the French template of :mod:`autograder.exports` (no traceback, no host path);
+* ``export``   — ``build/nbgrader/grades.csv`` (student × lab, empty score when not handed in) and
+  ``grades-wide.csv`` (student × labs, total on 20), read from the gradebook by
+  :mod:`autograder.exports`;
   ``python -m autograder.analytics`` then draws the class report (``build/nbgrader/rapport.html``).
 
 At autograde only the nbgrader cells run (:class:`GradeCellsExecute`): the hands-on cells of the
@@ -398,10 +401,11 @@ def feedback(root: Path) -> list[str]:
 
 
 def export(root: Path) -> Path:
-    out = root / "build" / "nbgrader" / "grades.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    nbgrader(root, "export", f"--to={out}")
-    return out
+    """``build/nbgrader/grades.csv`` and ``grades-wide.csv`` from the gradebook, an empty score
+    for a lab not handed in (:mod:`autograder.exports`); returns the path of grades.csv."""
+    from autograder import exports
+
+    return exports.export(root)[0]
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -436,7 +440,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     elif args.step == "feedback":
         print("Retours dans feedback/ :", ", ".join(feedback(root)))
     elif args.step == "export":
-        print("Notes :", export(root))
+        from autograder import exports
+
+        long_path, wide_path, unsure = exports.export(root)
+        print("Notes :", long_path, "et", wide_path)
+        if unsure:
+            print(exports.summary_fr(unsure), file=sys.stderr)
+            return 1
     return 0
 
 

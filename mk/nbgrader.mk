@@ -1,7 +1,7 @@
 # Instructor targets (nbgrader cycle without JupyterHub). Included by the Makefile.
 # The logic is in autograder/course.py; the configuration in nbgrader_config.py.
-# release/, submitted/, autograded/, feedback/ and gradebook.db are git-ignored; the grades CSV
-# goes to build/nbgrader/grades.csv.
+# release/, submitted/, autograded/, feedback/ and gradebook.db are git-ignored; the grades CSVs
+# go to build/nbgrader/grades.csv and grades-wide.csv (autograder/exports.py).
 
 SUBMISSIONS ?=
 # Gradings run ahead in parallel before nbgrader's sequential autograde (see autograder/course.py).
@@ -26,10 +26,10 @@ collect: $(STAMP) ## Instructors: make collect SUBMISSIONS=folder_or.zip (<stude
 grade: docker-ready ## Instructors: autograde every submission (NBGRADER_WORKERS=N gradings ahead in parallel)
 	$(COURSE) grade --workers $(NBGRADER_WORKERS)
 
-feedback: $(STAMP) ## Instructors: HTML feedback per student and lab (autograded/ → feedback/)
+feedback: $(STAMP) ## Instructors: HTML feedback per student and lab in French, no traceback (autograded/ → feedback/)
 	$(COURSE) feedback
 
-export: $(STAMP) ## Instructors: grades as CSV (build/nbgrader/grades.csv)
+export: $(STAMP) ## Instructors: grades.csv (student × lab, empty when not handed in) and grades-wide.csv (total /20) in build/nbgrader/; docs/lms-moodle.md
 	$(COURSE) export
 
 analytics: $(STAMP) ## Instructors: class report, score distribution and pass rate per check (build/nbgrader/rapport.html)
