@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -164,3 +166,39 @@ def test_two_gradings_at_once_do_not_interfere(tmp_path):
         assert report["score"] == report["max_score"]
     statuses = [{c["id"]: c["status"] for c in r["checks"]} for r in reports]
     assert statuses[0] == statuses[1]
+
+
+def test_clean_during_a_grading_leaves_it_intact(tmp_path, docker_client):
+    """`autograder clean` run again and again while a grading is in flight (as in `make test`'s
+    second phase, or an instructor cleaning while `make grade` runs): the grading's lease keeps its
+    objects, clean says so, and the grading gets full marks. With the grader's lease folder hidden
+    from clean, clean removes the grading's containers, network and image in flight (observed:
+    01-http-health, 01-non-root and 01-exec-form lost, or 01-build in error with the classic builder)."""
+    from autograder import lease
+
+    folder = tmp_path / "01-images-conteneurs"
+    shutil.copytree(SOLUTIONS / "01-images-conteneurs", folder)
+    proc = grader(folder)
+    try:
+        def running_job():
+            jobs = {i.job for i in lease.leases() if i.pid == proc.pid}
+            return next((c.labels[JOB_LABEL] for c in docker_client.containers.list(filters={"label": JOB_LABEL})
+                         if c.labels.get(JOB_LABEL) in jobs and c.status == "running"), None)
+
+        job = wait_until(running_job, 120, give_up=lambda: proc.poll() is not None and "the grader ended")
+        cleans = [clean()]  # then again and again until the grading ends: every step meets one
+        while proc.poll() is None:
+            cleans.append(clean())
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    for done in cleans:
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    kept = [d.stderr for d in cleans if re.search(r"\d+ corrections? en cours laissées? intactes?", d.stderr)]
+    assert kept and job in kept[0], [d.stderr for d in cleans]
+    report = json.loads(out)
+    assert proc.returncode == 0, json.dumps(report, ensure_ascii=False, indent=1)
+    assert report["score"] == report["max_score"]
+    assert leftovers(docker_client, job) == NOTHING
+    assert not (lease.lease_dir() / f"{job}.json").exists()
