@@ -310,9 +310,14 @@ def guess_student(root: Path) -> tuple[Optional[str], str]:
     return login, "nom de connexion"
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own message is English; the student reads French
+        self.exit(2, f"Usage : make handin LAB=01 ETUDIANT=prenom.nom ({message})\n")
+
+
 def main(argv: Optional[list[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m autograder.handin",
-                                description="Prépare l'archive de rendu d'un TP (rendu-NN-slug.zip).")
+    p = _Parser(prog="python -m autograder.handin",
+                description="Prépare l'archive de rendu d'un TP (rendu-NN-slug.zip).")
     p.add_argument("lab", help="numéro du TP (1, 01) ou nom de son dossier")
     p.add_argument("--etudiant", default=os.environ.get("ETUDIANT") or None,
                    help="votre identifiant (prenom.nom) ; défaut : $ETUDIANT, puis git config user.email")
