@@ -302,3 +302,16 @@ def test_each_notebook_says_how_to_hand_in_before_its_generated_sections(lab):
     assert all(_is_generated(c) for c in nb["cells"][i + 1:])
     # Regenerating the grading cells (make nbgrader-cells) leaves the section where it is.
     assert with_section(nb, lab)["cells"][:i + 1] == nb["cells"][:i + 1]
+
+
+def test_an_id_handin_accepts_is_one_nbgrader_zip_collect_reads():
+    """Instructors may also use nbgrader's own zip_collect on the hand-ins: same student ids."""
+    import re
+
+    from traitlets.config.loader import PyFileConfigLoader
+
+    regexp = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config().FileNameCollectorPlugin.named_regexp
+    for student in ["ana.dupont", "a_dupont-2", "ana@ecole.fr", "B1"]:
+        assert handin.STUDENT_ID.match(student)
+        m = re.match(regexp, f"export/{student}/{LAB01}/Dockerfile")
+        assert m and m.group("student_id") == student and m.group("file_id") == "Dockerfile"
