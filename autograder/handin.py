@@ -282,6 +282,9 @@ def write(folder: Path, lab: str, student: str, output: Path) -> tuple[Path, Pla
         problems = check_archive(tmp, student, lab)
         if problems:
             raise HandinError("archive refusée :\n" + "\n".join(f"  - {p}" for p in problems))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide it from the host's user (course container)
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)

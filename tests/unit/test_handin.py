@@ -38,6 +38,12 @@ def _members(archive: Path) -> dict[str, bytes]:
         return {i.filename: zf.read(i) for i in zf.infolist()}
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _run(root: Path, *args: str) -> int:
     return handin.main([*args, "--root", str(root)])
 
@@ -51,6 +57,7 @@ def test_every_lab_hands_in_and_collect_lands_it_in_submitted(tmp_path, lab, sou
     root = _course(tmp_path, (lab,), source)
     assert _run(root, lab[:2], "--etudiant", "ana.dupont") == 0
     archive = root / f"rendu-{lab}.zip"
+    assert archive.stat().st_mode & 0o044 == 0o044 & ~_umask()  # readable as any file the student writes
     members = _members(archive)
     prefix = f"ana.dupont/{lab}/"
     assert all(name.startswith(prefix) for name in members)
