@@ -63,6 +63,17 @@ def install(dest: Path, lab_id: str) -> list[Path]:
     return written
 
 
+def install_release(root: Path, labs: list[str]) -> list[Path]:
+    """The CI jobs into each released lab (``release/<lab>/``, after nbgrader's
+    generate_assignment): called by :func:`autograder.course.release`."""
+    written = []
+    for lab in labs:
+        dest = root / "release" / lab
+        if dest.is_dir():
+            written += install(dest, lab)
+    return written
+
+
 # ---------------------------------------------------------------------------------------------
 # Job log
 # ---------------------------------------------------------------------------------------------

@@ -269,6 +269,9 @@ def release(root: Path, labs: Optional[list[str]] = None) -> list[str]:
         chosen.append(lab)
     for lab in chosen or ["*"]:
         nbgrader(root, "generate_assignment", lab, "--force")
+    from .ci import install_release  # the CI jobs that grade each push (GitLab CI, GitHub Classroom)
+
+    install_release(root, chosen or list(lab_folders(root)))
     return chosen or list(lab_folders(root))
 
 

@@ -76,6 +76,14 @@ def test_every_lab_gets_its_id(tmp_path, lab):
         assert ci.LAB_MARK not in text and f'"{lab}"' in text
 
 
+def test_release_gets_the_jobs(tmp_path):
+    (tmp_path / "release" / "01-images-conteneurs").mkdir(parents=True)
+    written = ci.install_release(tmp_path, ["01-images-conteneurs", "02-volumes-persistance"])
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == [
+        "release/01-images-conteneurs/.github/workflows/correction.yml",
+        "release/01-images-conteneurs/.gitlab-ci.yml"]
+
+
 # ---------------------------------------------------------------------------------------------
 # scorecard and collect-ci
 # ---------------------------------------------------------------------------------------------
