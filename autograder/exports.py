@@ -10,7 +10,7 @@
   into "no grade", a 0 into a zero. ``raw_score`` is what the gradebook holds for a submission
   before the late penalty, whatever its status (for the instructor's eyes, never for an LMS).
 * ``build/nbgrader/grades-wide.csv`` — one row per student, one column per lab (its score, empty
-  when not graded), ``handed_in`` (labs graded, out of the number of lab columns) and
+  when not graded), ``handed_in`` (labs handed in, out of the number of lab columns) and
   ``total_20``: the course grade on 20 = sum of the lab scores / sum of the labs' maximum × 20,
   over every lab of the gradebook (every released lab), **a lab not handed in counting 0**: that
   is what a term grade means (work not handed in earns nothing), while the lab's own cell stays
@@ -153,7 +153,7 @@ def wide(labs: list[str], table: list[Row]) -> list[dict[str, str]]:
         scores = {r.lab: r for r in mine}
         for lab in labs:
             line[lab] = number(scores[lab].score) if lab in scores else ""
-        line["handed_in"] = str(sum(r.status == GRADED for r in mine))
+        line["handed_in"] = str(sum(r.status != MISSING for r in mine))
         total_max = sum(r.max_score for r in mine)
         unsure = any(r.status in (PENDING, UNGRADABLE) for r in mine)
         line[f"total_{SCALE}"] = ("" if unsure or total_max <= 0 else

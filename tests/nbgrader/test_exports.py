@@ -164,6 +164,7 @@ def test_pending_and_ungradable_submissions_get_no_score_nor_total(graded):
     assert (by["ben", LAB2]["status"], by["ben", LAB2]["score"], by["ben", LAB2]["raw_score"]) == ("ungradable", "", "0")
     wide = {r["student_id"]: r for r in _read(wide_path)}
     assert wide["ben"]["total_20"] == wide["cleo"]["total_20"] == "" and wide["ana"]["total_20"] == "5"
+    assert (wide["ben"]["handed_in"], wide["cleo"]["handed_in"]) == ("2", "1")  # handed in, not yet graded
     assert {(r.student_id, r.lab) for r in unsure} == {("cleo", LAB3), ("ben", LAB2)}
     text = exports.summary_fr(unsure)
     assert "cleo/03-reseaux" in text and "ben/02-volumes-persistance" in text and "make grade" in text
