@@ -141,6 +141,31 @@ def test_collect_ci_fills_submitted_and_the_report_cache(tmp_path):
     assert course.submitted_labs(root) == ["01-images-conteneurs"]
 
 
+def test_grade_cells_read_the_runners_report(tmp_path, monkeypatch):
+    """After collect-ci, a grade cell on the submitted folder takes the runner's report from the
+    cache make grade points it at, and grades nothing itself."""
+    root = tmp_path / "cours"
+    (root / "labs" / "01-images-conteneurs").mkdir(parents=True)
+    data = _full_marks()
+    data["checks"][1]["earned"] = 0
+    data["checks"][1]["status"] = "failed"
+    data["checks"][1]["message"] = "Attendu : x\nObservé : y"
+    data["score"] = round(data["score"] - data["checks"][1]["points"], 2)
+    _artifact(tmp_path / "a", "alice", data)
+    assert ci.collect(root, tmp_path / "a")[0] == ["alice/01-images-conteneurs"]
+
+    def no_grading(lab, folder):
+        raise AssertionError("graded again instead of reading the runner's report")
+
+    monkeypatch.setattr(nbgrade, "_run_grader", no_grading)
+    monkeypatch.setattr(nbgrade, "_CACHE", {})
+    monkeypatch.setenv(nbgrade.CACHE_ENV, str(root / ci.CACHE))
+    folder = root / "submitted" / "alice" / "01-images-conteneurs"
+    assert nbgrade.rapport("01", folder) == data
+    passed, message = nbgrade.resultat(data["checks"][1]["id"], folder)
+    assert not passed and "Observé : y" in message
+
+
 def test_collect_ci_cli_exit_status(tmp_path):
     root = tmp_path / "cours"
     (root / "labs" / "01-images-conteneurs").mkdir(parents=True)
