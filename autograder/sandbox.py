@@ -239,6 +239,10 @@ class Sandbox:
     _network: Optional[str] = field(default=None, repr=False)
     _on_close: list = field(default_factory=list, repr=False)
     _lease: Optional[Lease] = field(default=None, repr=False)
+    # Steps in flight whose disk writes no label tells (a build, a docker CLI command): the disk
+    # guard charges the engine's whole disk drop to this job while one runs.
+    _unseen: int = field(default=0, repr=False)
+    _unseen_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         if self.client is None:
@@ -291,6 +295,26 @@ class Sandbox:
         finally:
             self._aborts.pop(key, None)
 
+    @contextmanager
+    def writing_unseen(self) -> Iterator[None]:
+        """Mark a step whose disk writes cannot be told apart from other work on the engine."""
+        with self._unseen_lock:
+            self._unseen += 1
+            first = self._unseen == 1
+        if first and self._guard is not None:
+            self._guard.window(opening=True)
+        try:
+            yield
+        finally:
+            with self._unseen_lock:
+                self._unseen -= 1
+                last = self._unseen == 0
+            if last and self._guard is not None:
+                self._guard.window(opening=False)
+
+    def unseen_writes(self) -> bool:
+        return self._unseen > 0
+
     def stop_everything(self, reason: str) -> None:
         """Called by the guard: cut running steps, kill this job's containers, refuse later steps."""
         self.stopped = reason
@@ -312,9 +336,10 @@ class Sandbox:
         serve ``RUN --mount=type=secret`` (BuildKit, or Podman's Buildah)."""
         self.check_stopped()
         chosen = builder.detect()
-        if chosen.buildkit:
-            return self._build_buildkit(chosen, context, tag_suffix, str(dockerfile), timeout, secrets)
-        return self._build_classic(context, tag_suffix, str(dockerfile), timeout, secrets)
+        with self.writing_unseen():
+            if chosen.buildkit:
+                return self._build_buildkit(chosen, context, tag_suffix, str(dockerfile), timeout, secrets)
+            return self._build_classic(context, tag_suffix, str(dockerfile), timeout, secrets)
 
     def _build_buildkit(self, chosen: "builder.Builder", context: Path, tag_suffix: str, dockerfile: str,
                         timeout: float, secrets: Optional[dict[str, Path]] = None) -> BuildResult:
@@ -564,10 +589,22 @@ class Sandbox:
 class DiskGuard(threading.Thread):
     """Watches the Docker host's disk while a job runs; past its limit, stops the job.
 
-    Build layers and container writes land under the daemon's root directory; when
-    the free space there has dropped by more than the limit since the job started
-    (or falls under a floor), the job's running build is cut and its containers are
-    killed.
+    Build layers and container writes land under the daemon's root directory; when what the job
+    wrote there exceeds the limit (or the free space falls under a floor), the job's running
+    build is cut and its containers are killed.
+
+    The engine's disk is shared (other gradings of a ``--jobs N`` run, the chapter notebooks, an
+    instructor's own builds), so a drop of its free space is not all the job's. What the job
+    wrote is counted in two ways (:class:`DiskAccount`):
+
+    * while a step whose writes carry no label runs (a build, a ``docker compose`` command:
+      :meth:`Sandbox.writing_unseen`), every byte the free space drops by is charged to the job;
+    * between such steps, the job's objects are known by its label: what its containers, their
+      volumes and its images hold on the disk (:meth:`own_bytes`, read from the engine when the
+      free space says the limit may be passed). A drop beyond that is someone else's.
+
+    Before, the whole drop since the job started was charged to it: 400 MB written beside a
+    lab-01 grading limited to 300 MB stopped it at ``01-exec-form`` and ``01-layer-cache``.
 
     Where the grader and the daemon share a machine (the daemon's root folder is here and the
     daemon's host name is ours), the free space is read with ``statvfs`` of that folder.
@@ -589,6 +626,16 @@ class DiskGuard(threading.Thread):
                 self._probe.close()
             raise OSError("free space unreadable")
         self.floor = min(2 * 1024**3, self.start_free // 10)
+        self.account = DiskAccount(self.start_free)
+
+    def window(self, opening: bool) -> None:
+        """A step with unlabelled writes starts (``opening``) or ends: settle the account there."""
+        if self.halt.is_set():
+            return
+        free = self.free()
+        own = self.own_bytes()
+        if free is not None and own is not None:
+            self.account.settle(free, own, charge_drop=not opening)
 
     @classmethod
     def start(cls, sandbox: Sandbox) -> Optional["DiskGuard"]:
@@ -619,7 +666,12 @@ class DiskGuard(threading.Thread):
             free = self.free()
             if free is None:
                 continue
-            used = self.start_free - free
+            used = self.account.used(free)
+            if used > self.limit and free >= self.floor and not self.sandbox.unseen_writes():
+                # Only labelled writes of this job since the last settlement: ask the engine.
+                own = self.own_bytes()
+                if own is not None:
+                    used = self.account.settle(free, own, charge_drop=False)
             self.peak = max(self.peak, used)
             if used > self.limit or free < self.floor:
                 self.sandbox.stop_everything(
@@ -628,10 +680,58 @@ class DiskGuard(threading.Thread):
                     "fichiers énormes ?")
                 return
 
+    def own_bytes(self) -> Optional[int]:
+        """What this job holds on the engine's disk, by its labels: its containers' writable
+        layers, their volumes and the job's volumes, the layers of its images that no other image
+        shares. ``None`` when the engine does not say."""
+        job = self.sandbox.job
+        try:
+            api = self.sandbox.client.api
+            containers = api.containers(all=True, size=True, filters={"label": f"{JOB_LABEL}={job}"})
+            usage = api.df()
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            log.debug("disk usage of job %s unknown: %s", job, exc)
+            return None
+        mounted = {m.get("Name") for c in containers for m in c.get("Mounts") or [] if m.get("Type") == "volume"}
+
+        def ours(item: dict) -> bool:
+            return (item.get("Labels") or {}).get(JOB_LABEL) == job
+
+        total = sum(c.get("SizeRw") or 0 for c in containers)
+        total += sum(max(0, (v.get("UsageData") or {}).get("Size") or 0) for v in usage.get("Volumes") or []
+                     if v.get("Name") in mounted or ours(v))
+        total += sum(max(0, (i.get("Size") or 0) - max(0, i.get("SharedSize") or 0))
+                     for i in usage.get("Images") or [] if ours(i))
+        return total
+
     def stop(self) -> None:
         self.halt.set()
         if self._probe is not None:
             self._probe.close()
+
+
+class DiskAccount:
+    """What one job wrote to the engine's disk, from free-space readings and its labelled usage.
+
+    ``settle(free, own, charge_drop)`` closes a period at a reading: a period during which an
+    unlabelled step ran (``charge_drop``) is charged the whole drop of free space; another only
+    the growth of ``own`` (the job's labelled usage). :meth:`used` between settlements assumes
+    the worst (the whole drop since the last settlement), so it never undercounts."""
+
+    def __init__(self, free: int, own: int = 0):
+        self._lock = threading.Lock()
+        self.charged = 0
+        self.free_at, self.own_at = free, own
+
+    def used(self, free: int) -> int:
+        with self._lock:
+            return self.charged + (self.free_at - free)
+
+    def settle(self, free: int, own: int, charge_drop: bool) -> int:
+        with self._lock:
+            self.charged = max(0, self.charged + ((self.free_at - free) if charge_drop else (own - self.own_at)))
+            self.free_at, self.own_at = free, own
+            return self.charged
 
 
 REMOTE_INTERVAL_S = 2
@@ -801,8 +901,9 @@ def run_cli(args: list[str], *, timeout: float, cwd: Optional[Path] = None,
             "The `docker` command was not found: install Docker Engine with the Compose v2 plugin.",
         ) from exc
     guard = sandbox.abortable(proc.kill) if sandbox is not None else _nothing()
+    unseen = sandbox.writing_unseen() if sandbox is not None and writes_unlabelled(args) else _nothing()
     try:
-        with guard:
+        with guard, unseen:
             out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         _kill(proc)
@@ -819,6 +920,15 @@ def run_cli(args: list[str], *, timeout: float, cwd: Optional[Path] = None,
     if sandbox is not None:
         sandbox.check_stopped()
     return subprocess.CompletedProcess(args, proc.returncode, _clip(out), _clip(err))
+
+
+# Docker CLI words whose disk writes may carry no label of the job (build cache, pulled or loaded
+# layers): the disk guard charges the engine's whole disk drop to the job while they run.
+UNLABELLED_WRITERS = {"build", "up", "pull", "buildx", "bake", "load", "import", "commit", "create", "run"}
+
+
+def writes_unlabelled(args: list[str]) -> bool:
+    return any(a in UNLABELLED_WRITERS for a in args[1:])
 
 
 def _kill(proc: subprocess.Popen) -> None:
