@@ -60,8 +60,12 @@ def pytest_sessionfinish(session, exitstatus):
     try:
         import docker
 
+        from autograder.lease import live_jobs
+
         client = docker.from_env(timeout=10)
-        if client.images.list(name="python:latest"):
+        # Another session's grading in flight may build `FROM python:latest` on this alias: its
+        # removal made such a build fail (a pull, offline); the alias is then left (a tag, no image).
+        if client.images.list(name="python:latest") and not live_jobs():
             client.images.remove("python:latest", noprune=True)
     except Exception:  # noqa: BLE001 - best effort; the leftovers test does not look at tags
         pass
@@ -94,4 +98,7 @@ def python_latest_alias(docker_client, request):
         created = True
     yield
     if created and not is_xdist_worker(request.config):
-        docker_client.images.remove("python:latest", noprune=True)
+        from autograder.lease import live_jobs
+
+        if not live_jobs():  # see pytest_sessionfinish
+            docker_client.images.remove("python:latest", noprune=True)
