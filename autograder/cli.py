@@ -10,6 +10,7 @@ import argparse
 import json
 import signal
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Optional
 
@@ -28,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
                                 description="Correcteur automatique des TP de conteneurisation.")
     sub = p.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="noter le TP contenu dans DIR (plusieurs dossiers : l'un après "
-                                         "l'autre, avec la progression [k/N])")
+                                         "l'autre, ou --jobs N à la fois, avec la progression [k/N])")
     check.add_argument("dir", type=Path, nargs="+")
     check.add_argument("--lab", help="numéro ou identifiant du TP (sinon : le nom du dossier)")
     check.add_argument("--json", action="store_true", help="une ligne JSON sur la sortie standard")
@@ -37,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--junit", type=Path, metavar="FILE",
                        help="écrire aussi un rapport JUnit XML dans FILE (un cas de test par vérification, "
                             "pour GitLab CI, GitHub Actions, Jenkins)")
+    check.add_argument("--jobs", "-j", type=_positive, default=1, metavar="N",
+                       help="plusieurs dossiers : N corrections en parallèle (défaut : 1, l'une après l'autre)")
     lst = sub.add_parser("list", help="lister les TP et leurs vérifications")
     lst.add_argument("--json", action="store_true")
     pre = sub.add_parser("preflight", help="vérifier que Docker et Compose v2 répondent (= doctor --for preflight)")
@@ -56,6 +59,16 @@ def _parser() -> argparse.ArgumentParser:
         cl.add_argument("--all", "--force", dest="all", action="store_true",
                         help="tout supprimer, y compris les corrections en cours (elles échoueront)")
     return p
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"un entier ≥ 1 est attendu, pas « {text} »")
+    return value
 
 
 def _terminate(signum, frame):  # SIGTERM behaves like Ctrl-C: the runner cleans up on the way out
@@ -80,7 +93,9 @@ def _lab(args: argparse.Namespace, folder: Path):
 def check_many(args: argparse.Namespace, err: Console) -> int:
     """Grade several folders one after the other: ``[k/N] TP … 12.3 s`` on stderr, each scorecard
     (or JSON line) on stdout, then a summary. Exit 2 when one could not be graded, else 1 when one
-    did not pass, else 0."""
+    did not pass, else 0. With ``--jobs N`` > 1: N at a time (:func:`check_parallel`)."""
+    if args.jobs > 1:
+        return check_parallel(args, err)
     codes: list[int] = []
     rows: list[tuple[str, str, str]] = []
     with Steps(len(args.dir), err) as steps:
@@ -112,6 +127,74 @@ def check_many(args: argparse.Namespace, err: Console) -> int:
                     report.render(result)
                 codes.append(2 if result.incomplete else 0 if result.all_passed else 1)
                 rows.append((lab.id, step.summary, f"{result.duration_s:.1f} s"))
+    if not args.json:
+        report.render_summary(rows, err)
+    return max(codes)
+
+
+def check_parallel(args: argparse.Namespace, err: Console) -> int:
+    """``check DIR… --jobs N``: N gradings at a time, each in its own child process
+    (:mod:`autograder.batch`); ``[k/N] label score durée`` on stderr as each finishes, then the
+    scorecards (or JSON lines) in the input order, then the summary. Exit status as
+    :func:`check_many`."""
+    from . import batch
+
+    total = len(args.dir)
+    done = 0
+    jobs: list[batch.Job] = []
+    titles: list[str] = []
+    by_folder: dict[int, int] = {}  # index in args.dir → index in jobs
+    unknown: dict[int, dict] = {}
+
+    def line(label: str, score: str, seconds: float) -> None:
+        nonlocal done
+        done += 1
+        err.print(f"[{done}/{total}] {label} {score} {batch.seconds(seconds)}", markup=False, highlight=False,
+                  soft_wrap=True)
+
+    for i, folder in enumerate(args.dir):
+        try:
+            lab = _lab(args, folder)
+        except GraderUnavailable as exc:  # no lab to grade it for: reported before the gradings
+            unknown[i] = {"error": exc.en, "error_fr": exc.fr}
+            line(str(folder), "correction impossible", 0.0)
+            continue
+        by_folder[i] = len(jobs)
+        titles.append(lab.title)
+        jobs.append(batch.Job(folder, lab.id, f"TP {lab.id}", args.hidden))
+    repeated = Counter(job.lab for job in jobs)
+    for job in jobs:  # several folders of one lab (a class's hand-ins): each named by its path
+        if repeated[job.lab] > 1:
+            job.label = f"{job.folder} (TP {job.lab})"
+
+    def progress(k: int, n: int, outcome: batch.Outcome) -> None:
+        r = outcome.report
+        line(outcome.job.label, f"{report._fmt(r['score'])}/{report._fmt(r['max_score'])}" if outcome.graded
+             else "correction impossible", outcome.seconds)
+
+    outcomes = batch.Batch(args.jobs).run(jobs, progress)
+    codes: list[int] = []
+    rows: list[tuple[str, str, str]] = []
+    for i, folder in enumerate(args.dir):
+        outcome = outcomes[by_folder[i]] if i in by_folder else None
+        data = outcome.report if outcome else unknown[i]
+        _junit_add(args, folder, data)
+        if "checks" not in data:
+            if args.json:
+                print(json.dumps({"dir": str(folder), **data}, ensure_ascii=False), flush=True)
+            err.print(f"[bold red]Correction impossible ({folder}) :[/] {data.get('error_fr', '')}\n"
+                      f"[dim]{data.get('error', '')}[/]")
+            codes.append(2)
+            rows.append((folder.name, "—", "—"))
+            continue
+        result = batch.to_report(data, titles[by_folder[i]])
+        if args.json:
+            print(json.dumps(data, ensure_ascii=False), flush=True)
+        else:
+            report.render(result)
+        codes.append(outcome.exit_code)
+        rows.append((outcome.job.label.removeprefix("TP "),
+                     f"{report._fmt(result.score)}/{report._fmt(result.max_score)}", batch.seconds(outcome.seconds)))
     if not args.json:
         report.render_summary(rows, err)
     return max(codes)
