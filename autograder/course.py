@@ -35,13 +35,21 @@ one sequential process. What is slow is the grading itself (builds, stacks): ``g
 the lab and a digest of the folder's files, and the grade cells then read them (a folder whose
 files differ, or a failed grading, is graded again inside the cell). Measured on 2 cores: the six
 gradings of the end-to-end test take 90 s on 2 workers and 96 s one after the other (the machine,
-not nbgrader, is the limit there); more cores should gain more. Not the default yet: in 2 of 4 such runs the
-reference solution lost 01-layer-cache (its rebuild re-ran `pip install` instead of using the
-cache) while the mutant was graded beside it; 4 concurrent gradings of the same two folders
-outside the test all scored right. Likely cause: other sessions shared that Docker engine, and
-tests/grader/test_faults.py runs `python -m autograder clean`, which removes every labelled
-object, an in-flight grading's intermediate images included. Until that is confirmed,
-``--workers 1`` (the default).
+not nbgrader, is the limit there); more cores should gain more.
+
+What took points from gradings beside other Docker work, found by experiment (issue 17; one
+grading was once seen losing 01-layer-cache beside a mutant, with other sessions on the engine):
+``python -m autograder clean`` removed every labelled object, an in-flight grading's image and
+containers included (lab 01 lost 01-http-health, 01-non-root and 01-exec-form, or 01-build with
+the classic builder); the disk guard charged a grading every byte written on the engine's disk
+since it started, so 400 MB written beside a lab-01 grading limited to 300 MB stopped it at
+01-exec-form and 01-layer-cache (the last build); a pytest session ending beside a grading removed
+the ``python:latest`` alias under the base-latest mutant's rebuild (01-layer-cache lost). Fixed:
+each grading holds a lease that ``clean`` respects (:mod:`autograder.lease`), the disk guard
+charges a job only what its labels hold outside its builds, the alias stays while a grading is in
+flight. Not the cause: BuildKit sharing identical steps between concurrent builds (a step joined
+while or after another build runs it reads ``CACHED`` in the joining build's log); no loss either
+with 3 to 8 concurrent gradings of lab 01 (cold or warm cache, BuildKit or classic builder). ``make stress`` compares 1 and 3 jobs.
 """
 
 from __future__ import annotations
@@ -343,42 +351,92 @@ def submitted_labs(root: Path) -> list[str]:
                   if base.is_dir() else set())
 
 
-def grade_ahead(root: Path, workers: int) -> Path:
-    """Grade every submitted folder with ``workers`` parallel graders (each grading is isolated by
-    its Docker job label) and keep the reports where the grade cells look for them."""
-    from concurrent.futures import ThreadPoolExecutor
+def grade_ahead(root: Path, workers: int, subs: Optional[list] = None, out=None) -> Path:
+    """Grade the submitted folders (``subs``: every one by default) with ``workers`` parallel
+    graders (:mod:`autograder.batch`: one child process each, isolated by its Docker job label)
+    and keep the reports where the grade cells look for them. Prints ``[k/N] étudiant TP score
+    durée`` as each finishes."""
+    from . import batch, incremental, nbgrade
+    from .report import _fmt
 
-    from . import nbgrade
-
+    out = out or sys.stdout
     cache = root / "build" / "nbgrader" / "reports"
     if cache.exists():
         shutil.rmtree(cache)
     cache.mkdir(parents=True)
-    folders = sorted(p for s in (root / "submitted").iterdir() if s.is_dir()
-                     for p in s.iterdir() if p.is_dir() and LAB_DIR.match(p.name))
+    if subs is None:
+        subs = incremental.submissions(root, LAB_DIR)
+    hidden = os.environ.get(nbgrade.HIDDEN_ENV, "").strip()
+    jobs = [batch.Job(s.folder, s.lab, f"{s.student} {s.lab}", Path(hidden) if hidden else None) for s in subs]
+    keys = {str(s.folder): nbgrade.report_key(s.lab, s.folder) for s in subs}
 
-    def one(folder: Path) -> None:
-        key = nbgrade.report_key(folder.name, folder)
-        report = nbgrade._run_grader(folder.name[:2], folder)
-        if "checks" in report:  # an error is not cached: the cell grades again and says why
-            (cache / f"{key}.json").write_text(json.dumps(report, ensure_ascii=False), encoding="utf-8")
+    def done(k: int, n: int, outcome) -> None:
+        r = outcome.report
+        if "checks" in r:  # an error is not cached: the cell grades again and says why
+            (cache / f"{keys[str(outcome.job.folder)]}.json").write_text(json.dumps(r, ensure_ascii=False),
+                                                                         encoding="utf-8")
+        score = f"{_fmt(r['score'])}/{_fmt(r['max_score'])}" if "checks" in r else "correction impossible"
+        print(f"[{k}/{n}] {outcome.job.label} {score} {batch.seconds(outcome.seconds)}", file=out, flush=True)
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        list(pool.map(one, folders))
+    batch.Batch(workers).run(jobs, done)
     return cache
 
 
-def grade(root: Path, workers: int = 1) -> list[str]:
-    """Autograde every submission of every lab in one nbgrader run. nbgrader runs the notebooks
-    one after the other and writes one SQLite gradebook, which takes no concurrent writers; with
-    ``workers`` > 1 the gradings themselves (the slow part) run ahead in parallel, and the grade
-    cells read their reports."""
-    labs = submitted_labs(root)
-    if not labs:
-        return labs
-    env = {REPORT_CACHE_ENV: str(grade_ahead(root, workers))} if workers > 1 else {}
-    nbgrader(root, "autograde", "*", "--force", env=env)
-    return labs
+def grade(root: Path, workers: int = 1, *, force: bool = False, student: Optional[str] = None,
+          lab: Optional[str] = None, out=None) -> list:
+    """Autograde the submissions that are new or changed since their last grading
+    (:mod:`autograder.incremental`; all with ``force``; those of ``student`` and/or ``lab``, always
+    regraded, when named), one ``nbgrader autograde LAB --student S --force`` each: nbgrader runs
+    the notebooks one after the other and writes one SQLite gradebook, which takes no concurrent
+    writers. With ``workers`` > 1 the gradings themselves (the slow part) first run ahead in
+    parallel and the grade cells read their reports. Prints ``[k/N] étudiant TP score durée`` per
+    submission, the student × lab table and the time taken; returns the submissions graded."""
+    import time
+
+    from . import batch, incremental
+    from .report import _fmt
+
+    out = out or sys.stdout
+    started = time.monotonic()
+    subs = incremental.submissions(root, LAB_DIR)
+    chosen = incremental.select(subs, list(lab_folders(root)) or submitted_labs(root), student, lab, _lab_of)
+    state = incremental.load(root)
+    todo = incremental.to_grade(root, chosen, state, force=force or bool(student or lab))
+    if not subs:
+        print("Aucun rendu dans submitted/ (make collect SUBMISSIONS=…).", file=out)
+        return []
+    kept = len(chosen) - len(todo)
+    if kept:
+        print(f"{kept} rendu{'s' if kept > 1 else ''} inchangé{'s' if kept > 1 else ''} depuis la dernière "
+              "correction, non corrigé" + ("s" if kept > 1 else "") + " à nouveau (FORCE=1 pour tout reprendre).",
+              file=out)
+    env = {}
+    if todo and workers > 1:
+        print(f"Correction de {len(todo)} rendu{'s' if len(todo) > 1 else ''}, {workers} en parallèle :", file=out)
+        env[REPORT_CACHE_ENV] = str(grade_ahead(root, workers, [s for s, _ in todo], out))
+        print("Notation nbgrader :", file=out)
+    for k, (sub, hashed) in enumerate(todo, 1):
+        t0 = time.monotonic()
+        proc = nbgrader(root, "autograde", sub.lab, "--student", sub.student, "--force", check=False, env=env)
+        score = incremental.gradebook_scores(root, COURSE_ID).get((sub.student, sub.lab))
+        failed = proc.returncode != 0 or score is None or f"{sub.student}/{sub.lab}" in ungraded(root, [sub])
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stdout[-2000:] + proc.stderr[-4000:])
+        shown = "correction impossible" if failed else f"{_fmt(round(score[0], 2))}/{_fmt(round(score[1], 2))}"
+        print(f"[{k}/{len(todo)}] {sub.student} {sub.lab} {shown} {batch.seconds(time.monotonic() - t0)}",
+              file=out, flush=True)
+        if failed:
+            state.pop(sub.key, None)
+        else:
+            state[sub.key] = incremental.record(sub, hashed, *score)
+        incremental.save(root, state)
+    from rich.console import Console
+
+    incremental.render_table(incremental.gradebook_scores(root, COURSE_ID), subs,
+                             Console(file=out, width=max(80, Console().width)))
+    print(f"Durée totale : {batch.seconds(time.monotonic() - started)} ({len(todo)} corrigé"
+          + ("s" if len(todo) > 1 else "") + f" sur {len(subs)} rendu{'s' if len(subs) > 1 else ''})", file=out)
+    return [s for s, _ in todo]
 
 
 def ungraded(root: Path) -> list[str]:
