@@ -9,8 +9,10 @@
 * ``collect SRC`` — a folder ``<student>/<lab>/…`` or a zip of one (an LMS export) → ``submitted/``
   (a student who handed in files only gets the released notebook, whose grade cells do the work);
   ``nbgrader zip_collect`` also works (``downloaded/<lab>/archive/``), with the same layout;
-* ``grade``    — ``nbgrader autograde`` of every submission; exits 1 naming the submissions whose
-  grading could not run (no Docker…), so that no 0 is mistaken for a grade;
+* ``grade``    — ``nbgrader autograde LAB --student S`` of each submission new or changed since its
+  last grading (:mod:`autograder.incremental`, ``build/nbgrader/state.json``; ``--force`` all,
+  ``--student``/``--lab`` some); exits 1 naming the submissions whose grading could not run (no
+  Docker…), so that no 0 is mistaken for a grade;
 * ``feedback`` — ``nbgrader generate_feedback`` (HTML per student and lab) into ``feedback/``, with
   the French template of :mod:`autograder.exports` (no traceback, no host path);
 * ``export``   — ``build/nbgrader/grades.csv`` (student × lab, empty score when not handed in) and
@@ -30,8 +32,9 @@ outside the source directory, so nbgrader never releases them.
 Parallel grading: nbgrader writes every grade to one SQLite gradebook, which is not safe for
 concurrent writers, and ``nbgrader autograde`` runs one notebook after another; so nbgrader stays
 one sequential process. What is slow is the grading itself (builds, stacks): ``grade --workers N``
-(``make grade NBGRADER_WORKERS=N``) first grades every submitted folder with N parallel graders
-(isolated by their Docker job labels), keeps the reports in ``build/nbgrader/reports/`` named by
+(``make grade NBGRADER_WORKERS=N``, default: the number of cores) first grades every folder to be
+graded with N parallel graders (:mod:`autograder.batch`: one child process each, isolated by its
+Docker job label), keeps the reports in ``build/nbgrader/reports/`` named by
 the lab and a digest of the folder's files, and the grade cells then read them (a folder whose
 files differ, or a failed grading, is graded again inside the cell). Measured on 2 cores: the six
 gradings of the end-to-end test take 90 s on 2 workers and 96 s one after the other (the machine,
@@ -352,100 +355,33 @@ def submitted_labs(root: Path) -> list[str]:
 
 
 def grade_ahead(root: Path, workers: int, subs: Optional[list] = None, out=None) -> Path:
-    """Grade the submitted folders (``subs``: every one by default) with ``workers`` parallel
-    graders (:mod:`autograder.batch`: one child process each, isolated by its Docker job label)
-    and keep the reports where the grade cells look for them. Prints ``[k/N] étudiant TP score
-    durée`` as each finishes."""
-    from . import batch, incremental, nbgrade
-    from .report import _fmt
+    """Grade the submitted folders ahead with ``workers`` parallel graders and keep the reports
+    where the grade cells look for them (:func:`autograder.incremental.grade_ahead`)."""
+    from . import incremental
 
-    out = out or sys.stdout
-    cache = root / "build" / "nbgrader" / "reports"
-    if cache.exists():
-        shutil.rmtree(cache)
-    cache.mkdir(parents=True)
-    if subs is None:
-        subs = incremental.submissions(root, LAB_DIR)
-    hidden = os.environ.get(nbgrade.HIDDEN_ENV, "").strip()
-    jobs = [batch.Job(s.folder, s.lab, f"{s.student} {s.lab}", Path(hidden) if hidden else None) for s in subs]
-    keys = {str(s.folder): nbgrade.report_key(s.lab, s.folder) for s in subs}
-
-    def done(k: int, n: int, outcome) -> None:
-        r = outcome.report
-        if "checks" in r:  # an error is not cached: the cell grades again and says why
-            (cache / f"{keys[str(outcome.job.folder)]}.json").write_text(json.dumps(r, ensure_ascii=False),
-                                                                         encoding="utf-8")
-        score = f"{_fmt(r['score'])}/{_fmt(r['max_score'])}" if "checks" in r else "correction impossible"
-        print(f"[{k}/{n}] {outcome.job.label} {score} {batch.seconds(outcome.seconds)}", file=out, flush=True)
-
-    batch.Batch(workers).run(jobs, done)
-    return cache
+    return incremental.grade_ahead(root, workers, subs, out)
 
 
 def grade(root: Path, workers: int = 1, *, force: bool = False, student: Optional[str] = None,
           lab: Optional[str] = None, out=None) -> list:
-    """Autograde the submissions that are new or changed since their last grading
-    (:mod:`autograder.incremental`; all with ``force``; those of ``student`` and/or ``lab``, always
-    regraded, when named), one ``nbgrader autograde LAB --student S --force`` each: nbgrader runs
-    the notebooks one after the other and writes one SQLite gradebook, which takes no concurrent
-    writers. With ``workers`` > 1 the gradings themselves (the slow part) first run ahead in
-    parallel and the grade cells read their reports. Prints ``[k/N] étudiant TP score durée`` per
-    submission, the student × lab table and the time taken; returns the submissions graded."""
-    import time
+    """Autograde the submissions new or changed since their last grading (all with ``force``;
+    ``student`` / ``lab`` select some, always regraded), ``workers`` gradings ahead in parallel
+    (:func:`autograder.incremental.grade`); returns the submissions graded."""
+    from . import incremental
 
-    from . import batch, incremental
-    from .report import _fmt
-
-    out = out or sys.stdout
-    started = time.monotonic()
-    subs = incremental.submissions(root, LAB_DIR)
-    chosen = incremental.select(subs, list(lab_folders(root)) or submitted_labs(root), student, lab, _lab_of)
-    state = incremental.load(root)
-    todo = incremental.to_grade(root, chosen, state, force=force or bool(student or lab))
-    if not subs:
-        print("Aucun rendu dans submitted/ (make collect SUBMISSIONS=…).", file=out)
-        return []
-    kept = len(chosen) - len(todo)
-    if kept:
-        print(f"{kept} rendu{'s' if kept > 1 else ''} inchangé{'s' if kept > 1 else ''} depuis la dernière "
-              "correction, non corrigé" + ("s" if kept > 1 else "") + " à nouveau (FORCE=1 pour tout reprendre).",
-              file=out)
-    env = {}
-    if todo and workers > 1:
-        print(f"Correction de {len(todo)} rendu{'s' if len(todo) > 1 else ''}, {workers} en parallèle :", file=out)
-        env[REPORT_CACHE_ENV] = str(grade_ahead(root, workers, [s for s, _ in todo], out))
-        print("Notation nbgrader :", file=out)
-    for k, (sub, hashed) in enumerate(todo, 1):
-        t0 = time.monotonic()
-        proc = nbgrader(root, "autograde", sub.lab, "--student", sub.student, "--force", check=False, env=env)
-        score = incremental.gradebook_scores(root, COURSE_ID).get((sub.student, sub.lab))
-        failed = proc.returncode != 0 or score is None or f"{sub.student}/{sub.lab}" in ungraded(root, [sub])
-        if proc.returncode != 0:
-            sys.stderr.write(proc.stdout[-2000:] + proc.stderr[-4000:])
-        shown = "correction impossible" if failed else f"{_fmt(round(score[0], 2))}/{_fmt(round(score[1], 2))}"
-        print(f"[{k}/{len(todo)}] {sub.student} {sub.lab} {shown} {batch.seconds(time.monotonic() - t0)}",
-              file=out, flush=True)
-        if failed:
-            state.pop(sub.key, None)
-        else:
-            state[sub.key] = incremental.record(sub, hashed, *score)
-        incremental.save(root, state)
-    from rich.console import Console
-
-    incremental.render_table(incremental.gradebook_scores(root, COURSE_ID), subs,
-                             Console(file=out, width=max(80, Console().width)))
-    print(f"Durée totale : {batch.seconds(time.monotonic() - started)} ({len(todo)} corrigé"
-          + ("s" if len(todo) > 1 else "") + f" sur {len(subs)} rendu{'s' if len(subs) > 1 else ''})", file=out)
-    return [s for s, _ in todo]
+    return incremental.grade(root, workers, force=force, student=student, lab=lab, out=out)
 
 
-def ungraded(root: Path) -> list[str]:
-    """``student/lab`` of the autograded notebooks whose grading could not run (no Docker, grader
-    stopped): their 0 says nothing about the work, they must be graded again."""
+def ungraded(root: Path, subs: Optional[list] = None) -> list[str]:
+    """``student/lab`` of the autograded notebooks (of ``subs``, default all) whose grading could
+    not run (no Docker, grader stopped): their 0 says nothing about the work, they must be graded
+    again."""
     import nbformat
 
     found = []
-    for path in sorted((root / "autograded").glob("*/*/*.ipynb")):
+    paths = (sorted((root / "autograded").glob("*/*/*.ipynb")) if subs is None else
+             [p for s in subs for p in sorted((root / "autograded" / s.student / s.lab).glob("*.ipynb"))])
+    for path in paths:
         nb = nbformat.read(path, as_version=4)
         if any(o.get("output_type") == "error" and str(o.get("evalue", "")).startswith("Correction impossible")
                for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])):
@@ -469,6 +405,10 @@ def export(root: Path) -> Path:
     return exports.export(root)[0]
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m autograder.course",
                                 description="Cycle nbgrader du cours sans JupyterHub.")
@@ -479,9 +419,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     rel.add_argument("labs", nargs="*")
     col = sub.add_parser("collect", help="dossier <étudiant>/<TP>/… ou archive zip → submitted/")
     col.add_argument("source", type=Path)
-    gr = sub.add_parser("grade", help="autograde de chaque TP rendu")
-    gr.add_argument("--workers", type=int, default=int(os.environ.get(WORKERS_ENV, "1") or 1),
-                    help="corrections en parallèle avant l'autograde (défaut : $NBGRADER_WORKERS ou 1)")
+    gr = sub.add_parser("grade", help="autograde des rendus nouveaux ou modifiés depuis leur dernière correction")
+    gr.add_argument("--workers", type=int, default=int(os.environ.get(WORKERS_ENV, "") or os.cpu_count() or 1),
+                    help="corrections en parallèle avant l'autograde (défaut : $NBGRADER_WORKERS ou le "
+                         "nombre de cœurs)")
+    gr.add_argument("--force", action="store_true", help="tout corriger à nouveau, même inchangé")
+    gr.add_argument("--student", help="seulement cet étudiant (corrigé à nouveau)")
+    gr.add_argument("--lab", help="seulement ce TP : 01 ou 01-images-conteneurs (corrigé à nouveau)")
     sub.add_parser("feedback", help="retours HTML par étudiant")
     sub.add_parser("export", help="notes en CSV")
     args = p.parse_args(argv)
@@ -492,8 +436,17 @@ def main(argv: Optional[list[str]] = None) -> int:
         for lab, students in collect(root, args.source).items():
             print(f"{lab} : {len(students)} rendu{'s' if len(students) > 1 else ''} ({', '.join(students)})")
     elif args.step == "grade":
-        print("Notés :", ", ".join(grade(root, args.workers)) or "aucun rendu dans submitted/")
-        failed = ungraded(root)
+        import signal
+
+        signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM as Ctrl-C: gradings in flight clean up
+        try:
+            done = grade(root, args.workers, force=args.force, student=args.student or None,
+                         lab=args.lab or None)
+        except KeyboardInterrupt:
+            print("Correction interrompue ; les corrections terminées sont enregistrées, relancez "
+                  "`make grade` pour les autres.", file=sys.stderr)
+            return 130
+        failed = ungraded(root, done)
         if failed:
             print("Correction impossible (relancez `make grade` une fois Docker disponible) : "
                   + ", ".join(failed), file=sys.stderr)

@@ -4,11 +4,12 @@
 # go to build/nbgrader/grades.csv and grades-wide.csv (autograder/exports.py).
 
 SUBMISSIONS ?=
-# Gradings run ahead in parallel before nbgrader's sequential autograde (see autograder/course.py).
-# 1 by default: with 2, the end-to-end test's solution twice lost 01-layer-cache (pip re-run on a
-# rebuild) while another submission was graded beside it; not reproduced outside the test (a
-# concurrent `autograder clean` from another session is the likely cause).
-NBGRADER_WORKERS ?= 1
+# Gradings run ahead in parallel before nbgrader's sequential autograde (see autograder/course.py),
+# one per core by default; `make grade NBGRADER_WORKERS=1` grades inside the notebooks, one at a time.
+NBGRADER_WORKERS ?= $(shell nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 1)
+# make grade: only new or changed hand-ins; FORCE=1 all of them; STUDENT=… and/or LAB=01 some.
+FORCE ?=
+STUDENT ?=
 COURSE := $(PY) -m autograder.course
 
 .PHONY: release collect grade feedback export analytics nbgrader-cells
@@ -23,8 +24,8 @@ collect: $(STAMP) ## Instructors: make collect SUBMISSIONS=folder_or.zip (<stude
 	@test -n "$(SUBMISSIONS)" || { echo "Usage : make collect SUBMISSIONS=dossier_ou_archive.zip"; exit 2; }
 	$(COURSE) collect "$(SUBMISSIONS)"
 
-grade: docker-ready ## Instructors: autograde every submission (NBGRADER_WORKERS=N gradings ahead in parallel)
-	$(COURSE) grade --workers $(NBGRADER_WORKERS)
+grade: docker-ready ## Instructors: autograde new or changed submissions (FORCE=1 all, STUDENT=… LAB=01 some; NBGRADER_WORKERS=N in parallel, default: cores)
+	$(COURSE) grade --workers $(NBGRADER_WORKERS) $(if $(FORCE),--force) $(if $(STUDENT),--student "$(STUDENT)") $(if $(LAB),--lab "$(LAB)")
 
 feedback: $(STAMP) ## Instructors: HTML feedback per student and lab in French, no traceback (autograded/ → feedback/)
 	$(COURSE) feedback

@@ -387,8 +387,13 @@ def test_grading_ahead_keeps_one_report_per_folder_and_never_an_error(tmp_path, 
         folder = root / "submitted" / student / "01-images-conteneurs"
         folder.mkdir(parents=True)
         (folder / "Dockerfile").write_text(f"FROM {student}\n")
-    monkeypatch.setattr(nbgrade, "_run_grader", lambda lab, folder: _report("passed") if "ana" in str(folder)
-                        else {"error_fr": "Docker ne répond pas"})
+    from autograder import batch
+
+    def child(job):  # a stand-in for `python -m autograder check DIR --json`
+        out = _report("passed") if "ana" in str(job.folder) else {"error_fr": "Docker ne répond pas"}
+        return [sys.executable, "-c", f"print({json.dumps(json.dumps(out))})"]
+
+    monkeypatch.setattr(batch, "command", child)
     cache = course.grade_ahead(root, workers=2)
     ana = root / "submitted" / "ana" / "01-images-conteneurs"
     assert [p.name for p in cache.iterdir()] == [f"{nbgrade.report_key('01', ana)}.json"]

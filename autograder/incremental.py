@@ -1,0 +1,278 @@
+"""Incremental grading for ``make grade``: which submissions changed since their last grading.
+
+A submission (``submitted/<student>/<lab>/``) is graded again only when it is new, when a digest
+of its handed-in files differs from the one recorded at its last grading, when its autograded
+notebook is gone, or when the instructor asks (``FORCE=1``, or ``STUDENT=…`` / ``LAB=…``). The
+record is ``build/nbgrader/state.json``: per ``student/lab`` the digest, the score nbgrader gave,
+its maximum and the date. A grading that could not run (no Docker) is not recorded, so the next
+``make grade`` tries it again.
+
+The digest covers every handed-in file, notebook included (the quiz answers are graded from it)
+and nbgrader's ``timestamp.txt`` (late penalties), the released notebook of the lab (new grade
+cells after a re-release) and the instructor's hidden checks folder. It does not cover the
+grader's own code: after updating the course repository, ``make grade FORCE=1``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+STATE_VERSION = 1
+SKIPPED_PARTS = {".ipynb_checkpoints", "__pycache__"}
+HIDDEN_ENV = "AUTOGRADER_HIDDEN_CHECKS"
+
+
+@dataclass(frozen=True)
+class Submission:
+    student: str
+    lab: str
+    folder: Path
+
+    @property
+    def key(self) -> str:
+        return f"{self.student}/{self.lab}"
+
+
+def submissions(root: Path, lab_dir: re.Pattern) -> list[Submission]:
+    """Every ``submitted/<student>/<lab>/`` folder, by student then lab."""
+    base = root / "submitted"
+    if not base.is_dir():
+        return []
+    return [Submission(s.name, p.name, p) for s in sorted(base.iterdir()) if s.is_dir()
+            for p in sorted(s.iterdir()) if p.is_dir() and lab_dir.match(p.name)]
+
+
+def digest(root: Path, sub: Submission) -> str:
+    """sha256 of the handed-in files (paths and contents), the released notebook, the hidden checks."""
+    h = hashlib.sha256()
+    for path in sorted(sub.folder.rglob("*")):
+        rel = path.relative_to(sub.folder)
+        if SKIPPED_PARTS & set(rel.parts) or path.suffix == ".pyc" or path.is_dir():
+            continue
+        h.update(b"F" + rel.as_posix().encode() + b"\0")
+        if path.is_symlink():
+            h.update(b"L" + os.readlink(path).encode())
+            continue
+        try:
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+        except OSError:
+            h.update(b"?")
+    released = root / "release" / sub.lab / "enonce.ipynb"
+    h.update(b"R" + (hashlib.sha256(released.read_bytes()).digest() if released.is_file() else b"-"))
+    h.update(b"H" + os.environ.get(HIDDEN_ENV, "").strip().encode())
+    return h.hexdigest()
+
+
+def state_path(root: Path) -> Path:
+    return root / "build" / "nbgrader" / "state.json"
+
+
+def load(root: Path) -> dict[str, dict]:
+    """The recorded gradings, ``{"student/lab": {...}}``; an unreadable record counts as empty."""
+    try:
+        data = json.loads(state_path(root).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+        return {}
+    return {k: v for k, v in data.get("submissions", {}).items() if isinstance(v, dict)}
+
+
+def save(root: Path, state: dict[str, dict]) -> None:
+    """Write the record atomically (an interrupted `make grade` keeps what it finished)."""
+    path = state_path(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"version": STATE_VERSION, "submissions": dict(sorted(state.items()))},
+                              ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def record(sub: Submission, hashed: str, score: Optional[float], max_score: Optional[float]) -> dict:
+    return {"student": sub.student, "lab": sub.lab, "hash": hashed, "score": score, "max_score": max_score,
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def to_grade(root: Path, subs: list[Submission], state: dict[str, dict], force: bool = False
+             ) -> list[tuple[Submission, str]]:
+    """(submission, digest) of those to grade: all when ``force``, else the new and the changed."""
+    out = []
+    for sub in subs:
+        hashed = digest(root, sub)
+        known = state.get(sub.key, {})
+        graded = any((root / "autograded" / sub.student / sub.lab).glob("*.ipynb"))
+        if force or known.get("hash") != hashed or not graded:
+            out.append((sub, hashed))
+    return out
+
+
+def select(subs: list[Submission], labs: list[str], student: Optional[str], lab: Optional[str],
+           lab_of) -> list[Submission]:
+    """The submissions of ``student`` and/or ``lab`` (``01`` or the slug); SystemExit in French
+    when the selection names nothing handed in."""
+    if lab:
+        wanted = lab_of(lab, labs)
+        if wanted is None:
+            raise SystemExit(f"TP inconnu : {lab} (attendu : un numéro comme 01, ou {', '.join(labs[:2])}…)")
+        subs = [s for s in subs if s.lab == wanted]
+    if student:
+        subs = [s for s in subs if s.student == student]
+    if (student or lab) and not subs:
+        what = " et ".join(filter(None, [f"l'étudiant {student}" if student else "",
+                                         f"le TP {lab}" if lab else ""]))
+        raise SystemExit(f"Aucun rendu dans submitted/ pour {what}.")
+    return subs
+
+
+def gradebook_scores(root: Path, course_id: str) -> dict[tuple[str, str], tuple[float, float]]:
+    """(student, lab) → (score, max score) of every autograded submission in nbgrader's gradebook."""
+    db = root / "gradebook.db"
+    if not db.is_file():
+        return {}
+    from nbgrader.api import Gradebook
+
+    out = {}
+    with Gradebook(f"sqlite:///{db}", course_id) as gb:
+        for assignment in gb.assignments:
+            for sub in assignment.submissions:
+                out[(sub.student.id, assignment.name)] = (float(sub.score), float(sub.max_score))
+    return out
+
+
+def render_table(scores: dict[tuple[str, str], tuple[float, float]], subs: list[Submission],
+                 console=None, title: str = "Notes (étudiant × TP)") -> None:
+    """Student × lab: nbgrader's score of each submission handed in, « — » where none was, « ? »
+    for one handed in but not graded."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    from .report import _fmt
+
+    console = console or Console()
+    labs = sorted({s.lab for s in subs})
+    students = sorted({s.student for s in subs})
+    handed = {(s.student, s.lab) for s in subs}
+    table = Table(title=title, box=box.SIMPLE, title_justify="left")
+    table.add_column("Étudiant", overflow="fold")
+    for lab in labs:
+        table.add_column(lab[:2], justify="right", no_wrap=True)
+    for student in students:
+        cells = []
+        for lab in labs:
+            if (student, lab) not in handed:
+                cells.append("—")
+            elif (student, lab) in scores:
+                score, top = scores[(student, lab)]
+                cells.append(f"{_fmt(round(score, 2))}/{_fmt(round(top, 2))}")
+            else:
+                cells.append("?")
+        table.add_row(student, *cells)
+    console.print(table)
+    if labs:
+        console.print("TP : " + ", ".join(labs), highlight=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# make grade
+# ---------------------------------------------------------------------------------------------
+def grade_ahead(root: Path, workers: int, subs: Optional[list] = None, out=None) -> Path:
+    """Grade the submitted folders (``subs``: every one by default) with ``workers`` parallel
+    graders (:mod:`autograder.batch`: one child process each, isolated by its Docker job label)
+    and keep the reports where the grade cells look for them. Prints ``[k/N] étudiant TP score
+    durée`` as each finishes."""
+    from . import batch, nbgrade
+    from .course import LAB_DIR
+    from .report import _fmt
+
+    out = out or sys.stdout
+    cache = root / "build" / "nbgrader" / "reports"
+    if cache.exists():
+        shutil.rmtree(cache)
+    cache.mkdir(parents=True)
+    if subs is None:
+        subs = submissions(root, LAB_DIR)
+    hidden = os.environ.get(nbgrade.HIDDEN_ENV, "").strip()
+    jobs = [batch.Job(s.folder, s.lab, f"{s.student} {s.lab}", Path(hidden) if hidden else None) for s in subs]
+    keys = {str(s.folder): nbgrade.report_key(s.lab, s.folder) for s in subs}
+
+    def done(k: int, n: int, outcome) -> None:
+        r = outcome.report
+        if "checks" in r:  # an error is not cached: the cell grades again and says why
+            (cache / f"{keys[str(outcome.job.folder)]}.json").write_text(json.dumps(r, ensure_ascii=False),
+                                                                         encoding="utf-8")
+        score = f"{_fmt(r['score'])}/{_fmt(r['max_score'])}" if "checks" in r else "correction impossible"
+        print(f"[{k}/{n}] {outcome.job.label} {score} {batch.seconds(outcome.seconds)}", file=out, flush=True)
+
+    batch.Batch(workers).run(jobs, done)
+    return cache
+
+
+def grade(root: Path, workers: int = 1, *, force: bool = False, student: Optional[str] = None,
+          lab: Optional[str] = None, out=None) -> list:
+    """Autograde the submissions that are new or changed since their last grading
+    (:mod:`autograder.incremental`; all with ``force``; those of ``student`` and/or ``lab``, always
+    regraded, when named), one ``nbgrader autograde LAB --student S --force`` each: nbgrader runs
+    the notebooks one after the other and writes one SQLite gradebook, which takes no concurrent
+    writers. With ``workers`` > 1 the gradings themselves (the slow part) first run ahead in
+    parallel and the grade cells read their reports. Prints ``[k/N] étudiant TP score durée`` per
+    submission, the student × lab table and the time taken; returns the submissions graded."""
+    from . import batch
+    from .course import (COURSE_ID, LAB_DIR, REPORT_CACHE_ENV, _lab_of, lab_folders, nbgrader, submitted_labs,
+                         ungraded)
+    from .report import _fmt
+
+    out = out or sys.stdout
+    started = time.monotonic()
+    subs = submissions(root, LAB_DIR)
+    chosen = select(subs, list(lab_folders(root)) or submitted_labs(root), student, lab, _lab_of)
+    state = load(root)
+    todo = to_grade(root, chosen, state, force=force or bool(student or lab))
+    if not subs:
+        print("Aucun rendu dans submitted/ (make collect SUBMISSIONS=…).", file=out)
+        return []
+    kept = len(chosen) - len(todo)
+    if kept:
+        print(f"{_n(kept, 'rendu inchangé', 'rendus inchangés')} depuis la dernière correction, "
+              f"{'laissés' if kept > 1 else 'laissé'} tel{'s' if kept > 1 else ''} quel{'s' if kept > 1 else ''} "
+              "(FORCE=1 pour tout reprendre).", file=out)
+    env = {}
+    if todo and workers > 1:
+        print(f"Correction de {_n(len(todo), 'rendu', 'rendus')}, {workers} en parallèle :", file=out)
+        env[REPORT_CACHE_ENV] = str(grade_ahead(root, workers, [s for s, _ in todo], out))
+        print("Notation nbgrader :", file=out)
+    for k, (sub, hashed) in enumerate(todo, 1):
+        t0 = time.monotonic()
+        proc = nbgrader(root, "autograde", sub.lab, "--student", sub.student, "--force", check=False, env=env)
+        score = gradebook_scores(root, COURSE_ID).get((sub.student, sub.lab))
+        failed = proc.returncode != 0 or score is None or f"{sub.student}/{sub.lab}" in ungraded(root, [sub])
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stdout[-2000:] + proc.stderr[-4000:])
+        shown = "correction impossible" if failed else f"{_fmt(round(score[0], 2))}/{_fmt(round(score[1], 2))}"
+        print(f"[{k}/{len(todo)}] {sub.student} {sub.lab} {shown} {batch.seconds(time.monotonic() - t0)}",
+              file=out, flush=True)
+        if failed:
+            state.pop(sub.key, None)
+        else:
+            state[sub.key] = record(sub, hashed, *score)
+        save(root, state)
+    from rich.console import Console
+
+    render_table(gradebook_scores(root, COURSE_ID), subs, Console(file=out))
+    print(f"Durée totale : {batch.seconds(time.monotonic() - started)} ({len(todo)} "
+          f"corrigé{'s' if len(todo) > 1 else ''} sur {_n(len(subs), 'rendu', 'rendus')})", file=out)
+    return [s for s, _ in todo]
+
+
+def _n(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
