@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from autograder import lease
 from autograder.notebook import NAME_RE
 from autograder.probes import wait_until
 from autograder.sandbox import JOB_LABEL, leftovers
@@ -33,9 +34,19 @@ def grader(folder, env=None) -> subprocess.Popen:
                             env={**os.environ, **(env or {})})
 
 
-def wait_for_running_stack(client, timeout=120):
-    wait_until(lambda: any(c.status == "running" for c in client.containers.list(filters={"label": JOB_LABEL})),
-               timeout)
+def job_of(proc) -> str | None:
+    """The job of the grader ``proc``, from its lease (autograder.lease): other gradings may run
+    beside this test (`make stress`, other sessions on the engine); only this one's objects count."""
+    return next((i.job for i in lease.leases() if i.pid == proc.pid), None)
+
+
+def wait_for_running_stack(client, proc, timeout=120) -> str:
+    """Wait until a container of ``proc``'s grading runs; its job."""
+    def running():
+        job = job_of(proc)
+        return job if job and client.containers.list(filters={"label": f"{JOB_LABEL}={job}",
+                                                              "status": "running"}) else None
+    return wait_until(running, timeout, give_up=lambda: proc.poll() is not None and "the grader ended")
 
 
 def clean() -> subprocess.CompletedProcess:
@@ -48,7 +59,7 @@ def test_interrupted_grader_removes_everything(signum, docker_client):
     before = {v.name for v in docker_client.volumes.list()}
     proc = grader(LAB02)
     try:
-        wait_for_running_stack(docker_client)  # the stack is up, PostgreSQL holds data on its volumes
+        job = wait_for_running_stack(docker_client, proc)  # the stack is up, PostgreSQL holds data
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=180)
     finally:
@@ -56,26 +67,27 @@ def test_interrupted_grader_removes_everything(signum, docker_client):
             proc.kill()
     assert proc.returncode == 130, err
     assert "interrompue" in err and "Traceback" not in err
-    assert leftovers(docker_client) == NOTHING
+    assert leftovers(docker_client, job) == NOTHING
     # The chapter notebooks (nbval, running beside this test in `make test`) make their own `cours-…`
     # volumes; the leftovers tests check those.
     assert {v.name for v in docker_client.volumes.list() if not NAME_RE.match(v.name)} - before == set()
 
 
 def test_killed_grader_leaves_what_clean_removes(docker_client):
-    assert leftovers(docker_client) == NOTHING
     proc = grader(LAB02)
     try:
-        wait_for_running_stack(docker_client)
+        job = wait_for_running_stack(docker_client, proc)
         proc.kill()  # SIGKILL: no cleanup can run
         proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert leftovers(docker_client)["containers"], "the killed grader should have left its stack"
-    done = clean()
+    assert leftovers(docker_client, job)["containers"], "the killed grader should have left its stack"
+    done = clean()  # its lease is stale (its process is gone): clean takes its objects
     assert done.returncode == 0 and "Supprimé" in done.stderr, done.stderr
-    assert leftovers(docker_client) == NOTHING
+    assert job not in done.stderr, done.stderr
+    assert leftovers(docker_client, job) == NOTHING
+    assert not (lease.lease_dir() / f"{job}.json").exists()
 
 
 class DaemonProxy:
@@ -129,11 +141,10 @@ class DaemonProxy:
 
 
 def test_daemon_lost_mid_grading(tmp_path, docker_client):
-    assert leftovers(docker_client) == NOTHING  # the containers waited for below are this grading's
     proxy = DaemonProxy(str(tmp_path / "docker.sock"))
     proc = grader(LAB02, {"DOCKER_HOST": f"unix://{proxy.path}"})
     try:
-        wait_for_running_stack(docker_client)
+        job = wait_for_running_stack(docker_client, proc)
         proxy.stop()
         out, err = proc.communicate(timeout=180)
     finally:
@@ -146,9 +157,9 @@ def test_daemon_lost_mid_grading(tmp_path, docker_client):
     assert any(c["status"] == "error" and "Docker" in c["message"] for c in result["checks"])
     assert any("python -m autograder clean" in n for n in result["notes"])
     # What the grader could not remove, `clean` removes once Docker answers again.
-    assert leftovers(docker_client)["containers"]
+    assert leftovers(docker_client, job)["containers"]
     assert clean().returncode == 0
-    assert leftovers(docker_client) == NOTHING
+    assert leftovers(docker_client, job) == NOTHING
 
 
 def test_two_gradings_at_once_do_not_interfere(tmp_path):
@@ -174,8 +185,6 @@ def test_clean_during_a_grading_leaves_it_intact(tmp_path, docker_client):
     objects, clean says so, and the grading gets full marks. With the grader's lease folder hidden
     from clean, clean removes the grading's containers, network and image in flight (observed:
     01-http-health, 01-non-root and 01-exec-form lost, or 01-build in error with the classic builder)."""
-    from autograder import lease
-
     folder = tmp_path / "01-images-conteneurs"
     shutil.copytree(SOLUTIONS / "01-images-conteneurs", folder)
     proc = grader(folder)
