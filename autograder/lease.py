@@ -55,6 +55,8 @@ def lease_dir() -> Path:
 
 
 def _pid_alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) would send CTRL_C_EVENT there: the heartbeat alone tells
+        return True
     if pid <= 0:
         return False
     try:
