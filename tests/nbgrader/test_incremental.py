@@ -23,33 +23,33 @@ LAB = "01-images-conteneurs"
 
 @pytest.fixture
 def fake_nbgrader(tmp_path, monkeypatch):
-    """nbgrader autograde stands in: it writes the autograded notebook, the gradebook holds 3/14
+    """nbgrader autograde LAB --student S stands in: it writes the autograded notebook, the gradebook holds 3/14
     (or a « Correction impossible » notebook for a student in `broken`)."""
     calls: list[tuple[str, str]] = []
     broken: set[str] = set()
 
-    def run(root, *args, check=True, env=None):
-        assert args[0] == "autograde" and args[2] == "--student" and args[4] == "--force"
-        lab, student = args[1], args[3]
-        calls.append((student, lab))
+    def run(root, sub, env):
+        calls.append((sub.student, sub.lab))
+        fake_nbgrader.envs.append(env)
         nb = nbformat.v4.new_notebook()
-        if student in broken:
+        if sub.student in broken:
             cell = nbformat.v4.new_code_cell("assert reussi, message")
             cell.outputs = [nbformat.v4.new_output("error", ename="AssertionError", traceback=[],
                                                    evalue="Correction impossible : Docker ne répond pas")]
             nb.cells = [cell]
-        path = root / "autograded" / student / lab / "enonce.ipynb"
+        path = root / "autograded" / sub.student / sub.lab / "enonce.ipynb"
         path.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, path)
-        return subprocess.CompletedProcess(args, 0, "", "")
+        return True, ""
 
     def scores(root, course_id):
         return {(p.parent.parent.name, p.parent.name): (3.0, 14.0)
                 for p in (root / "autograded").glob("*/*/enonce.ipynb")}
 
-    monkeypatch.setattr(course, "nbgrader", run)
+    monkeypatch.setattr(incremental, "autograder", lambda root, env: lambda sub: run(root, sub, env))
     monkeypatch.setattr(incremental, "gradebook_scores", scores)
     fake_nbgrader.calls = calls
+    fake_nbgrader.envs = []
     fake_nbgrader.broken = broken
     root = tmp_path / "cours"
     (root / "labs" / LAB).mkdir(parents=True)
@@ -149,15 +149,12 @@ def test_grading_ahead_runs_only_what_is_graded(fake_nbgrader, monkeypatch, caps
         return [sys.executable, "-c", f"print({json.dumps(json.dumps(report))})"]
 
     monkeypatch.setattr(batch, "command", command)
-    envs = []
-    run = course.nbgrader
-    monkeypatch.setattr(course, "nbgrader", lambda root, *a, **kw: envs.append(kw.get("env")) or run(root, *a, **kw))
     _hand_in(root, "ana")
     course.grade(root, workers=2)
     _hand_in(root, "ben")
     course.grade(root, workers=2)
     assert graded_ahead == [str(root / "submitted" / s / LAB) for s in ("ana", "ben")]
-    cache = Path(envs[-1][course.REPORT_CACHE_ENV])
+    cache = Path(fake_nbgrader.envs[-1][course.REPORT_CACHE_ENV])
     assert [p.name for p in cache.iterdir()] == [f"{nbgrade.report_key('01', root / 'submitted' / 'ben' / LAB)}.json"]
     out = capsys.readouterr().out
     assert "Correction de 1 rendu, 2 en parallèle" in out and f"[1/1] ben {LAB} 3/10 " in out
