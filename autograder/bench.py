@@ -18,10 +18,15 @@ three requests (create, start, inspect) are one operation, and a run of identica
 a service of the grader (the Docker API proxy of labs 04 and 08), an object the replay never
 created — counts with its duration *as recorded* ("in situ"), so the floor is never empty of it.
 
-Then the time to grade N copies of one submission with 1 and with 2 workers (separate
-``python -m autograder check --json`` processes, isolated by their job labels).
+Then the throughput: N copies of one submission graded by ``python -m autograder check DIR…
+--jobs J --json`` (the instructors' path: ``make grade`` grades ahead the same way) for each J of
+``--jobs`` (1, 2 and 3 by default), in gradings per hour.
 
-The results: a table on the terminal, ``build/bench/bench.json`` (with the machine: cores, Docker
+Last, the class-size table (:func:`capacity`): per lab, gradings per hour on this machine and the
+time to grade 30 and 150 hand-ins, at one job and at the best measured job count (the speed-up
+measured on the copied lab applied to the others: an estimate, said so in the table's caption).
+
+The results: tables on the terminal, ``build/bench/bench.json`` (with the machine: cores, Docker
 versions, date), and the floor derived for each lab in ``build/bench/floor-NN.txt``.
 """
 
@@ -741,17 +746,47 @@ class LabBench:
 class ParallelBench:
     lab: str
     copies: int
-    wall_s: dict[int, float]       # workers → wall time for the N copies
+    wall_s: dict[int, float]       # jobs → wall time for the N copies
     all_full_marks: dict[int, bool]
 
-    def speedup(self) -> Optional[float]:
-        return ratio(self.wall_s.get(1, 0.0), self.wall_s.get(2, 0.0))
+    def speedup(self, jobs: int = 2) -> Optional[float]:
+        """Throughput with ``jobs`` concurrent gradings over throughput with one."""
+        return ratio(self.wall_s.get(1, 0.0), self.wall_s.get(jobs, 0.0)) if jobs in self.wall_s else None
+
+    def per_hour(self, jobs: int) -> Optional[float]:
+        wall = self.wall_s.get(jobs, 0.0)
+        return round(self.copies * 3600 / wall, 1) if wall > 0 else None
+
+    def best(self) -> int:
+        """The job count with the highest throughput (1 when nothing faster was measured)."""
+        return min(self.wall_s, key=lambda j: (self.wall_s[j], j)) if self.wall_s else 1
 
     def to_json(self) -> dict:
         return {"lab": self.lab, "copies": self.copies,
-                "runs": [{"workers": w, "wall_s": s, "per_grading_s": s / self.copies,
-                          "all_full_marks": self.all_full_marks[w]} for w, s in sorted(self.wall_s.items())],
-                "speedup_2_workers": self.speedup()}
+                "runs": [{"jobs": j, "wall_s": s, "per_grading_s": round(s / self.copies, 2),
+                          "per_hour": self.per_hour(j), "speedup": self.speedup(j),
+                          "all_full_marks": self.all_full_marks[j]} for j, s in sorted(self.wall_s.items())],
+                "best_jobs": self.best()}
+
+
+CLASS_SIZES = (30, 150)
+
+
+def capacity(labs: list[LabBench], parallel: Optional[ParallelBench]) -> list[dict]:
+    """Per lab: gradings per hour at one job and at the best job count, and the time (minutes) to
+    grade each class size of :data:`CLASS_SIZES`. The speed-up is the one measured on the copied
+    lab (1 when no throughput run)."""
+    best = parallel.best() if parallel else 1
+    gain = (parallel.speedup(best) or 1.0) if parallel and best != 1 else 1.0
+    rows = []
+    for b in labs:
+        if b.grading_s <= 0:
+            continue
+        per_hour = 3600 / b.grading_s
+        rows.append({"lab": b.lab, "grading_s": b.grading_s, "per_hour_1": round(per_hour, 1),
+                     "jobs": best, "per_hour_best": round(per_hour * gain, 1),
+                     **{f"minutes_{n}": round(n * b.grading_s / gain / 60, 1) for n in CLASS_SIZES}})
+    return rows
 
 
 def ratio(a: float, b: float) -> Optional[float]:
@@ -775,38 +810,39 @@ def bench_lab(lab_id: str, workspace: Path) -> tuple[LabBench, list[str]]:
     return result, floor.lines
 
 
-def grade_copies(folder: Path, copies: int, workers: int, workspace: Path) -> tuple[float, bool]:
-    """Wall time to grade ``copies`` copies of ``folder`` with ``workers`` parallel graders."""
+def grade_copies(folder: Path, copies: int, jobs: int, workspace: Path) -> tuple[float, bool]:
+    """Wall time for ``python -m autograder check`` to grade ``copies`` copies of ``folder`` with
+    ``--jobs jobs``; whether every copy got full marks."""
     dirs = []
     for k in range(copies):
-        dest = workspace / f"copy-{workers}-{k}" / folder.name
+        dest = workspace / f"copy-{jobs}-{k}" / folder.name
         shutil.copytree(folder, dest, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-        dirs.append(dest)
-
-    def one(path: Path) -> bool:
-        proc = subprocess.run([sys.executable, "-m", "autograder", "check", str(path), "--json"],
-                              capture_output=True, text=True, timeout=1800, cwd=registry.REPO_ROOT)
-        try:
-            data = json.loads(proc.stdout)
-        except ValueError:
-            return False
-        return proc.returncode == 0 and data.get("score") == data.get("attainable")
-
+        dirs.append(str(dest))
     started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(one, dirs))
-    return time.monotonic() - started, all(results)
+    proc = subprocess.run([sys.executable, "-m", "autograder", "check", *dirs, "--jobs", str(jobs), "--json"],
+                          capture_output=True, text=True, timeout=1800 * copies, cwd=registry.REPO_ROOT)
+    wall = time.monotonic() - started
+    reports = []
+    for line in proc.stdout.splitlines():
+        try:
+            reports.append(json.loads(line))
+        except ValueError:
+            continue
+    full = (proc.returncode == 0 and len(reports) == copies
+            and all(r.get("score") == r.get("attainable") for r in reports))
+    return wall, full
 
 
-def bench_parallel(lab_id: str, copies: int, workspace: Path, warm: bool) -> ParallelBench:
+def bench_parallel(lab_id: str, copies: int, workspace: Path, warm: bool,
+                   jobs: tuple[int, ...] = (1, 2, 3)) -> ParallelBench:
     lab = registry.get_lab(lab_id)
     folder = registry.lab_dirs("solutions")[lab.id]
     if not warm:
         grade(lab, folder)
     walls, ok = {}, {}
-    for workers in (1, 2):
-        walls[workers], ok[workers] = grade_copies(folder, copies, workers, workspace)
-        walls[workers] = round(walls[workers], 2)
+    for j in sorted(set(jobs) | {1}):
+        walls[j], ok[j] = grade_copies(folder, copies, j, workspace)
+        walls[j] = round(walls[j], 2)
     return ParallelBench(lab.id, copies, walls, ok)
 
 
@@ -855,19 +891,39 @@ def labs_table(labs: list[LabBench]) -> Table:
 
 def parallel_table(p: ParallelBench) -> Table:
     table = Table(title=f"{p.copies} × lab {p.lab[:2]} (s)", box=box.SIMPLE, title_justify="left", pad_edge=False)
-    table.add_column("Workers", justify="right", no_wrap=True)
+    table.add_column("Jobs", justify="right", no_wrap=True)
     table.add_column("Wall", justify="right", no_wrap=True)
     table.add_column("Each", justify="right", no_wrap=True)
+    table.add_column("/h", justify="right", no_wrap=True)
     table.add_column("OK", no_wrap=True)
-    for workers, wall in sorted(p.wall_s.items()):
-        table.add_row(str(workers), _num(wall), _num(wall / p.copies), "yes" if p.all_full_marks[workers] else "NO")
-    table.caption = f"speed-up with 2 workers: {_num(p.speedup(), '.2f', '×')}"
+    for jobs, wall in sorted(p.wall_s.items()):
+        table.add_row(str(jobs), _num(wall), _num(wall / p.copies), _num(p.per_hour(jobs), ".0f"),
+                      "yes" if p.all_full_marks[jobs] else "NO")
+    table.caption = "speed-up: " + ", ".join(f"{j} jobs {_num(p.speedup(j), '.2f', '×')}"
+                                              for j in sorted(p.wall_s) if j > 1)
+    return table
+
+
+def capacity_table(rows: list[dict]) -> Table:
+    """Gradings per hour and minutes for a class of 30 and 150 (the class-size table)."""
+    table = Table(title="Class size (min)", box=box.SIMPLE, title_justify="left", pad_edge=False)
+    table.add_column("Lab", no_wrap=True)
+    table.add_column("/h", justify="right", no_wrap=True)
+    table.add_column("/h best", justify="right", no_wrap=True)
+    for n in CLASS_SIZES:
+        table.add_column(str(n), justify="right", no_wrap=True)
+    for r in rows:
+        table.add_row(r["lab"][:2], _num(r["per_hour_1"], ".0f"), _num(r["per_hour_best"], ".0f"),
+                      *(_num(r[f"minutes_{n}"], ".0f") for n in CLASS_SIZES))
+    if rows:
+        table.caption = (f"best = {rows[0]['jobs']} jobs, its speed-up measured on one lab")
     return table
 
 
 def write_json(path: Path, info: dict, labs: list[LabBench], parallel: Optional[ParallelBench]) -> dict:
     data = {"machine": info, "labs": [b.to_json() for b in labs],
-            "parallel": parallel.to_json() if parallel else None}
+            "parallel": parallel.to_json() if parallel else None,
+            "capacity": capacity(labs, parallel)}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
     return data
@@ -876,7 +932,8 @@ def write_json(path: Path, info: dict, labs: list[LabBench], parallel: Optional[
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m autograder.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--labs", nargs="*", default=None, help="lab numbers (default: every lab)")
-    p.add_argument("--n", type=int, default=4, help="copies graded with 1 and 2 workers (0: skip)")
+    p.add_argument("--n", type=int, default=4, help="copies graded for each job count (0: skip)")
+    p.add_argument("--jobs", type=int, nargs="+", default=[1, 2, 3], help="job counts (1 is always measured)")
     p.add_argument("--lab", default="01", help="the lab whose solution is copied")
     p.add_argument("--out", type=Path, default=OUT_DIR, help="output folder (bench.json, floor-NN.txt)")
     return p
@@ -908,15 +965,18 @@ def main(argv: Optional[list[str]] = None) -> int:
                             f"# Floor of lab {lab.id}: seconds, how, operation\n" + "\n".join(lines) + "\n")
                 parallel = None
                 if args.n > 0:
-                    with steps.step(f"{args.n} copies of lab {args.lab}, 1 and 2 workers") as step:
+                    with steps.step(f"{args.n} copies of lab {args.lab}, jobs {' '.join(map(str, args.jobs))}") as step:
                         parallel = bench_parallel(args.lab, args.n, Path(tmp) / "copies",
-                                                  warm=any(l.number == registry.get_lab(args.lab).number for l in labs))
-                        step.summary = f"{parallel.wall_s[1]:.1f} s / {parallel.wall_s[2]:.1f} s"
+                                                  warm=any(l.number == registry.get_lab(args.lab).number for l in labs),
+                                                  jobs=tuple(args.jobs))
+                        step.summary = " / ".join(f"{s:.1f} s" for _, s in sorted(parallel.wall_s.items()))
         write_json(args.out / "bench.json", info, results, parallel)
         if results:
             console.print(labs_table(results))
         if parallel:
             console.print(parallel_table(parallel))
+        if results:
+            console.print(capacity_table(capacity(results, parallel)))
         console.print(f"{args.out / 'bench.json'} ({info['cores']} cores, Docker {info.get('docker_engine')}, "
                       f"{info['date']})", markup=False, highlight=False)
         return 0

@@ -3,14 +3,15 @@
 
 # Labs to benchmark or grade (numbers, e.g. LABS="01 02"); empty: every lab.
 LABS ?=
-# Copies of one submission graded with 1 and then 2 workers, and that submission's lab.
+# Copies of one submission graded with each job count of BENCH_JOBS (throughput), and that submission's lab.
 BENCH_N ?= 4
 BENCH_LAB ?= 01
+BENCH_JOBS ?= 1 2 3
 
 .PHONY: bench check-all
 
-bench: images ## Benchmark: grading time vs Docker floor per lab, N copies on 1 and 2 workers (LABS=, BENCH_N=, BENCH_LAB=)
-	$(PY) -m autograder.bench $(if $(strip $(LABS)),--labs $(LABS)) --n $(BENCH_N) --lab $(BENCH_LAB)
+bench: images ## Benchmark: grading vs Docker floor per lab, throughput with 1/2/3 jobs, class-size table (LABS=, BENCH_N=, BENCH_LAB=, BENCH_JOBS=)
+	$(PY) -m autograder.bench $(if $(strip $(LABS)),--labs $(LABS)) --n $(BENCH_N) --lab $(BENCH_LAB) --jobs $(BENCH_JOBS)
 
 # Exit status as make check's (see the Makefile): 0 once every lab is graded, whatever the scores;
 # 2 when one cannot be graded (doctor's blocking checks, unknown lab, Docker lost, interrupted);

@@ -12,7 +12,8 @@ from rich.console import Console
 
 from autograder import bench
 from autograder.bench import (Floor, LabBench, Op, ParallelBench, Recorder, Replayer, Unreplayable,
-                              compose_subcommand, derive_floor, labs_table, parallel_table, write_json)
+                              capacity, capacity_table, compose_subcommand, derive_floor, labs_table,
+                              parallel_table, write_json)
 from autograder.sandbox import run_cli
 
 JOB = "ag-0123abcd"
@@ -183,14 +184,25 @@ def sample_results():
     labs = [LabBench("01-images-conteneurs", 6.0, 2.0, 2.0, 0.0, 30, 0, 10.0, 10.0),
             LabBench("08-postgres-sql", 30.0, 12.0, 9.0, 3.0, 80, 2, 10.0, 10.0),
             LabBench("11-ressources-gpu", 5.0, 0.0, 0.0, 0.0, 0, 0, 8.0, 8.0)]
-    parallel = ParallelBench("01-images-conteneurs", 4, {1: 24.0, 2: 16.0}, {1: True, 2: True})
+    parallel = ParallelBench("01-images-conteneurs", 4, {1: 24.0, 2: 16.0, 3: 18.0}, {1: True, 2: True, 3: True})
     return labs, parallel
 
 
 def test_ratio_and_speedup():
     labs, parallel = sample_results()
     assert [b.ratio for b in labs] == [3.0, 2.5, None]
-    assert parallel.speedup() == 1.5
+    assert parallel.speedup() == 1.5 and parallel.speedup(3) == 1.33 and parallel.speedup(4) is None
+    assert parallel.best() == 2 and parallel.per_hour(1) == 600.0 and parallel.per_hour(2) == 900.0
+
+
+def test_capacity_scales_each_lab_by_the_measured_speedup():
+    labs, parallel = sample_results()
+    rows = {r["lab"][:2]: r for r in capacity(labs, parallel)}
+    assert rows["01"]["per_hour_1"] == 600.0 and rows["01"]["per_hour_best"] == 900.0 and rows["01"]["jobs"] == 2
+    # 150 hand-ins of a 30 s grading: 75 min alone, 50 min at 1.5× throughput
+    assert rows["08"]["minutes_150"] == 50.0 and rows["08"]["minutes_30"] == 10.0
+    assert capacity(labs, None)[1]["minutes_150"] == 75.0
+    assert capacity([LabBench("x", 0.0, 0, 0, 0, 0, 0, 0, 0)], parallel) == []
 
 
 @pytest.mark.parametrize("width", [40, 60, 100])
@@ -200,12 +212,15 @@ def test_tables_fit_a_narrow_terminal(width):
     console = Console(file=out, width=width, color_system=None)
     console.print(labs_table(labs))
     console.print(parallel_table(parallel))
+    console.print(capacity_table(capacity(labs, parallel)))
     text = out.getvalue()
     assert all(len(line.rstrip()) <= width for line in text.splitlines())
     for cells in (["01", "6.0", "2.0", "3.00", "30/0"], ["08", "30.0", "12.0", "2.50", "80/2"],
-                  ["all", "41.0", "14.0", "2.93"], ["1", "24.0", "6.0", "yes"], ["2", "16.0", "4.0"]):
+                  ["all", "41.0", "14.0", "2.93"], ["1", "24.0", "6.0", "600", "yes"], ["2", "16.0", "4.0", "900"],
+                  ["08", "120", "180", "10", "50"]):
         assert any(line.split()[:len(cells)] == cells for line in text.splitlines() if line.split()), cells
-    assert "1.50×" in text
+    flat = " ".join(text.split())  # captions wrap at the table's width
+    assert "2 jobs 1.50×" in flat and "3 jobs 1.33×" in flat
 
 
 def test_json_file_holds_the_machine_the_labs_and_the_parallel_runs(tmp_path):
@@ -216,8 +231,9 @@ def test_json_file_holds_the_machine_the_labs_and_the_parallel_runs(tmp_path):
     assert data["machine"] == info
     assert data["labs"][1]["lab"] == "08-postgres-sql" and data["labs"][1]["ratio"] == 2.5
     assert data["labs"][2]["ratio"] is None
-    assert [r["workers"] for r in data["parallel"]["runs"]] == [1, 2]
-    assert data["parallel"]["runs"][0]["per_grading_s"] == 6.0 and data["parallel"]["speedup_2_workers"] == 1.5
+    assert [r["jobs"] for r in data["parallel"]["runs"]] == [1, 2, 3]
+    assert data["parallel"]["runs"][0]["per_grading_s"] == 6.0 and data["parallel"]["runs"][1]["speedup"] == 1.5
+    assert data["parallel"]["best_jobs"] == 2 and data["capacity"][0]["per_hour_best"] == 900.0
 
 
 class Health(BaseHTTPRequestHandler):
@@ -250,12 +266,13 @@ def test_recorder_keeps_cli_commands_and_local_http_probes(tmp_path):
 
 @pytest.mark.docker
 def test_bench_on_lab_01_with_two_copies(tmp_path):
-    assert bench.main(["--labs", "01", "--n", "2", "--out", str(tmp_path)]) == 0
+    assert bench.main(["--labs", "01", "--n", "2", "--jobs", "2", "--out", str(tmp_path)]) == 0
     data = json.loads((tmp_path / "bench.json").read_text())
     (lab,) = data["labs"]
     assert lab["lab"] == "01-images-conteneurs" and lab["score"] == lab["attainable"] == 10
     assert 0 < lab["floor_s"] and lab["ratio"] > 0 and lab["replayed_ops"] > 10
-    assert {r["workers"] for r in data["parallel"]["runs"]} == {1, 2}
+    assert {r["jobs"] for r in data["parallel"]["runs"]} == {1, 2}
+    assert data["capacity"][0]["lab"] == "01-images-conteneurs" and data["capacity"][0]["per_hour_1"] > 0
     assert all(r["all_full_marks"] for r in data["parallel"]["runs"])
     floor = (tmp_path / "floor-01.txt").read_text()
     assert "build" in floor and "exec" in floor and "/stop" in floor
