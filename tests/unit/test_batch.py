@@ -38,7 +38,8 @@ print((d / "out").read_text() if (d / "out").exists() else (d / "report.json").r
 
 
 def _report(score: float, lab: str = "01-images-conteneurs") -> dict:
-    results = [CheckResult("01-build", "L'image se construit", 2.0, score, Status.PASSED if score == 2 else Status.FAILED,
+    status = Status.PASSED if score == 2 else Status.FAILED
+    results = [CheckResult("01-build", "L'image se construit", 2.0, score, status,
                            "" if score == 2 else "Attendu : x\nObservé : y")]
     return Report(lab=lab, title="Images", results=results, duration_s=1.25).to_json()
 
