@@ -307,9 +307,14 @@ def _safe_extract(archive: Path, dest: Path) -> None:
             zf.extract(info, dest)
 
 
-def collect(root: Path, source: Path) -> dict[str, list[str]]:
+def collect(root: Path, source: Path, _nested: bool = False) -> dict[str, list[str]]:
     """Copy ``<student>/<lab>/…`` (a folder, or a zip holding one, possibly under one top folder)
-    into ``submitted/<student>/<lab>/``, replacing an earlier copy; returns {lab: [students]}."""
+    into ``submitted/<student>/<lab>/``, replacing an earlier copy; returns {lab: [students]}.
+
+    The students' own archives (``rendu-NN-slug.zip`` of ``make handin``, each in that layout) found
+    anywhere in ``source`` are collected too: an LMS's bulk download (Moodle's « Télécharger tous
+    les travaux remis ») puts each one in a folder named after the student. One level only: an
+    archive inside a hand-in is not opened."""
     labs = list(lab_folders(root))
     collected: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory(prefix="collect-") as tmp:
@@ -318,6 +323,11 @@ def collect(root: Path, source: Path) -> dict[str, list[str]]:
             source = Path(tmp)
         if not source.is_dir():
             raise SystemExit(f"ni dossier ni archive zip : {source}")
+        if not _nested:
+            for inner in sorted(source.rglob("rendu-*.zip")):
+                if inner.is_file() and not inner.is_symlink() and zipfile.is_zipfile(inner):
+                    for lab, students in collect(root, inner, _nested=True).items():
+                        collected.setdefault(lab, []).extend(students)
         entries = [p for p in source.iterdir() if p.is_dir() and not p.name.startswith((".", "__"))]
         # A zip often wraps everything in one top folder.
         if len(entries) == 1 and not any(_lab_of(p.name, labs) for p in entries[0].iterdir() if p.is_dir()):

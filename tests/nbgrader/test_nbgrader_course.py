@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -253,6 +254,32 @@ def test_collect_a_folder_and_a_zip(tmp_path):
     with pytest.raises(SystemExit, match="refusée"):
         course.collect(root, evil)
     assert not (tmp_path / "outside").exists()
+
+
+def test_collect_a_bulk_download_of_hand_in_archives(tmp_path):
+    """Moodle's « download all submissions »: one folder per student, each holding the zip that
+    make handin wrote (<student>/<NN-slug>/…); an archive inside a hand-in stays closed."""
+    root = _course(tmp_path)
+
+    def handin(student: str, extra: dict[str, bytes] = {}) -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr(f"{student}/01-images-conteneurs/Dockerfile", "FROM python:3.13-slim\n")
+            for name, data in extra.items():
+                zf.writestr(f"{student}/01-images-conteneurs/{name}", data)
+        return buf.getvalue()
+
+    inner = handin("zoe")  # a hand-in hidden inside another one: copied as a file, never opened
+    bulk = tmp_path / "moodle.zip"
+    with zipfile.ZipFile(bulk, "w") as zf:
+        zf.writestr("Ana Martin_1021_assignsubmission_file_/rendu-01-images-conteneurs.zip", handin("ana.martin"))
+        zf.writestr("Ben Petit_1022_assignsubmission_file_/rendu-01-images-conteneurs.zip",
+                    handin("ben.petit", {"rendu-01-images-conteneurs.zip": inner}))
+    assert course.collect(root, bulk) == {"01-images-conteneurs": ["ana.martin", "ben.petit"]}
+    got = root / "submitted" / "ben.petit" / "01-images-conteneurs"
+    assert (got / "Dockerfile").read_text() == "FROM python:3.13-slim\n"
+    assert (got / "rendu-01-images-conteneurs.zip").is_file()
+    assert sorted(p.name for p in (root / "submitted").iterdir()) == ["ana.martin", "ben.petit"]
 
 
 def test_release_hands_out_the_starter_with_locked_grade_cells(tmp_path, monkeypatch):
