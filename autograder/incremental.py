@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -31,6 +30,9 @@ from typing import Callable, Optional
 STATE_VERSION = 1
 SKIPPED_PARTS = {".ipynb_checkpoints", "__pycache__"}
 HIDDEN_ENV = "AUTOGRADER_HIDDEN_CHECKS"
+# The grader's reports that the grade cells read (autograder.nbgrade.CACHE_ENV): graded ahead by
+# `make grade`, or a CI runner's (`make collect-ci`, autograder.ci).
+REPORTS = Path("build") / "nbgrader" / "reports"
 
 
 @dataclass(frozen=True)
@@ -191,22 +193,26 @@ def render_table(scores: dict[tuple[str, str], tuple[float, float]], subs: list[
 def grade_ahead(root: Path, workers: int, subs: Optional[list] = None, out=None) -> Path:
     """Grade the submitted folders (``subs``: every one by default) with ``workers`` parallel
     graders (:mod:`autograder.batch`: one child process each, isolated by its Docker job label)
-    and keep the reports where the grade cells look for them. Prints ``[k/N] étudiant TP score
-    durée`` as each finishes."""
+    and keep the reports where the grade cells look for them (:data:`REPORTS`, named by
+    :func:`autograder.nbgrade.report_key`). A folder whose report is already there (a CI runner's,
+    from ``make collect-ci``, or an earlier grading of the same files) is not graded again.
+    Prints ``[k/N] étudiant TP score durée`` as each finishes."""
     from . import batch, nbgrade
     from .course import LAB_DIR
     from .report import _fmt
 
     out = out or sys.stdout
-    cache = root / "build" / "nbgrader" / "reports"
-    if cache.exists():
-        shutil.rmtree(cache)
-    cache.mkdir(parents=True)
+    cache = root / REPORTS
+    cache.mkdir(parents=True, exist_ok=True)
     if subs is None:
         subs = submissions(root, LAB_DIR)
-    hidden = os.environ.get(nbgrade.HIDDEN_ENV, "").strip()
-    jobs = [batch.Job(s.folder, s.lab, f"{s.student} {s.lab}", Path(hidden) if hidden else None) for s in subs]
     keys = {str(s.folder): nbgrade.report_key(s.lab, s.folder) for s in subs}
+    pending = [s for s in subs if not (cache / f"{keys[str(s.folder)]}.json").is_file()]
+    if len(pending) < len(subs):
+        print(f"{_n(len(subs) - len(pending), 'rapport déjà là', 'rapports déjà là')} (runners de CI, ou mêmes "
+              "fichiers déjà corrigés) : repris sans nouvelle correction.", file=out)
+    hidden = os.environ.get(nbgrade.HIDDEN_ENV, "").strip()
+    jobs = [batch.Job(s.folder, s.lab, f"{s.student} {s.lab}", Path(hidden) if hidden else None) for s in pending]
 
     def done(k: int, n: int, outcome) -> None:
         r = outcome.report
@@ -216,8 +222,24 @@ def grade_ahead(root: Path, workers: int, subs: Optional[list] = None, out=None)
         score = f"{_fmt(r['score'])}/{_fmt(r['max_score'])}" if "checks" in r else "correction impossible"
         print(f"[{k}/{n}] {outcome.job.label} {score} {batch.seconds(outcome.seconds)}", file=out, flush=True)
 
-    batch.Batch(workers).run(jobs, done)
+    if jobs:
+        print(f"Correction de {_n(len(jobs), 'rendu', 'rendus')}, {min(workers, len(jobs))} à la fois :", file=out)
+        batch.Batch(workers).run(jobs, done)
     return cache
+
+
+def _prune_reports(root: Path, subs: list[Submission], force_keys: set[str]) -> None:
+    """Drop the cached reports of no current submission (older versions of the files), and those
+    of ``force_keys`` (``FORCE=1``: graded again here, a CI runner's report included)."""
+    from . import nbgrade
+
+    cache = root / REPORTS
+    if not cache.is_dir():
+        return
+    keep = {nbgrade.report_key(s.lab, s.folder) for s in subs} - force_keys
+    for path in cache.glob("*.json"):
+        if path.stem not in keep:
+            path.unlink()
 
 
 def grade(root: Path, workers: int = 1, *, force: bool = False, student: Optional[str] = None,
@@ -247,10 +269,14 @@ def grade(root: Path, workers: int = 1, *, force: bool = False, student: Optiona
         print(f"{_n(kept, 'rendu inchangé', 'rendus inchangés')} depuis la dernière correction, "
               f"{'laissés' if kept > 1 else 'laissé'} tel{'s' if kept > 1 else ''} quel{'s' if kept > 1 else ''} "
               "(FORCE=1 pour tout reprendre).", file=out)
-    env = {}
+    from . import nbgrade
+
+    _prune_reports(root, subs, {nbgrade.report_key(s.lab, s.folder) for s, _ in todo} if force else set())
+    # The grade cells read the reports of the cache: graded ahead here, or by a CI runner.
+    env = {REPORT_CACHE_ENV: str(root / REPORTS)}
     if todo and workers > 1:
-        print(f"Correction de {_n(len(todo), 'rendu', 'rendus')}, {workers} en parallèle :", file=out)
-        env[REPORT_CACHE_ENV] = str(grade_ahead(root, workers, [s for s, _ in todo], out))
+        grade_ahead(root, workers, [s for s, _ in todo], out)
+    if todo:
         print("Notation nbgrader :", file=out)
     autograde = autograder(root, env) if todo else None
     for k, (sub, hashed) in enumerate(todo, 1):

@@ -58,10 +58,10 @@ def fake_nbgrader(tmp_path, monkeypatch):
     return fake_nbgrader
 
 
-def _hand_in(root: Path, student: str, lab: str = LAB, text: str = "FROM python:3.13-slim\n") -> Path:
+def _hand_in(root: Path, student: str, lab: str = LAB, text: str = "") -> Path:
     folder = root / "submitted" / student / lab
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "Dockerfile").write_text(text)
+    (folder / "Dockerfile").write_text(text or f"FROM python:3.13-slim\nLABEL auteur={student}\n")
     return folder
 
 
@@ -139,25 +139,48 @@ def test_a_grading_that_could_not_run_is_tried_again(fake_nbgrader, capsys):
 
 def test_grading_ahead_runs_only_what_is_graded(fake_nbgrader, monkeypatch, capsys):
     """With workers > 1 the gradings run ahead (stand-in child processes here) for the
-    submissions to grade only, and nbgrader's cells are pointed at their reports."""
+    submissions to grade only, and nbgrader's cells are pointed at their reports. A report already
+    in the cache (a CI runner's, `make collect-ci`) is used as it is, unless FORCE=1."""
     root = fake_nbgrader.root
     graded_ahead: list[str] = []
     report = {"lab": LAB, "score": 3, "max_score": 10, "attainable": 10, "checks": []}
 
     def command(job):
-        graded_ahead.append(str(job.folder))
+        graded_ahead.append(job.folder.parent.name)
         return [sys.executable, "-c", f"print({json.dumps(json.dumps(report))})"]
 
+    def key(student: str) -> str:
+        return nbgrade.report_key("01", root / "submitted" / student / LAB)
+
     monkeypatch.setattr(batch, "command", command)
+    cache = root / incremental.REPORTS
     _hand_in(root, "ana")
     course.grade(root, workers=2)
     _hand_in(root, "ben")
     course.grade(root, workers=2)
-    assert graded_ahead == [str(root / "submitted" / s / LAB) for s in ("ana", "ben")]
-    cache = Path(fake_nbgrader.envs[-1][course.REPORT_CACHE_ENV])
-    assert [p.name for p in cache.iterdir()] == [f"{nbgrade.report_key('01', root / 'submitted' / 'ben' / LAB)}.json"]
+    assert graded_ahead == ["ana", "ben"]
+    assert fake_nbgrader.envs[-1] == {course.REPORT_CACHE_ENV: str(cache)}
+    assert sorted(p.stem for p in cache.iterdir()) == sorted([key("ana"), key("ben")])
     out = capsys.readouterr().out
-    assert "Correction de 1 rendu, 2 en parallèle" in out and f"[1/1] ben {LAB} 3/10 " in out
+    assert "Correction de 1 rendu, 1 à la fois" in out and f"[1/1] ben {LAB} 3/10 " in out
+
+    # A runner's report for cleo's files: nbgrader reads it, nothing is graded here.
+    _hand_in(root, "cleo")
+    (cache / f"{key('cleo')}.json").write_text(json.dumps(dict(report, score=7)))
+    assert _graded(course.grade(root, workers=2)) == [f"cleo/{LAB}"]
+    assert graded_ahead == ["ana", "ben"] and "1 rapport déjà là" in capsys.readouterr().out
+    # A changed file: the old report goes, the new files are graded.
+    old = key("ana")
+    _hand_in(root, "ana", text="FROM debian:trixie-slim\n")
+    course.grade(root, workers=2)
+    assert graded_ahead == ["ana", "ben", "ana"] and not (cache / f"{old}.json").exists()
+    # FORCE=1 grades everything here again, the runner's report included.
+    course.grade(root, workers=2, force=True)
+    assert sorted(graded_ahead[3:]) == ["ana", "ben", "cleo"]
+    assert json.loads((cache / f"{key('cleo')}.json").read_text())["score"] == 3
+    # The same files handed in by another student: the same report, not graded twice.
+    shutil.copytree(root / "submitted" / "ana", root / "submitted" / "dan")
+    assert _graded(course.grade(root, workers=2)) == [f"dan/{LAB}"] and len(graded_ahead) == 6
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,6 +197,8 @@ def test_second_make_grade_after_one_new_hand_in_grades_only_that_one(tmp_path):
 
     def hand_in(student: str) -> None:
         shutil.copytree(LABS / LAB, src / student / LAB, ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
+        with (src / student / LAB / "Dockerfile").open("a") as f:  # files of one's own: graded, not reused
+            f.write(f"# {student}\n")
         course.collect(root, src)
         shutil.rmtree(src)
 
@@ -196,4 +221,4 @@ def test_second_make_grade_after_one_new_hand_in_grades_only_that_one(tmp_path):
     state = incremental.load(root)
     assert set(state) == {f"ana/{LAB}", f"ben/{LAB}"}
     assert state[f"ana/{LAB}"] == ana  # not graded again
-    assert state[f"ben/{LAB}"]["score"] == ana["score"]  # the same starter files, the same grade
+    assert state[f"ben/{LAB}"]["score"] == ana["score"]  # the starter, commented: the same grade
