@@ -11,6 +11,13 @@ The digest covers every handed-in file, notebook included (the quiz answers are 
 and nbgrader's ``timestamp.txt`` (late penalties), the released notebook of the lab (new grade
 cells after a re-release) and the instructor's hidden checks folder. It does not cover the
 grader's own code: after updating the course repository, ``make grade FORCE=1``.
+
+:func:`grade` runs ``nbgrader autograde LAB --student S --force`` for each submission to grade,
+one after the other (one SQLite gradebook), in this process through nbgrader's API. With
+``workers`` > 1 the gradings themselves first run ahead, ``workers`` at a time
+(:func:`grade_ahead`), into the report cache (:data:`REPORTS`) that the grade cells read; a report
+already there for the same files (a CI runner's from ``make collect-ci``, or another student's
+identical hand-in) is used as it is, except with ``FORCE=1``.
 """
 
 from __future__ import annotations
