@@ -39,6 +39,9 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "ci"
 # template → where it goes in a student's repository
 INSTALLED = {"gitlab-ci.yml": Path(".gitlab-ci.yml"),
              "github-classroom.yml": Path(".github/workflows/correction.yml")}
+# where a job goes when the lab has a file of that name (the student's own pipeline)
+BESIDE = {Path(".gitlab-ci.yml"): Path(".gitlab-ci.correction.yml"),
+          Path(".github/workflows/correction.yml"): Path(".github/workflows/correction-autograder.yml")}
 LAB_MARK = "@LAB@"
 REPORT = "autograder.json"
 FILES = "rendu"
@@ -53,10 +56,16 @@ def render(template: str, lab_id: str) -> str:
 
 
 def install(dest: Path, lab_id: str) -> list[Path]:
-    """Write the CI jobs of ``lab_id`` into a released lab folder ``dest``; returns their paths."""
+    """Write the CI jobs of ``lab_id`` into a released lab folder ``dest``; returns their paths.
+
+    A file of the lab itself is never replaced: lab 10's students write their own
+    ``.gitlab-ci.yml`` (it is what that lab grades), so the grading job goes beside it
+    (:data:`BESIDE`), and the project's « CI/CD configuration file » points at it (ci/README.md)."""
     written = []
     for template, rel in INSTALLED.items():
         target = dest / rel
+        if target.exists():
+            target = dest / BESIDE[rel]
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(render(template, lab_id), encoding="utf-8")
         written.append(target)

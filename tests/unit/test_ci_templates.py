@@ -2,6 +2,7 @@
 (GitLab CI, GitHub workflows), what they run, and the instructor's collect-ci round trip."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +83,18 @@ def test_release_gets_the_jobs(tmp_path):
     assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == [
         "release/01-images-conteneurs/.github/workflows/correction.yml",
         "release/01-images-conteneurs/.gitlab-ci.yml"]
+
+
+def test_a_labs_own_pipeline_is_never_replaced(tmp_path):
+    """Lab 10 grades the student's own .gitlab-ci.yml: the grading job goes beside it."""
+    lab = "10-ci-cd"
+    dest = tmp_path / "release" / lab
+    shutil.copytree(ROOT / "labs" / lab, dest)
+    written = ci.install_release(tmp_path, [lab])
+    assert (dest / ".gitlab-ci.yml").read_bytes() == (ROOT / "labs" / lab / ".gitlab-ci.yml").read_bytes()
+    assert sorted(p.relative_to(dest).as_posix() for p in written) == [
+        ".github/workflows/correction.yml", ".gitlab-ci.correction.yml"]
+    assert f'"{lab}"' in (dest / ".gitlab-ci.correction.yml").read_text()
 
 
 # ---------------------------------------------------------------------------------------------
