@@ -166,3 +166,11 @@ def test_cli_cannot_grade_still_writes_junit(tmp_path, argv):
     (suite,) = validate(out)
     message = suite.find("testcase/error").get("message")
     assert "TP inconnu" in message or "Docker ne répond pas" in message
+
+
+def test_the_grader_needs_junitparser_only_for_junit():
+    """A minimal grader (tests/grader/test_topology.py installs the runtime requirements only)
+    grades without junitparser: the CLI imports it when --junit is asked for."""
+    code = "import sys, autograder.cli, autograder.batch; assert 'junitparser' not in sys.modules, 'imported'"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
