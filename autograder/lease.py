@@ -162,13 +162,19 @@ class Lease:
         self._thread: Optional[threading.Thread] = None
 
     def acquire(self) -> "Lease":
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         body = json.dumps({"job": self.job, "pid": os.getpid(), "host": socket.gethostname(),
                            "started": time.time()})
         # Written whole under a temporary name, then renamed: a reader never sees half a lease.
         tmp = self.folder / f".{self.job}.{os.getpid()}.tmp"
-        tmp.write_text(body)
-        os.replace(tmp, self.path)
+        for attempt in range(3):  # another grading's release may remove the empty folder meanwhile
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:
+                tmp.write_text(body)
+                os.replace(tmp, self.path)
+                break
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
         self._thread = threading.Thread(target=self._beat, name=f"lease-{self.job}", daemon=True)
         self._thread.start()
         return self
@@ -180,6 +186,7 @@ class Lease:
             except FileNotFoundError:
                 # Removed by someone who judged it stale (a frozen grader that woke up): write it again.
                 try:
+                    self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
                     self.path.write_text(json.dumps({"job": self.job, "pid": os.getpid(),
                                                      "host": socket.gethostname(), "started": time.time()}))
                 except OSError as exc:
@@ -192,6 +199,14 @@ class Lease:
         if self._thread is not None:
             self._thread.join(timeout=2 * self.heartbeat_s)
         _unlink(self.path)
+        # The last lease out removes the default folder, so that a grading leaves nothing in the
+        # temporary folder (the course container's is under the repository); a folder named by
+        # AUTOGRADER_LEASE_DIR is the administrator's and stays.
+        if not os.environ.get(DIR_ENV, "").strip() and self.folder == lease_dir():
+            try:
+                self.folder.rmdir()
+            except OSError:  # not empty: other gradings in flight
+                pass
 
     def __enter__(self) -> "Lease":
         return self.acquire()

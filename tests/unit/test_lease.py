@@ -60,6 +60,25 @@ def test_acquire_writes_a_live_lease_and_release_removes_it(folder):
     assert lease.live_jobs() == set()
 
 
+def test_the_last_lease_out_removes_the_default_folder_only(folder, monkeypatch, tmp_path):
+    """A grading leaves nothing in the temporary folder (the course container's is under the
+    repository): the default folder goes with the last lease; a folder named by
+    AUTOGRADER_LEASE_DIR stays, and so does a folder still holding another grading's lease."""
+    with lease.Lease("ag-0002"):
+        pass
+    assert folder.is_dir()  # named by AUTOGRADER_LEASE_DIR (the fixture)
+    monkeypatch.delenv(lease.DIR_ENV)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    default = tmp_path / "autograder-leases"
+    first, second = lease.Lease("ag-0003").acquire(), lease.Lease("ag-0004").acquire()
+    first.release()
+    assert default.is_dir() and lease.live_jobs() == {"ag-0004"}
+    second.release()
+    assert not default.exists()
+    with lease.Lease("ag-0005") as again:  # and the next grading makes it again
+        assert again.path.is_file()
+
+
 def test_heartbeat_refreshes_the_file(folder):
     held = lease.Lease("ag-0002", heartbeat_s=0.05).acquire()
     try:
