@@ -27,6 +27,7 @@ from typing import Iterable, Optional
 from junitparser import Error, Failure, JUnitXml, Properties, Property, Skipped, TestCase, TestSuite
 
 from .core import Report
+from .report import _fmt
 
 FAILED_TYPE = "echec"
 ABSENT_TYPE = "rien-a-evaluer"
@@ -41,10 +42,6 @@ def report_data(result: Report) -> dict:
     for check, r in zip(data["checks"], result.results):
         check["duration_s"] = round(r.duration_s, 3)
     return data
-
-
-def _fmt(x: float) -> str:
-    return f"{x:g}".replace(".", ",")
 
 
 def _first_line(text: str, limit: int = 200) -> str:
