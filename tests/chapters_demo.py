@@ -33,6 +33,20 @@ def notebooks(args: list[str]) -> list[Path]:
     return found
 
 
+def ipc_kernel_manager(kernel_dir: str):
+    """A ``python3`` kernel manager whose kernel talks over Unix sockets in ``kernel_dir``, not TCP.
+
+    A TCP port jupyter_client found free can be taken, before the kernel binds it, by anything
+    binding a port beside it (other kernels: these workers, nbval, nbgrader; the grader's
+    containers' published ports): the kernel then dies before replying to kernel_info. Seen once in
+    CI, and 2 kernel starts in 60 here with ports bound and released beside them; none over IPC.
+    """
+    from jupyter_client.manager import KernelManager
+
+    return KernelManager(kernel_name="python3", transport="ipc",
+                         connection_file=str(Path(kernel_dir) / "kernel.json"))
+
+
 def run_one(path: str) -> dict:
     import nbformat
     from nbclient import NotebookClient
@@ -44,13 +58,20 @@ def run_one(path: str) -> dict:
     nb = nbformat.read(path, as_version=4)
     started = time.monotonic()
     error = ""
-    try:
-        NotebookClient(nb, timeout=120, kernel_name="python3",
-                       resources={"metadata": {"path": str(Path(path).parent)}}).execute()
-    except CellExecutionError as exc:
-        error = str(exc)[-2000:]
-    except Exception as exc:  # noqa: BLE001 - reported, not raised: one result per notebook
-        error = f"{type(exc).__name__}: {exc}"[-2000:]
+    # The kernel's own stderr is reported with any error.
+    with tempfile.TemporaryDirectory(prefix="kernel-") as kernel_dir:
+        km = ipc_kernel_manager(kernel_dir)
+        log = Path(kernel_dir) / "stderr.log"
+        with log.open("wb") as stderr:
+            try:
+                NotebookClient(nb, km=km, timeout=120, resources={"metadata": {"path": str(Path(path).parent)}}
+                               ).execute(stderr=stderr)
+            except CellExecutionError as exc:
+                error = str(exc)[-2000:]
+            except Exception as exc:  # noqa: BLE001 - reported, not raised: one result per notebook
+                error = f"{type(exc).__name__}: {exc}"[-2000:]
+        if error:
+            error += "\n-- kernel stderr --\n" + log.read_text(errors="replace")[-1500:]
     text = "\n".join(
         (o.get("text") or "") if isinstance(o.get("text"), str) else "".join(o.get("text") or [])
         for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "stream")

@@ -191,6 +191,7 @@ def stream_text(cell) -> str:
 
 @pytest.mark.docker
 def test_an_interrupted_notebook_runs_again_from_the_top(tmp_path, monkeypatch, docker_client):
+    from chapters_demo import ipc_kernel_manager
     from nbclient import NotebookClient
 
     monkeypatch.setenv(NOTEBOOKS_ENV, str(tmp_path / "notebooks"))
@@ -202,10 +203,15 @@ def test_an_interrupted_notebook_runs_again_from_the_top(tmp_path, monkeypatch, 
     real = {n for p in NOTEBOOKS for _, n in created_objects(code_cells(p))}
     assert "cours-rerun-cycle-app" in mentions and not any(Course._owned(n, mentions) for n in real)
     resources = {"metadata": {"path": str(tmp_path)}}
+
+    def kernel(name: str):
+        (tmp_path / name).mkdir()
+        return ipc_kernel_manager(str(tmp_path / name))
+
     try:
         # 1. Run up to the cell that starts the named container, then kill the kernel: no cleanup.
         stop = next(i for i, c in enumerate(nb.cells) if "docker run -d --name cours-rerun-cycle-app" in source(c))
-        first = NotebookClient(nb, timeout=300, kernel_name="python3", resources=resources)
+        first = NotebookClient(nb, km=kernel("first"), timeout=300, resources=resources)
         with first.setup_kernel():
             for index, cell in enumerate(nb.cells[:stop + 1]):
                 first.execute_cell(cell, index)
@@ -215,7 +221,7 @@ def test_an_interrupted_notebook_runs_again_from_the_top(tmp_path, monkeypatch, 
 
         # 2. The whole notebook again, from the top: its first cell removes the leftovers.
         again = nbformat.read(tmp_path / "notebooks" / f"{NB_ID}.ipynb", as_version=4)
-        NotebookClient(again, timeout=300, kernel_name="python3", resources=resources).execute()
+        NotebookClient(again, km=kernel("again"), timeout=300, resources=resources).execute()
         code = [c for c in again.cells if c.cell_type == "code"]
         assert "Restes d'une exécution interrompue supprimés : 1 conteneur, 1 image." in stream_text(code[0])
         assert "Nettoyage :" in stream_text(code[-1])
