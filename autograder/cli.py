@@ -16,12 +16,14 @@ from typing import Optional
 
 from rich.console import Console
 
-from . import doctor, registry, report
-from .core import GraderUnavailable
-from .progress import Steps
-from .runner import grade
-from .lease import live_jobs
-from .sandbox import docker_client, labelled_jobs, sweep
+from autograder.tools import doctor
+
+from autograder import registry, report
+from autograder.core import GraderUnavailable
+from autograder.report.progress import Steps
+from autograder.engine.runner import grade
+from autograder.engine.lease import live_jobs
+from autograder.engine.sandbox import docker_client, labelled_jobs, sweep
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,7 +86,7 @@ def preflight(warn_only: bool) -> int:
 def _lab(args: argparse.Namespace, folder: Path):
     lab = registry.get_lab(args.lab) if args.lab else registry.lab_for_folder(folder)
     if args.hidden:
-        from .hidden import extended
+        from autograder.classroom.hidden import extended
 
         lab = extended(lab, args.hidden)
     return lab
@@ -134,10 +136,10 @@ def check_many(args: argparse.Namespace, err: Console) -> int:
 
 def check_parallel(args: argparse.Namespace, err: Console) -> int:
     """``check DIR… --jobs N``: N gradings at a time, each in its own child process
-    (:mod:`autograder.batch`); ``[k/N] label score durée`` on stderr as each finishes, then the
+    (:mod:`autograder.engine.batch`); ``[k/N] label score durée`` on stderr as each finishes, then the
     scorecards (or JSON lines) in the input order, then the summary. Exit status as
     :func:`check_many`."""
-    from . import batch
+    from autograder.engine import batch
 
     total = len(args.dir)
     done = 0
@@ -207,7 +209,7 @@ def _junit_add(args: argparse.Namespace, folder: Path, data) -> None:
     image, tests/grader/test_topology.py) still grades."""
     if getattr(args, "junit", None):
         if not isinstance(data, dict):
-            from . import junit
+            from autograder.report import junit
 
             data = junit.report_data(data)
         args.junit_entries.append((str(folder), data))
@@ -215,7 +217,7 @@ def _junit_add(args: argparse.Namespace, folder: Path, data) -> None:
 
 def _junit_write(args: argparse.Namespace, err: Console) -> None:
     if getattr(args, "junit", None) and args.junit_entries:
-        from . import junit
+        from autograder.report import junit
 
         problem = junit.write_quietly(args.junit, args.junit_entries)
         if problem:
@@ -224,7 +226,7 @@ def _junit_write(args: argparse.Namespace, err: Console) -> None:
 
 def clean(everything: bool, err: Console) -> int:
     """Remove what gradings left in Docker, except the objects of gradings in flight (a live
-    lease, :mod:`autograder.lease`) unless ``everything``."""
+    lease, :mod:`autograder.engine.lease`) unless ``everything``."""
     client = docker_client()
     live = set() if everything else live_jobs() & labelled_jobs(client)
     removed = sweep(client, keep=frozenset(live))
@@ -251,7 +253,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                 report.render_list(labs)
             return 0
         if args.command == "nbgrader-cells":
-            from .nbgrade import write_sections
+            from autograder.classroom.nbgrade import write_sections
 
             stale = write_sections(registry.REPO_ROOT / "labs", check_only=args.check)
             verb = "à régénérer" if args.check else "mis à jour"

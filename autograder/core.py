@@ -1,7 +1,7 @@
 """Core types of the grader: a lab is an ordered list of small declarative checks.
 
 A check has a stable id, a French title (what the student sees), points, and a
-``verify`` function. ``verify`` receives the :class:`~autograder.runner.Grading`
+``verify`` function. ``verify`` receives the :class:`~autograder.engine.runner.Grading`
 of the submission and returns ``None`` (or a short French note) when the check
 passes. It raises :class:`Fail` with what was expected, what was observed and
 what to do next; :class:`NotYet` when the thing it judges is not there yet (« rien à
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .runner import Grading
+    from autograder.engine.runner import Grading
 
 LAB_ID = re.compile(r"^(?P<num>\d{2})-[a-z0-9]+(?:-[a-z0-9]+)*$")
 CHECK_ID = re.compile(r"^\d{2}-[a-z0-9]+(?:-[a-z0-9]+)*$")

@@ -55,8 +55,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .builder import compose_env
-from .images import course_images
+from autograder.engine.builder import compose_env
+from autograder.readers.images import course_images
 
 CHAPTERS = Path(__file__).resolve().parent.parent / "chapters"
 RECORDINGS = CHAPTERS / ".recordings"

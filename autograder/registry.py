@@ -11,8 +11,8 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from . import labs as _labs_pkg
-from .core import GraderUnavailable, Lab
+from autograder import labs as _labs_pkg
+from autograder.core import GraderUnavailable, Lab
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

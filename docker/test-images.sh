@@ -227,7 +227,7 @@ test_registry() {
 # ---------------------------------------------------------------------------------------------
 test_docker() {
 	echo "docker:28-cli"
-	# What students' scripts need from it (autograder/scripts.py): the CLI and its Compose and
+	# What students' scripts need from it (autograder/probes/scripts.py): the CLI and its Compose and
 	# buildx plugins, for the engine's architecture, runnable as a non-root user (no daemon needed).
 	check "docker CLI, Compose v2 and buildx plugins run as a non-root user" \
 		run --rm --user 10001:10001 -e HOME=/tmp --network none docker:28-cli sh -c '

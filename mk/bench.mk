@@ -1,5 +1,5 @@
 # Grading benchmark and grading several labs in one command. Included by the Makefile.
-# The benchmark's logic is in autograder/bench.py; results go to build/bench/bench.json.
+# The benchmark's logic is in autograder/tools/bench.py; results go to build/bench/bench.json.
 
 # Labs to benchmark or grade (numbers, e.g. LABS="01 02"); empty: every lab.
 LABS ?=
@@ -11,7 +11,7 @@ BENCH_JOBS ?= 1 2 3
 .PHONY: bench check-all
 
 bench: images ## Benchmark: grading vs Docker floor per lab, throughput with 1/2/3 jobs, class-size table (LABS=, BENCH_N=, BENCH_LAB=, BENCH_JOBS=)
-	$(PY) -m autograder.bench $(if $(strip $(LABS)),--labs $(LABS)) --n $(BENCH_N) --lab $(BENCH_LAB) --jobs $(BENCH_JOBS)
+	$(PY) -m autograder.tools.bench $(if $(strip $(LABS)),--labs $(LABS)) --n $(BENCH_N) --lab $(BENCH_LAB) --jobs $(BENCH_JOBS)
 
 # Exit status as make check's (see the Makefile): 0 once every lab is graded, whatever the scores;
 # 2 when one cannot be graded (doctor's blocking checks, unknown lab, Docker lost, interrupted);

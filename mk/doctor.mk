@@ -1,6 +1,6 @@
 # `make doctor`: is this machine ready for the course? One [OK] / [INFO] / [WARN] / [FAIL] line per
 # prerequisite (engine, API, image store, builder, cgroups, OS and architecture among them), with the
-# fix in French (autograder/doctor.py). `make lab` and `make check` run
+# fix in French (autograder/tools/doctor.py). `make lab` and `make check` run
 # their own subset first (`python -m autograder doctor --for lab|check`).
 # DOCTOR_ARGS passes options, e.g. DOCTOR_ARGS="--min-free-gb 20 --path ../mon-depot/labs".
 DOCTOR_ARGS ?=

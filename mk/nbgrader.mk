@@ -1,16 +1,16 @@
 # Instructor targets (nbgrader cycle without JupyterHub). Included by the Makefile.
-# The logic is in autograder/course.py; the configuration in nbgrader_config.py.
+# The logic is in autograder/classroom/course.py; the configuration in nbgrader_config.py.
 # release/, submitted/, autograded/, feedback/ and gradebook.db are git-ignored; the grades CSVs
-# go to build/nbgrader/grades.csv and grades-wide.csv (autograder/exports.py).
+# go to build/nbgrader/grades.csv and grades-wide.csv (autograder/classroom/exports.py).
 
 SUBMISSIONS ?=
-# Gradings run ahead in parallel before nbgrader's sequential autograde (see autograder/course.py),
+# Gradings run ahead in parallel before nbgrader's sequential autograde (see autograder/classroom/course.py),
 # one per core by default; `make grade NBGRADER_WORKERS=1` grades inside the notebooks, one at a time.
 NBGRADER_WORKERS ?= $(shell nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 1)
 # make grade: only new or changed hand-ins; FORCE=1 all of them; STUDENT=… and/or LAB=01 some.
 FORCE ?=
 STUDENT ?=
-COURSE := $(PY) -m autograder.course
+COURSE := $(PY) -m autograder.classroom.course
 
 .PHONY: release collect grade feedback export analytics nbgrader-cells
 
@@ -34,4 +34,4 @@ export: $(STAMP) ## Instructors: grades.csv (student × lab, empty when not hand
 	$(COURSE) export
 
 analytics: $(STAMP) ## Instructors: class report, score distribution and pass rate per check (build/nbgrader/rapport.html)
-	$(PY) -m autograder.analytics
+	$(PY) -m autograder.classroom.analytics

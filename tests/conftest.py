@@ -60,7 +60,7 @@ def pytest_sessionfinish(session, exitstatus):
     try:
         import docker
 
-        from autograder.lease import live_jobs
+        from autograder.engine.lease import live_jobs
 
         client = docker.from_env(timeout=10)
         # Another session's grading in flight may build `FROM python:latest` on this alias: its
@@ -78,7 +78,7 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def docker_client():
     from autograder.core import GraderUnavailable
-    from autograder.sandbox import docker_client as make_client
+    from autograder.engine.sandbox import docker_client as make_client
 
     try:
         return make_client()
@@ -98,7 +98,7 @@ def python_latest_alias(docker_client, request):
         created = True
     yield
     if created and not is_xdist_worker(request.config):
-        from autograder.lease import live_jobs
+        from autograder.engine.lease import live_jobs
 
         if not live_jobs():  # see pytest_sessionfinish
             docker_client.images.remove("python:latest", noprune=True)

@@ -1,4 +1,4 @@
-"""The offline classroom bundle (autograder/bundle.py, `make images-export` / `make images-import`).
+"""The offline classroom bundle (autograder/tools/bundle.py, `make images-export` / `make images-import`).
 
 Safe beside other tests: the round trip uses an image of its own (a unique one-file layer imported
 under a `cours-bundle-test-<hex>` tag), never removes nor reloads the course images; the full
@@ -21,17 +21,17 @@ from pathlib import Path
 import docker as docker_sdk
 import pytest
 
-from autograder import bundle as bundle_mod
-from autograder.bundle import BundleError, SaveSizer, manifest_path, read_manifest, same_image
-from autograder.imagefacts import content_id_of, stored_size
-from autograder.images import course_images
+from autograder.tools import bundle as bundle_mod
+from autograder.tools.bundle import BundleError, SaveSizer, manifest_path, read_manifest, same_image
+from autograder.engine.imagefacts import content_id_of, stored_size
+from autograder.readers.images import course_images
 from cases import ROOT
 
 TEST_LABEL = "org.4data.course.bundle-test"
 
 
 def bundle(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "autograder.bundle", *map(str, args)], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "autograder.tools.bundle", *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -195,7 +195,7 @@ def test_round_trip_across_engines(tmp_path):
                   text=False).returncode == 0
 
     def run(*args, env=None):
-        proc = subprocess.run([sys.executable, "-m", "autograder.bundle", *map(str, args)], cwd=ROOT,
+        proc = subprocess.run([sys.executable, "-m", "autograder.tools.bundle", *map(str, args)], cwd=ROOT,
                               capture_output=True, text=True, timeout=300, env=env)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         return json.loads(manifest_path(Path(args[-1])).read_text())

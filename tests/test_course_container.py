@@ -22,7 +22,7 @@ import yaml
 
 from autograder.probes import wait_until
 from autograder.registry import get_lab
-from autograder.sandbox import JOB_LABEL
+from autograder.engine.sandbox import JOB_LABEL
 from cases import ROOT, SOLUTIONS, free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.network]

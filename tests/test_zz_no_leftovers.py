@@ -3,7 +3,7 @@
 import pytest
 
 import conftest
-from autograder.sandbox import leftovers
+from autograder.engine.sandbox import leftovers
 
 
 @pytest.mark.last

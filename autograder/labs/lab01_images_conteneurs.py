@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import signal
 
-from ..core import Fail, Lab, NotYet
-from ..diagnose import missing_command, not_serving, pid1, shell_pid1, shown
-from ..dockerfile import base_images, final_base, is_slim, require_pinned
-from ..probes import (Timeout, container_gone, http_ok, install_steps, pid1_catches, rebuild_after_touch,
+from autograder.core import Fail, Lab, NotYet
+from autograder.probes.diagnose import missing_command, not_serving, pid1, shell_pid1, shown
+from autograder.readers.dockerfile import base_images, final_base, is_slim, require_pinned
+from autograder.probes import (Timeout, container_gone, http_ok, install_steps, pid1_catches, rebuild_after_touch,
                       stop_duration, user_id, wait_http_ok, wait_until)
-from ..runner import Grading
+from autograder.engine.runner import Grading
 
 LAB = Lab(
     id="01-images-conteneurs",

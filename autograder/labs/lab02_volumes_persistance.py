@@ -9,7 +9,7 @@ encore » (:class:`~autograder.core.NotYet`) instead of passing or failing on so
   PostgreSQL writes into the image's anonymous volume, which ``up --force-recreate``
   re-attaches (the rows « survive » by accident, until the next ``down``).
 - The healthcheck is read from Compose's canonical form (its four timing keys) and run where
-  PostgreSQL is down (:mod:`autograder.healthprobe`): one that always succeeds fails there.
+  PostgreSQL is down (:mod:`autograder.probes.health`): one that always succeeds fails there.
 - « S'arrêtent tout de suite sur SIGTERM » is measured: ``docker stop`` of producer and consumer,
   explained by PID 1 (a shell?) and its signal mask (SigCgt: a SIGTERM handler or not).
 """
@@ -19,13 +19,13 @@ from __future__ import annotations
 import signal
 from pathlib import PurePosixPath
 
-from ..core import Fail, Lab, NotYet
-from ..diagnose import SHELLS, pid1, shown
-from ..healthprobe import run_with_service_down
-from ..probes import (container_env, exec_ok, health_status, logs_tail, mount_at,
+from autograder.core import Fail, Lab, NotYet
+from autograder.probes.diagnose import SHELLS, pid1, shown
+from autograder.probes.health import run_with_service_down
+from autograder.probes import (container_env, exec_ok, health_status, logs_tail, mount_at,
                       pg_has_token, pg_service_ready, pg_write_token, pid1_catches, psql,
                       stop_duration, token)
-from ..runner import Grading
+from autograder.engine.runner import Grading
 
 LAB = Lab(
     id="02-volumes-persistance",

@@ -8,7 +8,7 @@ complete; the student writes ``compose.yaml``.
 How each part is graded:
 
 - Port choices are read from the student's canonical configuration
-  (``g.compose().config()``): while grading, :func:`autograder.policy.rewrite` moves every
+  (``g.compose().config()``): while grading, :func:`autograder.engine.policy.rewrite` moves every
   published port to a free port on 127.0.0.1, so the running containers cannot tell.
 - Reachability is asked from inside the running containers with the images' own tools
   (:func:`~autograder.probes.resolve_in`, :func:`~autograder.probes.tcp_connect_from`):
@@ -30,7 +30,7 @@ How each part is graded:
   already maintains, so nothing of the student's stack is disturbed.
 - Start order is read from the canonical ``depends_on`` (what Compose executes), and the
   database's healthcheck must really turn ``healthy`` and fail where PostgreSQL is down
-  (:mod:`autograder.healthprobe`): one that always succeeds makes ``service_healthy`` wait for nothing.
+  (:mod:`autograder.probes.health`): one that always succeeds makes ``service_healthy`` wait for nothing.
 
 The checks follow the starter's TODOs (front port, DB_HOST, networks, start order, db's port);
 one whose subject is absent (no published port, no ``depends_on`` nor healthcheck) says « rien à
@@ -43,14 +43,14 @@ from __future__ import annotations
 import ipaddress
 import json
 
-from ..compose import ComposeProject
-from ..core import Fail, Lab, NotYet
-from ..healthprobe import run_with_service_down
-from ..probes import (Timeout, container_gone, container_env, container_networks, health_status,
+from autograder.engine.compose import ComposeProject
+from autograder.core import Fail, Lab, NotYet
+from autograder.probes.health import run_with_service_down
+from autograder.probes import (Timeout, container_gone, container_env, container_networks, health_status,
                       http_get_from, is_loopback, logs_tail, published_ports, resolve_in,
                       tcp_connect_from, wait_http_ok, wait_pg_ready, wait_tcp_from, wait_until)
-from ..runner import Grading
-from ..sandbox import DockerStepError
+from autograder.engine.runner import Grading
+from autograder.engine.sandbox import DockerStepError
 
 LAB = Lab(
     id="03-reseaux",

@@ -9,11 +9,11 @@ judges what arrived through the registry's HTTP API, then pulls the image back a
 
 The script is untrusted code that drives Docker: it runs in a throwaway container
 (no outside network, no capabilities, read-only root, limits, the job label) where ``docker``
-comes from the course's CLI image and ``DOCKER_HOST`` is :class:`~autograder.apiproxy.ApiProxy`,
+comes from the course's CLI image and ``DOCKER_HOST`` is :class:`~autograder.engine.apiproxy.ApiProxy`,
 an allow-list of the Docker API (build, tag, push and pull to the grader's registry only); see
-:mod:`autograder.scripts`. The daemon pushes to the registry as ``127.0.0.1:PORT`` (a registry
+:mod:`autograder.probes.scripts`. The daemon pushes to the registry as ``127.0.0.1:PORT`` (a registry
 the engine trusts over plain HTTP); the grader reads it where it reaches published ports
-(:func:`~autograder.sandbox.engine_host`).
+(:func:`~autograder.engine.sandbox.engine_host`).
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 
 import docker.errors
 
-from ..apiproxy import Policy
-from ..core import Fail, Lab
-from ..imagefacts import is_podman
-from ..probes import host_port, wait_http_ok
-from ..scripts import run_script
-from ..registry_api import RegistryApi, RegistryError, parse_rfc3339, pull_plain_http, recent, wait_registry
-from ..runner import Grading
-from ..sandbox import DockerStepError, engine_host
+from autograder.engine.apiproxy import Policy
+from autograder.core import Fail, Lab
+from autograder.engine.imagefacts import is_podman
+from autograder.probes import host_port, wait_http_ok
+from autograder.probes.scripts import run_script
+from autograder.probes.registry_http import RegistryApi, RegistryError, parse_rfc3339, pull_plain_http, recent, wait_registry
+from autograder.engine.runner import Grading
+from autograder.engine.sandbox import DockerStepError, engine_host
 
 LAB = Lab(
     id="04-registre",

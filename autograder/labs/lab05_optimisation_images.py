@@ -14,13 +14,13 @@ import secrets
 from pathlib import Path
 from typing import Optional
 
-from ..core import Fail, Lab, NotYet
-from ..diagnose import missing_command, pid1, shell_pid1, shown
-from ..dockerfile import base_images, final_base, is_slim, require_pinned
-from ..probes import (MB, Timeout, added_steps, build_tools_in_image, consecutive_runs, container_gone,
+from autograder.core import Fail, Lab, NotYet
+from autograder.probes.diagnose import missing_command, pid1, shell_pid1, shown
+from autograder.readers.dockerfile import base_images, final_base, is_slim, require_pinned
+from autograder.probes import (MB, Timeout, added_steps, build_tools_in_image, consecutive_runs, container_gone,
                       image_size, install_steps, rebuild_after_touch, wait_until)
-from ..runner import Grading
-from ..sandbox import DockerStepError
+from autograder.engine.runner import Grading
+from autograder.engine.sandbox import DockerStepError
 
 LAB = Lab(
     id="05-optimisation-images",

@@ -23,16 +23,16 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .. import scanners
-from ..core import Fail, Lab, NotYet
-from ..diagnose import not_serving
-from ..healthprobe import run_with_service_down
-from ..dockerfile import base_images, final_base, require_pinned
-from ..probes import (container_gone, health_status, history_secrets, image_attrs, image_healthcheck,
+from autograder.probes import scanners
+from autograder.core import Fail, Lab, NotYet
+from autograder.probes.diagnose import not_serving
+from autograder.probes.health import run_with_service_down
+from autograder.readers.dockerfile import base_images, final_base, require_pinned
+from autograder.probes import (container_gone, health_status, history_secrets, image_attrs, image_healthcheck,
                       image_history, layer_files, logs_tail, save_image, saved_layers, secret_env,
                       user_id, wait_http_ok)
-from ..runner import Grading
-from ..sandbox import DockerStepError
+from autograder.engine.runner import Grading
+from autograder.engine.sandbox import DockerStepError
 
 LAB = Lab(
     id="06-securite-images",

@@ -22,14 +22,14 @@ from typing import Optional
 import docker
 import yaml
 
-from .. import scanners
-from ..core import Fail, Lab, NotYet, Skip
-from ..diagnose import missing_command, pid1, shown
-from ..dockerfile import base_images, final_base, is_slim, require_pinned
-from ..probes import (Timeout, container_gone, find_files_in_image, install_steps, rebuild_after_touch,
+from autograder.probes import scanners
+from autograder.core import Fail, Lab, NotYet, Skip
+from autograder.probes.diagnose import missing_command, pid1, shown
+from autograder.readers.dockerfile import base_images, final_base, is_slim, require_pinned
+from autograder.probes import (Timeout, container_gone, find_files_in_image, install_steps, rebuild_after_touch,
                       wait_until)
-from ..runner import Grading
-from ..sandbox import BuildResult, DockerStepError
+from autograder.engine.runner import Grading
+from autograder.engine.sandbox import BuildResult, DockerStepError
 
 LAB = Lab(
     id="07-dependances-python",

@@ -14,10 +14,10 @@ Contract (see labs/08-postgres-sql/enonce.ipynb):
 * ``backup.sh FILE`` writes a dump of the database to FILE, ``restore.sh FILE`` loads it into the
   (empty) database, both through ``docker compose exec -T db …``. They are untrusted: they run in a
   throwaway container (no outside network, no capabilities, read-only root) with the course's
-  docker CLI and Compose plugin (:mod:`autograder.scripts`), ``COMPOSE_PROJECT_NAME`` /
+  docker CLI and Compose plugin (:mod:`autograder.probes.scripts`), ``COMPOSE_PROJECT_NAME`` /
   ``COMPOSE_FILE`` set to the job and its effective file (copied in, like the dump, which is
   copied out after ``backup.sh`` and back in for ``restore.sh``), and ``DOCKER_HOST`` an
-  :class:`~autograder.apiproxy.ApiProxy` with an :class:`~autograder.apiproxy.ExecPolicy` (exec in
+  :class:`~autograder.engine.apiproxy.ApiProxy` with an :class:`~autograder.engine.apiproxy.ExecPolicy` (exec in
   this project's containers only).
 """
 
@@ -30,13 +30,13 @@ from pathlib import Path
 
 import docker.errors
 
-from .. import scripts
-from ..apiproxy import ExecPolicy
-from ..core import Fail, Lab, NotYet
-from ..probes import (env_file_write, env_hygiene, exec_ok, grader_env, grader_password, logs_tail,
+from autograder.probes import scripts
+from autograder.engine.apiproxy import ExecPolicy
+from autograder.core import Fail, Lab, NotYet
+from autograder.probes import (env_file_write, env_hygiene, exec_ok, grader_env, grader_password, logs_tail,
                       pg_credentials, pg_service_ready, pg_table_checksums, psql)
-from ..runner import Grading
-from ..sandbox import DockerStepError
+from autograder.engine.runner import Grading
+from autograder.engine.sandbox import DockerStepError
 
 LAB = Lab(
     id="08-postgres-sql",
@@ -50,7 +50,7 @@ SERVICES = ("db", "loader")
 TABLES = ("stations", "mesures")
 CSV = "data/mesures.csv"
 IN_LAB = "/lab/08-postgres-sql"
-# Paths under the script container's exchange volume (autograder.scripts.IN_IO).
+# Paths under the script container's exchange volume (autograder.probes.scripts.IN_IO).
 DUMPS = "sauvegardes/sauvegarde.sql"
 COMPOSE_FILE = "compose/compose.json"
 IN_DUMP = f"{scripts.IN_IO}/{DUMPS}"

@@ -11,7 +11,7 @@ Contract (see labs/09-pipeline-dbt-dagster/enonce.ipynb):
   product names trimmed and lower-cased, ``montant = quantite * prix_unitaire``) and two mart
   tables: ``ventes_par_jour (jour, nb_ventes, montant_total)`` and ``ventes_par_produit (produit,
   quantite_totale, montant_total)``, with dbt data tests; ``profiles.yml`` reads ``env_var()``
-  (read by dbt's own renderer, :mod:`autograder.dbtprofile`, with the dbt service's environment:
+  (read by dbt's own renderer, :mod:`autograder.readers.dbt_profile`, with the dbt service's environment:
   a ``target:`` that is itself ``{{ env_var(…) }}`` is dbt's business, not a hand reading's);
 * Dagster keeps its runs in PostgreSQL (dagster-postgres) and launches them with the default run
   launcher (a Docker-socket mount is refused by the policy);
@@ -36,12 +36,12 @@ from decimal import Decimal, InvalidOperation
 
 import yaml
 
-from ..core import Fail, Lab, NotYet, Skip
-from ..dbtprofile import ProfileUnavailable, render
-from ..probes import (Timeout, env_hygiene, grader_env, host_port, logs_tail, pg_service_ready,
+from autograder.core import Fail, Lab, NotYet, Skip
+from autograder.readers.dbt_profile import ProfileUnavailable, render
+from autograder.probes import (Timeout, env_hygiene, grader_env, host_port, logs_tail, pg_service_ready,
                       pg_table_checksums, psql, wait_until)
-from ..runner import Grading
-from ..sandbox import DockerStepError, engine_host
+from autograder.engine.runner import Grading
+from autograder.engine.sandbox import DockerStepError, engine_host
 
 LAB = Lab(
     id="09-pipeline-dbt-dagster",

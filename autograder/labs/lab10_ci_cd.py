@@ -26,9 +26,9 @@ from typing import Any, Optional
 
 import yaml
 
-from ..core import Fail, Lab, NotYet, Skip, several
-from ..runner import Grading
-from ..sandbox import DockerStepError
+from autograder.core import Fail, Lab, NotYet, Skip, several
+from autograder.engine.runner import Grading
+from autograder.engine.sandbox import DockerStepError
 
 LAB = Lab(
     id="10-ci-cd",

@@ -36,13 +36,13 @@ from pathlib import Path
 
 import docker.errors
 
-from ..core import Fail, Lab, NotYet, Skip
-from ..diagnose import missing_command
-from ..imagefacts import is_podman
-from ..policy import DEFAULT_CPUS, DEFAULT_MEMORY, DEFAULT_PIDS, _bytes
-from ..probes import Timeout, logs_tail, wait_until
-from ..runner import Grading
-from ..sandbox import DockerStepError
+from autograder.core import Fail, Lab, NotYet, Skip
+from autograder.probes.diagnose import missing_command
+from autograder.engine.imagefacts import is_podman
+from autograder.engine.policy import DEFAULT_CPUS, DEFAULT_MEMORY, DEFAULT_PIDS, _bytes
+from autograder.probes import Timeout, logs_tail, wait_until
+from autograder.engine.runner import Grading
+from autograder.engine.sandbox import DockerStepError
 
 LAB = Lab(
     id="11-ressources-gpu",

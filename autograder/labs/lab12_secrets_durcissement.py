@@ -41,14 +41,14 @@ from pathlib import Path
 import docker.errors
 import yaml
 
-from ..core import Fail, Lab, NotYet, Skip
-from ..dockerfile import base_images, final_base
-from ..policy import inside
-from ..probes import (Timeout, container_gone, env_file_read, grader_env, host_port, image_attrs,
+from autograder.core import Fail, Lab, NotYet, Skip
+from autograder.readers.dockerfile import base_images, final_base
+from autograder.engine.policy import inside
+from autograder.probes import (Timeout, container_gone, env_file_read, grader_env, host_port, image_attrs,
                       image_history, layer_files, logs_tail, save_image, saved_layers, secret_name, token,
                       user_id, wait_running, wait_until)
-from ..runner import Grading
-from ..sandbox import DockerStepError, engine_host, run_cli
+from autograder.engine.runner import Grading
+from autograder.engine.sandbox import DockerStepError, engine_host, run_cli
 
 LAB = Lab(
     id="12-secrets-durcissement",

@@ -1,5 +1,5 @@
 """The Docker API allow-list proxy in front of the real daemon, driven by the real docker CLI, and
-reached the way a student's script reaches it (autograder.scripts)."""
+reached the way a student's script reaches it (autograder.probes.scripts)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import subprocess
 
 import pytest
 
-from autograder import scripts
-from autograder.apiproxy import REFUSED_PREFIX, ApiProxy, Policy
-from autograder.sandbox import JOB_LABEL, Sandbox
+from autograder.probes import scripts
+from autograder.engine.apiproxy import REFUSED_PREFIX, ApiProxy, Policy
+from autograder.engine.sandbox import JOB_LABEL, Sandbox
 
 pytestmark = pytest.mark.docker
 

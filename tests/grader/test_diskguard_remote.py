@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from autograder.probes import wait_until
-from autograder.sandbox import JOB_LABEL, Sandbox
+from autograder.engine.sandbox import JOB_LABEL, Sandbox
 
 pytestmark = pytest.mark.docker
 

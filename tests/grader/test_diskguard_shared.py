@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from autograder.probes import wait_until
-from autograder.sandbox import JOB_LABEL, Sandbox, leftovers
+from autograder.engine.sandbox import JOB_LABEL, Sandbox, leftovers
 
 pytestmark = pytest.mark.docker
 

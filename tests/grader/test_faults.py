@@ -16,10 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from autograder import lease
+from autograder.engine import lease
 from autograder.notebook import NAME_RE
 from autograder.probes import wait_until
-from autograder.sandbox import JOB_LABEL, leftovers
+from autograder.engine.sandbox import JOB_LABEL, leftovers
 from cases import ROOT, SANDBOX, SOLUTIONS, sandbox_cases
 
 pytestmark = pytest.mark.docker
@@ -35,7 +35,7 @@ def grader(folder, env=None) -> subprocess.Popen:
 
 
 def job_of(proc) -> str | None:
-    """The job of the grader ``proc``, from its lease (autograder.lease): other gradings may run
+    """The job of the grader ``proc``, from its lease (autograder.engine.lease): other gradings may run
     beside this test (`make stress`, other sessions on the engine); only this one's objects count."""
     return next((i.job for i in lease.leases() if i.pid == proc.pid), None)
 

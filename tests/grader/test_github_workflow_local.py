@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autograder import ci
+from autograder.classroom import ci
 from cases import ROOT
 
 pytestmark = pytest.mark.docker

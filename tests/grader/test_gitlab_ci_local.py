@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import ci
+from autograder.classroom import ci
 from autograder.registry import get_lab
 from cases import ROOT
 

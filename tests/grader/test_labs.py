@@ -10,7 +10,7 @@ import pytest
 
 from autograder.core import Status
 from autograder.registry import get_lab
-from autograder.runner import grade
+from autograder.engine.runner import grade
 from cases import LABS, ROOT, SOLUTIONS, lab_ids, variants
 
 pytestmark = pytest.mark.docker

@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from autograder.compose import ComposeProject
-from autograder.policy import NO_MASQUERADE
-from autograder.sandbox import Sandbox
+from autograder.engine.compose import ComposeProject
+from autograder.engine.policy import NO_MASQUERADE
+from autograder.engine.sandbox import Sandbox
 
 pytestmark = pytest.mark.docker
 

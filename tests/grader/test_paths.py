@@ -16,7 +16,7 @@ import pytest
 
 from autograder.core import Status
 from autograder.registry import get_lab
-from autograder.runner import grade
+from autograder.engine.runner import grade
 from cases import ROOT, student_paths
 
 pytestmark = pytest.mark.docker

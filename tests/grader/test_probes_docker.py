@@ -6,7 +6,7 @@ import pytest
 
 from autograder.probes import (pg_credentials, pg_has_token, pg_write_token, psql, stop_duration, user_id,
                                wait_pg_ready)
-from autograder.sandbox import Sandbox
+from autograder.engine.sandbox import Sandbox
 
 pytestmark = pytest.mark.docker
 

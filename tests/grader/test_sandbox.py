@@ -15,8 +15,8 @@ import pytest
 
 from autograder.core import Status
 from autograder.registry import get_lab
-from autograder.runner import grade
-from autograder.sandbox import JOB_LABEL, Sandbox, leftovers
+from autograder.engine.runner import grade
+from autograder.engine.sandbox import JOB_LABEL, Sandbox, leftovers
 from cases import ROOT, refused_cases, sandbox_cases
 
 pytestmark = pytest.mark.docker

@@ -45,8 +45,8 @@ import docker.errors
 import pytest
 
 from autograder.probes import wait_until
-from autograder.sandbox import Sandbox
-from autograder.scripts import CLI_IMAGE, RUNNER_IMAGE
+from autograder.engine.sandbox import Sandbox
+from autograder.probes.scripts import CLI_IMAGE, RUNNER_IMAGE
 from cases import ROOT, SOLUTIONS
 
 pytestmark = [pytest.mark.docker, pytest.mark.network]

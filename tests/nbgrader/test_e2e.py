@@ -23,14 +23,14 @@ import docker
 import nbformat
 import pytest
 
-from autograder import analytics, course
+from autograder.classroom import analytics, course
 from autograder.core import Status
-from autograder.hidden import ENV as HIDDEN_ENV, extended
-from autograder.nbgrade import ANSWER_SUFFIX
-from autograder.quiz import questions, total
+from autograder.classroom.hidden import ENV as HIDDEN_ENV, extended
+from autograder.classroom.nbgrade import ANSWER_SUFFIX
+from autograder.classroom.quiz import questions, total
 from autograder.registry import get_lab
-from autograder.runner import grade
-from autograder.sandbox import leftovers
+from autograder.engine.runner import grade
+from autograder.engine.sandbox import leftovers
 from cases import LABS, ROOT, SOLUTIONS, variants
 
 pytestmark = pytest.mark.docker
@@ -61,7 +61,7 @@ HOST_DEPENDENT = ("07-dependances-python", "11-ressources-gpu")
 # mutant pass and the starter fails.
 HIDDEN = Path(__file__).resolve().parent / "hidden"
 # Two gradings ahead at a time, as `make grade` on this 2-core machine (NBGRADER_WORKERS defaults to
-# the cores): the grades must be those of one grading at a time (issue 17; autograder/course.py
+# the cores): the grades must be those of one grading at a time (issue 17; autograder/classroom/course.py
 # names what used to take points from a grading beside others, and `make stress` compares them).
 WORKERS = 2
 ANSWERS = tomllib.loads((Path(__file__).resolve().parent / "quiz_answers.toml").read_text(encoding="utf-8"))

@@ -1,4 +1,4 @@
-"""Exports an LMS can trust (autograder/exports.py), without Docker: a gradebook built with
+"""Exports an LMS can trust (autograder/classroom/exports.py), without Docker: a gradebook built with
 nbgrader's API on a temporary course, fake autograded notebooks, nbgrader's own
 generate_feedback on them."""
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import course, exports
+from autograder.classroom import course, exports
 from cases import ROOT
 
 LAB1, LAB2, LAB3 = "01-images-conteneurs", "02-volumes-persistance", "03-reseaux"
@@ -73,7 +73,7 @@ def _submit(root: Path, student: str, lab: str, scores: dict[str, float], *, pen
     cells = [nbformat.v4.new_markdown_cell("# Énoncé\nLancez `make check`.")]
     for name, points in CELLS[lab]:
         cell = nbformat.v4.new_code_cell(
-            f"### Vérification : {name}\nfrom autograder.nbgrade import resultat\n"
+            f"### Vérification : {name}\nfrom autograder.classroom.nbgrade import resultat\n"
             f"reussi, message = resultat({name!r})\nassert reussi, message")
         cell.metadata["nbgrader"] = {"grade": True, "grade_id": name, "points": points, "locked": True,
                                      "solution": False, "task": False, "schema_version": 3}
@@ -84,7 +84,7 @@ def _submit(root: Path, student: str, lab: str, scores: dict[str, float], *, pen
                 "error", ename=error, evalue=evalue,
                 traceback=["\x1b[0;31m------------------------------------\x1b[0m",
                            f"\x1b[0;31m{error}\x1b[0m  Traceback (most recent call last)",
-                           f"File \x1b[0;32m{ROOT}/autograder/nbgrade.py:174\x1b[0m, in verifier",
+                           f"File \x1b[0;32m{ROOT}/autograder/classroom/nbgrade.py:174\x1b[0m, in verifier",
                            f"\x1b[0;31m{error}\x1b[0m: {evalue}"])]
         cells.append(cell)
     folder = root / "autograded" / student / lab

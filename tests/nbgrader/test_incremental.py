@@ -1,4 +1,4 @@
-"""Incremental `make grade` (autograder.incremental): only new or changed hand-ins are graded.
+"""Incremental `make grade` (autograder.classroom.incremental): only new or changed hand-ins are graded.
 
 The first tests stand in for nbgrader and the gradebook (no Docker); the last one runs the real
 cycle (release, collect, nbgrader autograde, the grader on Docker) on a temporary course root
@@ -15,7 +15,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import batch, course, incremental, nbgrade
+from autograder.engine import batch
+
+from autograder.classroom import course, incremental, nbgrade
 from cases import LABS, ROOT
 
 LAB = "01-images-conteneurs"
@@ -203,7 +205,7 @@ def test_second_make_grade_after_one_new_hand_in_grades_only_that_one(tmp_path):
         shutil.rmtree(src)
 
     def make_grade() -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "autograder.course", "--root", str(root), "grade",
+        return subprocess.run([sys.executable, "-m", "autograder.classroom.course", "--root", str(root), "grade",
                                "--workers", "2"], capture_output=True, text=True, timeout=600, cwd=ROOT)
 
     hand_in("ana")

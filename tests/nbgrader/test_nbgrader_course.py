@@ -16,7 +16,7 @@ import pytest
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from autograder import course, nbgrade
+from autograder.classroom import course, nbgrade
 from autograder.registry import all_labs
 from cases import LABS, ROOT, SOLUTIONS
 
@@ -84,9 +84,9 @@ def test_autograde_runs_the_grade_cells_only(config):
 @pytest.mark.parametrize("lab", all_labs(), ids=lambda lab: lab.id)
 def test_grade_cells_match_the_registry(lab):
     """Ids, points and order of the grade cells are the registries': the questions
-    (autograder/quiz.py), then the checks; each question's answer cell comes right before its
+    (autograder/classroom/quiz.py), then the checks; each question's answer cell comes right before its
     grade cell (at autograde it must run first)."""
-    from autograder.quiz import questions
+    from autograder.classroom.quiz import questions
 
     nb = nbformat.read(LABS / lab.id / "enonce.ipynb", as_version=4)
     nbformat.validate(nb)
@@ -293,7 +293,7 @@ def test_release_hands_out_the_starter_with_locked_grade_cells(tmp_path, monkeyp
     graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
     # The questions, the public checks, then the instructor's hidden one: its cell is there, its
     # body is not.
-    from autograder.quiz import questions, total
+    from autograder.classroom.quiz import questions, total
 
     quiz = questions(lab.id)
     assert [c.metadata.nbgrader.grade_id for c in graded] == \
@@ -349,7 +349,7 @@ HIDDEN = Path(__file__).resolve().parent / "hidden"
 
 
 def test_hidden_checks_extend_a_copy_of_the_lab():
-    from autograder.hidden import extended, hidden_checks
+    from autograder.classroom.hidden import extended, hidden_checks
     from autograder.registry import get_lab
 
     lab = get_lab("01")
@@ -414,7 +414,7 @@ def test_grading_ahead_keeps_one_report_per_folder_and_never_an_error(tmp_path, 
         folder = root / "submitted" / student / "01-images-conteneurs"
         folder.mkdir(parents=True)
         (folder / "Dockerfile").write_text(f"FROM {student}\n")
-    from autograder import batch
+    from autograder.engine import batch
 
     def child(job):  # a stand-in for `python -m autograder check DIR --json`
         out = _report("passed") if "ana" in str(job.folder) else {"error_fr": "Docker ne répond pas"}

@@ -1,4 +1,4 @@
-"""The question cells (autograder/quiz.py), tested in both directions, without Docker.
+"""The question cells (autograder/classroom/quiz.py), tested in both directions, without Docker.
 
 The reference answers live here (quiz_answers.toml), never in the notebooks: every reference and
 every valid alternative passes, every plausible wrong answer fails with the French explanation.
@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import course, nbgrade, quiz
+from autograder.classroom import course, nbgrade, quiz
 from autograder.registry import all_labs
 from cases import LABS
 
@@ -91,7 +91,7 @@ def test_multiple_choice_accepts_a_list_and_refuses_unknown_letters():
 
 
 def test_answers_are_parsed_never_executed():
-    source = (ROOT / "autograder" / "quiz.py").read_text(encoding="utf-8")
+    source = (ROOT / "autograder" / "classroom" / "quiz.py").read_text(encoding="utf-8")
     for forbidden in ("subprocess", "os.system", "eval(", "exec(", "import os"):
         assert forbidden not in source
 

@@ -14,7 +14,7 @@ import urllib.parse
 
 import pytest
 
-from autograder.apiproxy import (REFUSED_PREFIX, TOKEN_HEADER, ApiProxy, BadRequest, Policy, Request, copy_body,
+from autograder.engine.apiproxy import (REFUSED_PREFIX, TOKEN_HEADER, ApiProxy, BadRequest, Policy, Request, copy_body,
                                  default_upstream, parse_reference, read_head)
 
 JOB = {"org.4data.autograder.job": "ag-test"}
@@ -430,7 +430,7 @@ def test_upstream_over_tcp(tmp_path, monkeypatch):
 
 
 # -- ExecPolicy (lab 08: `docker compose exec` on one project) ----------------------------------
-from autograder.apiproxy import ExecPolicy, PROJECT_LABEL, Request as _Req  # noqa: E402
+from autograder.engine.apiproxy import ExecPolicy, PROJECT_LABEL, Request as _Req  # noqa: E402
 
 
 def _exec_policy():

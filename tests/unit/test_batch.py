@@ -1,4 +1,4 @@
-"""Several gradings at once (autograder.batch, `check DIR… --jobs N`), with stand-in child processes:
+"""Several gradings at once (autograder.engine.batch, `check DIR… --jobs N`), with stand-in child processes:
 order, concurrency, errors, timeouts, and Ctrl-C stopping every grading in flight."""
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from typing import Optional
 
 import pytest
 
-from autograder import batch, cli
+from autograder.engine import batch
+
+from autograder import cli
 from autograder.core import CheckResult, Report, Status
 
 # A stand-in for `python -m autograder check DIR --json`: waits until the folder named by its

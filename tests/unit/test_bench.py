@@ -10,11 +10,11 @@ from types import SimpleNamespace
 import pytest
 from rich.console import Console
 
-from autograder import bench
-from autograder.bench import (Floor, LabBench, Op, ParallelBench, Recorder, Replayer, Unreplayable,
+from autograder.tools import bench
+from autograder.tools.bench import (Floor, LabBench, Op, ParallelBench, Recorder, Replayer, Unreplayable,
                               capacity, capacity_table, compose_subcommand, derive_floor, labs_table,
                               parallel_table, write_json)
-from autograder.sandbox import run_cli
+from autograder.engine.sandbox import run_cli
 
 JOB = "ag-0123abcd"
 CID = "c" * 64  # a compose container, known from a list answer only

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from autograder import builder
-from autograder.sandbox import BuildResult
+from autograder.engine import builder
+from autograder.engine.sandbox import BuildResult
 
 # A real `docker buildx build --progress=plain` log (buildx 0.13, engine 20.10), the second build
 # after a code change: the dependency step is cached, the code step is not.

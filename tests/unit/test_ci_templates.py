@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autograder import ci, course, nbgrade
+from autograder.classroom import ci, course, nbgrade
 from autograder.registry import all_labs, get_lab
 from cases import ROOT
 
@@ -52,7 +52,7 @@ def test_gitlab_job_grades_on_dind_and_keeps_both_reports(released):
     assert service["name"].startswith("docker:") and service["name"].endswith("-dind") and service["alias"] == "docker"
     script = "\n".join(job["script"])
     assert "python -m autograder check" in script and "--json" in script and "--junit rapport-correcteur/junit.xml" in script
-    assert "python -m autograder.ci scorecard" in script and script.rstrip().endswith("exit $code")
+    assert "python -m autograder.classroom.ci scorecard" in script and script.rstrip().endswith("exit $code")
     assert job["artifacts"]["when"] == "always"
     assert job["artifacts"]["reports"]["junit"] == "rapport-correcteur/junit.xml"
     assert "rapport-correcteur/" in job["artifacts"]["paths"]

@@ -1,5 +1,5 @@
 """Compose, YAML and .env errors in French, with the student's file, the line and the fix
-(autograder.composeerrors through ComposeProject.config(), against the real `docker compose config`).
+(autograder.readers.compose_errors through ComposeProject.config(), against the real `docker compose config`).
 
 `docker compose config` needs the Compose v2 plugin, not an engine: these tests run without a daemon.
 Each project lives in a folder named like the grader's temporary copy, and no message may show it.
@@ -13,8 +13,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from autograder import composeerrors
-from autograder.compose import EFFECTIVE_FILE, ComposeProject
+from autograder.readers import compose_errors as composeerrors
+from autograder.engine.compose import EFFECTIVE_FILE, ComposeProject
 from autograder.core import Fail
 
 
@@ -287,7 +287,7 @@ def test_compose_step_output_shows_the_students_file(tmp_path):
 @needs_compose
 def test_dotenv_line_numbers_survive_the_graders_copy(tmp_path):
     # the grader drops COMPOSE_* settings from the copied .env: the lines after them keep their numbers
-    from autograder.runner import copy_submission
+    from autograder.engine.runner import copy_submission
     src = tmp_path / "rendu"
     src.mkdir()
     (src / "compose.yaml").write_text(HEAD)
@@ -301,8 +301,8 @@ def test_dotenv_line_numbers_survive_the_graders_copy(tmp_path):
 
 
 def test_a_timed_out_compose_step_is_cleaned_too(tmp_path, monkeypatch):
-    from autograder import compose
-    from autograder.sandbox import DockerStepError
+    from autograder.engine import compose
+    from autograder.engine.sandbox import DockerStepError
     proj = project(tmp_path, HEAD)
 
     def too_long(args, **options):

@@ -11,7 +11,7 @@ from rich.console import Console
 from autograder import report
 from autograder.core import Check, Fail, GraderUnavailable, Lab, NotYet, Skip, Status, several
 from autograder.registry import all_labs, get_lab, lab_for_folder
-from autograder.runner import grade, student_text
+from autograder.engine.runner import grade, student_text
 
 
 class FakeSandbox:

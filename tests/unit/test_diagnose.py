@@ -1,4 +1,4 @@
-"""Diagnoses from evidence (autograder.diagnose): no Docker, fake containers stand in."""
+"""Diagnoses from evidence (autograder.probes.diagnose): no Docker, fake containers stand in."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from autograder import diagnose
-from autograder.diagnose import Socket, has_command, parse_listening, shell_pid1
-from autograder.dockerfile import instructions
+from autograder.probes import diagnose
+from autograder.probes.diagnose import Socket, has_command, parse_listening, shell_pid1
+from autograder.readers.dockerfile import instructions
 
 PROC = """  sl  local_address rem_address   st tx_queue rx_queue
    0: 0100007F:1388 00000000:0000 0A 00000000:00000000 00:00000000 00000000

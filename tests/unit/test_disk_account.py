@@ -1,6 +1,6 @@
 """The disk guard's account of what one job wrote on a shared engine disk (no Docker)."""
 
-from autograder.sandbox import DiskAccount, writes_unlabelled
+from autograder.engine.sandbox import DiskAccount, writes_unlabelled
 
 MB = 1024**2
 

@@ -1,4 +1,4 @@
-"""`make doctor` (autograder/doctor.py): each condition it diagnoses is detected, simulated where
+"""`make doctor` (autograder/tools/doctor.py): each condition it diagnoses is detected, simulated where
 needed (a CRLF file, a taken port, no daemon, a closed URL, a fake `docker info`, a huge disk
 threshold), and `make doctor`, `make check` and `make lab` use it."""
 
@@ -12,11 +12,11 @@ import threading
 
 import pytest
 
-from autograder import doctor
-from autograder.doctor import Context, Settings, Status
-from autograder.imagefacts import EngineFacts
-from autograder.runner import is_text_source
-from autograder.sandbox import JOB_LABEL
+from autograder.tools import doctor
+from autograder.tools.doctor import Context, Settings, Status
+from autograder.engine.imagefacts import EngineFacts
+from autograder.engine.runner import is_text_source
+from autograder.engine.sandbox import JOB_LABEL
 from cases import ROOT, free_port
 
 NO_DAEMON = "unix:///nonexistent/docker.sock"
@@ -160,7 +160,7 @@ def test_missing_image_fails_with_make_images(tmp_path):
 
 @pytest.mark.docker
 def test_present_image_reports_its_architecture_and_stored_size(tmp_path, docker_client):
-    from autograder.imagefacts import stored_size
+    from autograder.engine.imagefacts import stored_size
 
     tag = "debian:trixie-slim"
     arch = docker_client.api.inspect_image(tag)["Architecture"]
@@ -187,7 +187,7 @@ def test_architecture_compares_host_and_engine(tmp_path):
 
 
 def test_course_images_come_from_the_shared_list():
-    from autograder.images import course_images
+    from autograder.readers.images import course_images
 
     listed = course_images()
     assert listed[0] == "debian:trixie-slim" and "postgres:17" in listed

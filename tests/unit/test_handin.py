@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import course, handin
+from autograder.classroom import course, handin
 from autograder.registry import all_labs
 from cases import LABS, ROOT, SOLUTIONS
 
@@ -277,8 +277,8 @@ def test_make_handin_without_lab_explains_usage_and_help_lists_it():
 
 def test_make_release_passes_the_lab_to_the_release_step():
     dry = _make("-n", "release", "LAB=01").stdout
-    assert "autograder.course release 01" in dry
-    assert _make("-n", "release").stdout.rstrip().endswith("autograder.course release")
+    assert "autograder.classroom.course release 01" in dry
+    assert _make("-n", "release").stdout.rstrip().endswith("autograder.classroom.course release")
 
 
 def test_release_one_lab_by_number_and_refuse_an_unknown_one(tmp_path, capsys, monkeypatch):
@@ -299,7 +299,7 @@ def test_release_one_lab_by_number_and_refuse_an_unknown_one(tmp_path, capsys, m
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("lab", all_labs(), ids=lambda lab: lab.id)
 def test_each_notebook_says_how_to_hand_in_before_its_generated_sections(lab):
-    from autograder.nbgrade import _is_generated, with_section
+    from autograder.classroom.nbgrade import _is_generated, with_section
 
     nb = json.loads((LABS / lab.id / handin.NOTEBOOK).read_text(encoding="utf-8"))
     sources = ["".join(c["source"]) for c in nb["cells"]]

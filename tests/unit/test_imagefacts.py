@@ -1,4 +1,4 @@
-"""autograder/imagefacts.py: image sizes and identities that do not depend on the image store, and
+"""autograder/engine/imagefacts.py: image sizes and identities that do not depend on the image store, and
 the engine's facts. Fake clients serve `docker save` streams built here (classic overlay2 layout,
 OCI layout with gzip blobs as the containerd store writes, zstd), and `docker inspect` / `version`
 / `info` outputs shaped as each engine answers; one docker-marked test measures a real image."""
@@ -13,8 +13,8 @@ import tracemalloc
 import docker
 import pytest
 
-from autograder import imagefacts
-from autograder.imagefacts import ImageFactsError
+from autograder.engine import imagefacts
+from autograder.engine.imagefacts import ImageFactsError
 
 # -- building layers and save archives ---------------------------------------------------------
 FILES = {"usr/bin/app": b"x" * 1000, "etc/conf": b"hello\n", "srv/data.bin": b"\x00" * 70_000}
@@ -448,7 +448,7 @@ def test_engine_facts_podman_rootless():
 
 
 def test_engine_facts_asks_the_builder_module(monkeypatch):
-    """Without an injected builder, engine_facts calls autograder.builder.detect()."""
+    """Without an injected builder, engine_facts calls autograder.engine.builder.detect()."""
     import sys
     import types
 
@@ -458,12 +458,12 @@ def test_engine_facts_asks_the_builder_module(monkeypatch):
         def describe(self):
             return "BuildKit du moteur"
 
-    fake = types.ModuleType("autograder.builder")
+    fake = types.ModuleType("autograder.engine.builder")
     fake.detect = lambda *a, **k: Found()
-    monkeypatch.setitem(sys.modules, "autograder.builder", fake)
-    import autograder
+    monkeypatch.setitem(sys.modules, "autograder.engine.builder", fake)
+    import autograder.engine
 
-    monkeypatch.setattr(autograder, "builder", fake, raising=False)
+    monkeypatch.setattr(autograder.engine, "builder", fake, raising=False)
     f = imagefacts.engine_facts(FakeClient(**DEBIAN_2010))
     assert (f.builder, f.builder_description) == ("buildkit", "BuildKit du moteur")
 

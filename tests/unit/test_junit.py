@@ -13,7 +13,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from autograder import cli, junit
+from autograder import cli
+
+from autograder.report import junit
 from autograder.core import CheckResult, Report, Status
 from cases import ROOT
 
@@ -171,6 +173,6 @@ def test_cli_cannot_grade_still_writes_junit(tmp_path, argv):
 def test_the_grader_needs_junitparser_only_for_junit():
     """A minimal grader (tests/grader/test_topology.py installs the runtime requirements only)
     grades without junitparser: the CLI imports it when --junit is asked for."""
-    code = "import sys, autograder.cli, autograder.batch; assert 'junitparser' not in sys.modules, 'imported'"
+    code = "import sys, autograder.cli, autograder.engine.batch; assert 'junitparser' not in sys.modules, 'imported'"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

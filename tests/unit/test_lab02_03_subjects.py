@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from autograder.core import Fail, NotYet
-from autograder.healthprobe import healthcheck_test, shown_test
+from autograder.probes.health import healthcheck_test, shown_test
 from autograder.labs import lab02_volumes_persistance as lab02
 from autograder.labs import lab03_reseaux as lab03
 from fakes import FakeCompose

@@ -26,7 +26,7 @@ import pytest
 from autograder.core import Fail, NotYet
 from autograder.labs import lab09_pipeline_dbt_dagster as lab09
 from autograder.labs import lab12_secrets_durcissement as lab12
-from autograder.runner import Grading
+from autograder.engine.runner import Grading
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""Leases of gradings in flight (autograder.lease): no Docker needed."""
+"""Leases of gradings in flight (autograder.engine.lease): no Docker needed."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from autograder import lease
+from autograder.engine import lease
 from autograder.probes import wait_until
 
 
@@ -138,7 +138,7 @@ def test_job_names_unfit_for_a_file_are_refused(folder):
 
 
 def test_a_lease_held_by_another_process_is_live_until_it_dies(folder):
-    code = ("import sys, time; from autograder.lease import Lease; l = Lease('ag-child').acquire(); "
+    code = ("import sys, time; from autograder.engine.lease import Lease; l = Lease('ag-child').acquire(); "
             "print('ok', flush=True); sys.stdin.readline()")
     proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                             cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),

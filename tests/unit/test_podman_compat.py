@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import docker.errors
 import pytest
 
-from autograder import builder
-from autograder.imagefacts import is_podman
+from autograder.engine import builder
+from autograder.engine.imagefacts import is_podman
 from autograder.probes import image_healthcheck
-from autograder.registry_api import pull_plain_http
+from autograder.probes.registry_http import pull_plain_http
 
 CHECK = {"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000}
 
@@ -129,7 +129,7 @@ def test_build_secrets_travel_in_the_context_for_buildah(tmp_path):
     import json
     import tarfile
 
-    from autograder.sandbox import _context_with_secrets
+    from autograder.engine.sandbox import _context_with_secrets
 
     ctx = tmp_path / "ctx"
     ctx.mkdir()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from autograder import policy
-from autograder.policy import Refusal, review, review_sources, rewrite
+from autograder.engine import policy
+from autograder.engine.policy import Refusal, review, review_sources, rewrite
 
 LABELS = {"org.4data.autograder.job": "ag-1"}
 

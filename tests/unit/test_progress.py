@@ -8,7 +8,7 @@ import sys
 
 from rich.console import Console
 
-from autograder.progress import Steps
+from autograder.report.progress import Steps
 from cases import ROOT
 
 

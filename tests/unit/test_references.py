@@ -3,7 +3,7 @@ cross-references and links resolve to an existing notebook and one of its markdo
 
 The forms, as the course writes them (French):
 
-* quiz corrections (``autograder/quiz.py``, the « Voir … » part of each explanation), in the
+* quiz corrections (``autograder/classroom/quiz.py``, the « Voir … » part of each explanation), in the
   question's lab notebook: « Titre » names a heading (its number « 11. » and a trailing
   parenthesis « (TODO 2, 3) » may be left out); « la section 11 » / « la partie 6 » a numbered
   heading; « la section 11, « Titre » » both, the same heading; « l'étape 5 de « Titre » »
@@ -26,7 +26,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from autograder.quiz import QUESTIONS
+from autograder.classroom.quiz import QUESTIONS
 from cases import ROOT
 
 Q = r"«[\s\u00a0]*(.+?)[\s\u00a0]*»"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import scanners
+from autograder.probes import scanners
 from cases import tar_of
 from autograder.probes import history_secrets, layer_files, saved_layers, secret_env, secret_name
 
@@ -321,7 +321,7 @@ def test_a_missing_trivy_makes_the_check_skipped_here_not_an_error(no_trivy_bina
     """Through the grader's own runner: lab 06's trivy check, without trivy, is « Non évalué ici »."""
     from types import SimpleNamespace
     from autograder.core import Check, Status
-    from autograder.runner import run_check
+    from autograder.engine.runner import run_check
 
     client = FakeDocker(present=False, pull=[{"error": "no such host"}])
     check = Check("06-trivy-config", "trivy config", 1, lambda g: scanners.trivy_config(Path(__file__),
@@ -370,7 +370,7 @@ def test_trivy_runs_in_a_container_of_the_engine(docker_client, no_trivy_binary,
     """The container branch for real: a stand-in for the pinned image holding this venv's trivy
     (no registry here), fed by put_archive, no network; nothing of the job is left behind."""
     import secrets as _secrets
-    from autograder.sandbox import JOB_LABEL, leftovers
+    from autograder.engine.sandbox import JOB_LABEL, leftovers
     wheel_trivy = Path(REAL_PYTHON).parent / "trivy"
     if not wheel_trivy.is_file():
         pytest.skip("no trivy binary in this venv to put in a stand-in image")

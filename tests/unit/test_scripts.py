@@ -1,4 +1,4 @@
-"""What the grader puts into a student's script container (autograder.scripts), without Docker."""
+"""What the grader puts into a student's script container (autograder.probes.scripts), without Docker."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import os
 import tarfile
 
-from autograder.scripts import IN_CONFIG, IN_SUBMISSION, _io_archive, interpreter
+from autograder.probes.scripts import IN_CONFIG, IN_SUBMISSION, _io_archive, interpreter
 
 
 def test_the_exchange_archive_holds_the_submission_the_cli_config_inputs_and_output_folders(tmp_path):

@@ -1,7 +1,7 @@
 """Static readers: Dockerfile bases and the legacy builder's log."""
 
-from autograder.dockerfile import base_images, final_base, is_slim
-from autograder.sandbox import BuildResult
+from autograder.readers.dockerfile import base_images, final_base, is_slim
+from autograder.engine.sandbox import BuildResult
 
 
 def write(tmp_path, text):

@@ -7,8 +7,10 @@ from types import SimpleNamespace
 
 from rich.console import Console
 
-from autograder import cli, lease
-from autograder.sandbox import JOB_LABEL, labelled_jobs, sweep
+from autograder import cli
+
+from autograder.engine import lease
+from autograder.engine.sandbox import JOB_LABEL, labelled_jobs, sweep
 
 
 class Obj:

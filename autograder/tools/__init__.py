@@ -1,0 +1,1 @@
+"""Machine tools: the doctor (is this machine ready?), offline image bundles, the grading benchmark."""
