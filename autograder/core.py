@@ -15,10 +15,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable, Optional
-
-if TYPE_CHECKING:  # pragma: no cover
-    from autograder.engine.runner import Grading
+from typing import Any, Callable, Iterable, Optional
 
 LAB_ID = re.compile(r"^(?P<num>\d{2})-[a-z0-9]+(?:-[a-z0-9]+)*$")
 CHECK_ID = re.compile(r"^\d{2}-[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -80,7 +77,10 @@ class Skip(Exception):
     """The check cannot be judged on this host; it earns nothing and says why."""
 
 
-VerifyFn = Callable[["Grading"], Optional[str]]
+# The core is the package's foundation and knows nothing of the engine: a check's ``verify`` (and a
+# lab's ``prepare``) receives the engine's ``Grading`` (autograder.engine.runner), typed Any here.
+GradingT = Any
+VerifyFn = Callable[[GradingT], Optional[str]]
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ class Lab:
     # Containers reach outside the host only when the lab needs it (e.g. to download packages).
     internet: bool = False
     checks: list[Check] = field(default_factory=list)
-    prepare: Optional[Callable[["Grading"], None]] = None
+    prepare: Optional[Callable[[GradingT], None]] = None
 
     def __post_init__(self) -> None:
         if not LAB_ID.match(self.id):
