@@ -22,228 +22,17 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
-from dataclasses import dataclass, field
-from typing import Callable, Optional
 
-COMMANDE, CHOIX, VALEUR = "commande", "choix", "valeur"
-POINTS = 0.5
+from autograder.readers.answers import (CHOIX, COMMANDE, LS_CONTAINERS, POINTS, VALEUR, Faux, Question,
+                                        choix, docker, mots, question, spec, texte, valeur)
 
-
-class Faux(Exception):
-    """A wrong answer; the message (possibly empty) says what is wrong with this one."""
-
-
-@dataclass(frozen=True)
-class Question:
-    id: str
-    prompt: str                      # Markdown, French, "vous"
-    variable: str                    # the answer variable of the notebook
-    kind: str                        # COMMANDE, CHOIX or VALEUR
-    explanation: str                 # shown when wrong: what was expected, and where to read
-    check: Callable[[str], None]     # raises Faux when wrong
-    choices: tuple[tuple[str, str], ...] = ()
-    points: float = POINTS
-
-    @property
-    def lab(self) -> str:
-        return self.id[:2]
-
-
-# ---------------------------------------------------------------------------------------------
-# Normalisation and parsing (nothing is ever executed)
-# ---------------------------------------------------------------------------------------------
-_QUOTES = str.maketrans({"“": '"', "”": '"', "«": '"', "»": '"', "‘": "'", "’": "'", "\u00a0": " "})
-
-
-def texte(reponse) -> str:
-    """The answer as one stripped line: typographic quotes made plain, an outer pair of quotes,
-    a shell prompt (``$``) or a notebook ``!`` removed."""
-    if isinstance(reponse, (list, tuple, set, frozenset)):
-        reponse = ", ".join(str(x) for x in reponse)
-    s = " ".join(str(reponse if reponse is not None else "").translate(_QUOTES).split())
-    s = s.strip("`").strip()
-    if len(s) >= 2 and s[0] == s[-1] and s[0] in "'\"" and s.count(s[0]) == 2:
-        s = s[1:-1].strip()
-    s = re.sub(r"^(\$|#|!|%%?\w*)\s*", "", s) if re.match(r"^(\$ |# |!|%)", s) else s
-    return s
-
-
-def mots(reponse: str) -> list[str]:
-    """shlex tokens of one command (``sudo`` dropped); a pipeline or a list of commands is refused."""
-    try:
-        toks = shlex.split(reponse)
-    except ValueError:
-        raise Faux("La commande est illisible (guillemet non fermé ?).") from None
-    if any(t in ("|", ";", "&&", "||", "&") or t.endswith(";") for t in toks):
-        raise Faux("Écrivez une seule commande, sans `|`, `;` ni `&&`.")
-    if toks[:1] == ["sudo"]:
-        toks = toks[1:]
-    return toks
-
-
-@dataclass
-class Ligne:
-    """A parsed command line: the canonical command path, its options (canonical name → values)
-    and its positional arguments."""
-    path: tuple[str, ...]
-    options: dict[str, list[str]] = field(default_factory=dict)
-    args: list[str] = field(default_factory=list)
-
-    def has(self, name: str) -> bool:
-        return name in self.options
-
-
-def options(toks: list[str], spec: dict[str, tuple[str, bool]],
-            interspersed: bool = True) -> tuple[dict[str, list[str]], list[str]]:
-    """Parse ``toks`` with ``spec`` (every spelling → (canonical name, takes a value)), as pflag
-    does: ``--name value``, ``--name=value``, ``-x value``, ``-xvalue``, ``-abc``. An unknown
-    option is a wrong answer (it changes the meaning, or does not exist). Without
-    ``interspersed`` (``compose exec/run SERVICE COMMAND…``), everything after the first argument
-    is an argument."""
-    opts: dict[str, list[str]] = {}
-    args: list[str] = []
-    i = 0
-    while i < len(toks):
-        t = toks[i]
-        if args and not interspersed:
-            args.append(t)
-        elif t.startswith("--") and len(t) > 2:
-            name, eq, value = t.partition("=")
-            if name not in spec:
-                raise Faux(f"Option inattendue ici : `{name}`.")
-            canon, takes = spec[name]
-            if takes and not eq:
-                if i + 1 >= len(toks):
-                    raise Faux(f"`{name}` attend une valeur.")
-                i += 1
-                value = toks[i]
-            opts.setdefault(canon, []).append(value if takes else "")
-        elif t.startswith("-") and len(t) > 1:
-            j = 1
-            while j < len(t):
-                name = "-" + t[j]
-                if name not in spec:
-                    raise Faux(f"Option inattendue ici : `{name}`.")
-                canon, takes = spec[name]
-                if takes:
-                    value = t[j + 1:].lstrip("=")
-                    if not value:
-                        if i + 1 >= len(toks):
-                            raise Faux(f"`{name}` attend une valeur.")
-                        i += 1
-                        value = toks[i]
-                    opts.setdefault(canon, []).append(value)
-                    break
-                opts.setdefault(canon, []).append("")
-                j += 1
-        else:
-            args.append(t)
-        i += 1
-    return opts, args
-
-
-def _spec(*entries: tuple[str, bool]) -> dict[str, tuple[str, bool]]:
-    """``("-q --quiet", False)`` → every spelling mapped to the long name."""
-    out = {}
-    for names, takes in entries:
-        spellings = names.split()
-        for s in spellings:
-            out[s] = (spellings[-1], takes)
-    return out
-
-
-DOCKER_GLOBAL = _spec(("-c --context", True), ("-H --host", True), ("--config", True),
-                      ("-l --log-level", True), ("-D --debug", False), ("--tls", False),
-                      ("--tlsverify", False))
-COMPOSE_GLOBAL = _spec(("-f --file", True), ("-p --project-name", True), ("--profile", True),
-                       ("--env-file", True), ("--project-directory", True), ("--ansi", True),
-                       ("--progress", True), ("--parallel", True), ("--compatibility", False),
-                       ("--dry-run", False), ("--all-resources", False))
-# docker's shortcuts and aliases → one canonical path.
-ALIASES = {
-    ("ps",): ("container", "ls"), ("container", "ps"): ("container", "ls"),
-    ("container", "list"): ("container", "ls"), ("images",): ("image", "ls"),
-    ("image", "list"): ("image", "ls"), ("volume", "list"): ("volume", "ls"),
-    ("network", "list"): ("network", "ls"), ("container", "inspect"): ("inspect",),
-}
-V1 = ("`docker-compose` (avec un tiret) est Compose v1, plus maintenu depuis 2023 : le cours "
-      "utilise Compose v2, `docker compose` (avec une espace).")
-
-
-def _skip(toks: list[str], spec: dict[str, tuple[str, bool]]) -> list[str]:
-    """``toks`` without its leading global options (checked against ``spec``)."""
-    while toks and toks[0].startswith("-"):
-        name, eq, _ = toks[0].partition("=")
-        if name not in spec:
-            raise Faux(f"Option inattendue ici : `{name}`.")
-        toks = toks[2:] if spec[name][1] and not eq else toks[1:]
-    return toks
-
-
-def docker(reponse: str, commands: dict[tuple[str, ...], dict[str, tuple[str, bool]]]) -> Ligne:
-    """Parse a ``docker …`` command. ``commands`` maps the accepted canonical paths to their
-    option specs; any other command is wrong (the checker's caller adds the explanation)."""
-    toks = mots(reponse)
-    if not toks:
-        raise Faux("")
-    if toks[0] == "docker-compose":
-        raise Faux(V1)
-    if toks[0] != "docker":
-        raise Faux(f"La commande commence par `docker` (pas `{toks[0]}`).")
-    rest = toks[1:]
-    rest = _skip(rest, DOCKER_GLOBAL)  # docker's global options (--context, -H…)
-    if rest[:1] == ["compose"]:
-        rest = _skip(rest[1:], COMPOSE_GLOBAL)  # -f, -p, --profile…
-        path: tuple[str, ...] = ("compose",) + tuple(rest[:1])
-        rest = rest[1:]
-    else:
-        n = 2 if rest and rest[0] in ("container", "image", "volume", "network", "system", "builder") else 1
-        path, rest = tuple(rest[:n]), rest[n:]
-    path = ALIASES.get(path, path)
-    if path not in commands:
-        raise Faux(f"`{' '.join(toks[:1 + len(path)])}` ne fait pas ce qui est demandé.")
-    opts, args = options(rest, commands[path], interspersed=path not in (("compose", "exec"),
-                                                                           ("compose", "run")))
-    return Ligne(path, opts, args)
-
-
-def lettres(reponse: str, valides: str) -> frozenset[str]:
-    """The set of letters of a multiple-choice answer: ``"B, d"``, ``"db"``, ``"B et D"``…"""
-    s = re.sub(r"\b(et|and)\b", " ", reponse, flags=re.I).upper()
-    s = re.sub(r"[\s,;/+&().\-\[\]'\"]", "", s)
-    if not s or not s.isalpha() or set(s) - set(valides):
-        raise Faux(f"Répondez par une ou plusieurs lettres parmi {', '.join(valides)}.")
-    return frozenset(s)
-
-
-def choix(*bonnes: str, indices: Optional[dict[str, str]] = None):
-    """Checker of a multiple choice: exactly the letters ``bonnes``; ``indices`` gives a hint per
-    wrongly ticked (or missed) letter."""
-    attendu = frozenset(bonnes)
-
-    def check(reponse: str) -> None:
-        got = lettres(reponse, check.valides)
-        if got != attendu:
-            hints = [indices[x] for x in sorted(got ^ attendu) if indices and x in indices]
-            raise Faux(" ".join(hints))
-
-    check.valides = "ABCDEF"
-    return check
-
-
-def _valeur(reponse: str) -> str:
-    return reponse.strip().strip("`'\"").strip()
+__all__ = ["CHOIX", "COMMANDE", "POINTS", "QUESTIONS", "VALEUR", "Faux", "Question", "corriger", "evaluer",
+           "get", "questions", "total"]
 
 
 # ---------------------------------------------------------------------------------------------
 # Checkers that need more than a letter set
 # ---------------------------------------------------------------------------------------------
-LS_CONTAINERS = _spec(("-a --all", False), ("-q --quiet", False), ("-s --size", False),
-                      ("--no-trunc", False), ("--format", True), ("-f --filter", True),
-                      ("-n --last", True), ("-l --latest", False))
-
-
 def _tous_conteneurs(r: str) -> None:
     ligne = docker(r, {("container", "ls"): LS_CONTAINERS})
     if ligne.args:
@@ -262,14 +51,14 @@ def _volumes(r: str) -> None:
         raise Faux("`docker compose volumes` ne montre que les volumes d'un projet, pas ceux de la machine.")
     if toks[:3] == ["docker", "volume", "inspect"]:
         raise Faux("`inspect` détaille un volume que vous nommez ; il ne les liste pas.")
-    ligne = docker(r, {("volume", "ls"): _spec(("-q --quiet", False), ("--format", True),
-                                               ("-f --filter", True), ("--cluster", False))})
+    ligne = docker(r, {("volume", "ls"): spec(("-q --quiet", False), ("--format", True),
+                                              ("-f --filter", True), ("--cluster", False))})
     if ligne.args:
         raise Faux("`docker volume ls` ne prend pas d'argument (un filtre passe par `--filter`).")
 
 
 def _nom_db(r: str) -> None:
-    v = _valeur(r).lower()
+    v = valeur(r).lower()
     v = re.sub(r"^\w+://", "", v).split("/")[0].split("@")[-1]
     if v in ("db", "db:5432"):
         return
@@ -286,11 +75,11 @@ def _nom_db(r: str) -> None:
 
 
 def _inspect_reseau(r: str) -> None:
-    ligne = docker(r, {("network", "inspect"): _spec(("-f --format", True), ("-v --verbose", False)),
-                       ("inspect",): _spec(("-f --format", True), ("-s --size", False), ("--type", True)),
+    ligne = docker(r, {("network", "inspect"): spec(("-f --format", True), ("-v --verbose", False)),
+                       ("inspect",): spec(("-f --format", True), ("-s --size", False), ("--type", True)),
                        ("container", "ls"): LS_CONTAINERS,
-                       ("network", "ls"): _spec(("-q --quiet", False), ("--format", True),
-                                                ("-f --filter", True), ("--no-trunc", False))})
+                       ("network", "ls"): spec(("-q --quiet", False), ("--format", True),
+                                               ("-f --filter", True), ("--no-trunc", False))})
     if ligne.path == ("network", "ls"):
         raise Faux("`docker network ls` liste les réseaux, pas les conteneurs branchés sur l'un d'eux.")
     if ligne.path == ("container", "ls"):
@@ -306,7 +95,7 @@ def _inspect_reseau(r: str) -> None:
 
 
 def _semver(r: str) -> None:
-    v = _valeur(r).lower().removeprefix("v")
+    v = valeur(r).lower().removeprefix("v")
     if v == "2.0.0":
         return
     hints = {"1.3.0": "`1.3.0` annonce une nouveauté compatible ; supprimer une route ne l'est pas.",
@@ -374,7 +163,7 @@ def _no_cache_dir(r: str) -> None:
 
 
 def _verrou(r: str) -> None:
-    v = _valeur(r).rstrip("/").split("/")[-1]
+    v = valeur(r).rstrip("/").split("/")[-1]
     if v == "poetry.lock":
         return
     if v.lower() == "poetry.lock":
@@ -387,7 +176,7 @@ def _verrou(r: str) -> None:
 
 
 def _initdb(r: str) -> None:
-    v = _valeur(r).rstrip("/")
+    v = valeur(r).rstrip("/")
     if v == "/docker-entrypoint-initdb.d" or v.rsplit("/", 1)[0] == "/docker-entrypoint-initdb.d":
         return
     if v.lstrip("./") == "docker-entrypoint-initdb.d":
@@ -405,11 +194,11 @@ def _exec_t(r: str) -> None:
     if toks in (["-T"], ["--no-TTY"]):
         return
     if toks[:3] == ["docker", "compose", "exec"]:
-        ligne = docker(r, {("compose", "exec"): _spec(("-T --no-TTY", False), ("-i --interactive", False),
-                                                      ("-t --tty", False),
-                                                      ("-u --user", True), ("-e --env", True),
-                                                      ("-w --workdir", True), ("-d --detach", False),
-                                                      ("--privileged", False), ("--index", True))})
+        ligne = docker(r, {("compose", "exec"): spec(("-T --no-TTY", False), ("-i --interactive", False),
+                                                     ("-t --tty", False),
+                                                     ("-u --user", True), ("-e --env", True),
+                                                     ("-w --workdir", True), ("-d --detach", False),
+                                                     ("--privileged", False), ("--index", True))})
         if ligne.has("--no-TTY") and not ligne.has("--tty") and not ligne.has("--detach"):
             return
     if toks in (["-t"], ["--tty"], ["-it"], ["-ti"]) or "-t" in toks or "-it" in toks:
@@ -422,11 +211,11 @@ def _exec_t(r: str) -> None:
     raise Faux("")
 
 
-RUN_OPTIONS = _spec(("--rm", False), ("-T --no-TTY", False), ("-e --env", True), ("--build", False),
-                    ("--quiet-pull", False), ("--remove-orphans", False), ("--name", True),
-                    ("-i --interactive", False), ("--pull", True), ("-u --user", True),
-                    ("-w --workdir", True), ("--use-aliases", False), ("--entrypoint", True),
-                    ("-d --detach", False), ("--no-deps", False))
+RUN_OPTIONS = spec(("--rm", False), ("-T --no-TTY", False), ("-e --env", True), ("--build", False),
+                   ("--quiet-pull", False), ("--remove-orphans", False), ("--name", True),
+                   ("-i --interactive", False), ("--pull", True), ("-u --user", True),
+                   ("-w --workdir", True), ("--use-aliases", False), ("--entrypoint", True),
+                   ("-d --detach", False), ("--no-deps", False))
 
 
 def _run_dbt(r: str) -> None:
@@ -435,8 +224,8 @@ def _run_dbt(r: str) -> None:
         raise Faux("`docker run` lance une image par son nom, sans Compose : ni le service `dbt`, ni son "
                    "réseau, ni sa base.")
     ligne = docker(r, {("compose", "run"): RUN_OPTIONS,
-                       ("compose", "up"): _spec(("-d --detach", False), ("--wait", False),
-                                                ("--build", False), ("--profile", True))})
+                       ("compose", "up"): spec(("-d --detach", False), ("--wait", False),
+                                               ("--build", False), ("--profile", True))})
     if ligne.path == ("compose", "up"):
         raise Faux("`up` démarre les services pour qu'ils tournent ; un service ponctuel se lance avec "
                    "une autre sous-commande, qui lui passe aussi des arguments.")
@@ -451,7 +240,7 @@ def _run_dbt(r: str) -> None:
 
 
 def _short_sha(r: str) -> None:
-    v = _valeur(r)
+    v = valeur(r)
     v = re.sub(r"^\$\{?([A-Za-z_]+)\}?$", r"\1", v)
     if v == "CI_COMMIT_SHORT_SHA":
         return
@@ -466,7 +255,7 @@ def _short_sha(r: str) -> None:
 
 
 def _code_oom(r: str) -> None:
-    v = re.sub(r"^(exit\s+)?(code\s*(de sortie)?\s*:?\s*)", "", _valeur(r).lower()).strip()
+    v = re.sub(r"^(exit\s+)?(code\s*(de sortie)?\s*:?\s*)", "", valeur(r).lower()).strip()
     if v == "137":
         return
     hints = {"9": "9 est le numéro du signal (`SIGKILL`) ; le code de sortie vaut 128 + ce numéro.",
@@ -477,10 +266,10 @@ def _code_oom(r: str) -> None:
 
 
 def _oomkilled(r: str) -> None:
-    ligne = docker(r, {("inspect",): _spec(("-f --format", True), ("-s --size", False), ("--type", True)),
-                       ("container", "ls"): LS_CONTAINERS, ("logs",): _spec(("-f --follow", False),
-                                                                            ("-n --tail", True)),
-                       ("stats",): _spec(("--no-stream", False), ("-a --all", False), ("--format", True))})
+    ligne = docker(r, {("inspect",): spec(("-f --format", True), ("-s --size", False), ("--type", True)),
+                       ("container", "ls"): LS_CONTAINERS, ("logs",): spec(("-f --follow", False),
+                                                                           ("-n --tail", True)),
+                       ("stats",): spec(("--no-stream", False), ("-a --all", False), ("--format", True))})
     if ligne.path == ("container", "ls"):
         raise Faux("`docker ps -a` montre le code de sortie, pas sa cause : 137 peut aussi venir d'un "
                    "`docker kill`.")
@@ -498,7 +287,7 @@ def _oomkilled(r: str) -> None:
 
 
 def _chemin_secret(r: str) -> None:
-    v = _valeur(r).rstrip("/")
+    v = valeur(r).rstrip("/")
     # /var/run is a link to /run in the Debian-based images of the course: the same file.
     if v in ("/run/secrets/db_password", "/var/run/secrets/db_password"):
         return
@@ -518,11 +307,7 @@ def _chemin_secret(r: str) -> None:
 # ---------------------------------------------------------------------------------------------
 # The registry
 # ---------------------------------------------------------------------------------------------
-def _q(id, prompt, variable, kind, explanation, check, choices=()) -> Question:
-    if choices:
-        check.valides = "".join(letter for letter, _ in choices)
-    return Question(id=id, prompt=prompt, variable=variable, kind=kind, explanation=explanation,
-                    check=check, choices=tuple(choices))
+_q = question
 
 
 QUESTIONS: list[Question] = [

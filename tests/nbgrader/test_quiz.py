@@ -91,9 +91,10 @@ def test_multiple_choice_accepts_a_list_and_refuses_unknown_letters():
 
 
 def test_answers_are_parsed_never_executed():
-    source = (ROOT / "autograder" / "classroom" / "quiz.py").read_text(encoding="utf-8")
-    for forbidden in ("subprocess", "os.system", "eval(", "exec(", "import os"):
-        assert forbidden not in source
+    for path in ("autograder/readers/answers.py", "autograder/classroom/quiz.py"):
+        source = (ROOT / path).read_text(encoding="utf-8")
+        for forbidden in ("subprocess", "os.system", "eval(", "exec(", "import os"):
+            assert forbidden not in source, path
 
 
 # ---------------------------------------------------------------------------------------------
