@@ -1,6 +1,7 @@
-"""Lab discovery: every module in ``autograder/labs`` defines one ``LAB``.
+"""Lab discovery: every module in ``autograder/labs`` defines one ``LAB`` and its quiz questions
+(``QUESTIONS``, read by :mod:`autograder.classroom.quiz`).
 
-The list of labs is derived from the package, never maintained by hand.
+The lists of labs and of questions are derived from the package, never maintained by hand.
 """
 
 from __future__ import annotations
@@ -10,16 +11,19 @@ import pkgutil
 import re
 from functools import lru_cache
 from pathlib import Path
+from types import ModuleType
 
 from autograder import labs as _labs_pkg
 from autograder.core import GraderUnavailable, Lab
+from autograder.readers.answers import Question
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @lru_cache(maxsize=None)
-def all_labs() -> tuple[Lab, ...]:
-    found = []
+def _lab_modules() -> dict[str, ModuleType]:
+    """The modules of ``autograder/labs``, by the id of the lab each defines."""
+    found = {}
     for info in pkgutil.iter_modules(_labs_pkg.__path__):
         if info.name.startswith("_"):
             continue
@@ -27,14 +31,38 @@ def all_labs() -> tuple[Lab, ...]:
         lab = getattr(module, "LAB", None)
         if not isinstance(lab, Lab):
             raise TypeError(f"autograder.labs.{info.name} defines no LAB")
-        found.append(lab)
-    found.sort(key=lambda lab: lab.id)
+        if lab.id in found:
+            raise ValueError(f"two lab modules define {lab.id}")
+        found[lab.id] = module
+    return found
+
+
+@lru_cache(maxsize=None)
+def all_labs() -> tuple[Lab, ...]:
+    found = sorted((module.LAB for module in _lab_modules().values()), key=lambda lab: lab.id)
     ids = [lab.id for lab in found]
     if len(set(l.number for l in found)) != len(found):
         raise ValueError(f"two labs share a number: {ids}")
     check_ids = [c.id for lab in found for c in lab.checks]
     if len(set(check_ids)) != len(check_ids):
         raise ValueError("check ids must be unique across labs")
+    return tuple(found)
+
+
+@lru_cache(maxsize=None)
+def all_questions() -> tuple[Question, ...]:
+    """Every lab's quiz questions (the ``QUESTIONS`` of its module), in the labs' order."""
+    found = []
+    for lab in all_labs():
+        for q in getattr(_lab_modules()[lab.id], "QUESTIONS", ()):
+            if not isinstance(q, Question) or not q.id.startswith(f"{lab.number}-q-"):
+                raise ValueError(f"{lab.id}: {q!r} is not a question of this lab (id {lab.number}-q-…)")
+            found.append(q)
+    ids = [q.id for q in found] + [c.id for lab in all_labs() for c in lab.checks]
+    if len(set(ids)) != len(ids):
+        raise ValueError("question ids must be unique and differ from every check id")
+    if len({q.variable for q in found}) != len(found):
+        raise ValueError("each question must have its own answer variable")
     return tuple(found)
 
 
