@@ -25,8 +25,8 @@ from __future__ import annotations
 import json
 import re
 
-from autograder.readers.answers import (CHOIX, COMMANDE, LS_CONTAINERS, POINTS, VALEUR, Faux, Question,
-                                        choix, docker, mots, question, spec, texte, valeur)
+from autograder.readers.answers import (CHOIX, COMMANDE, INSPECT, LS_CONTAINERS, POINTS, VALEUR, Faux, Question,
+                                        choix, docker_command, mots, question, spec, texte, valeur)
 from autograder.registry import all_questions
 
 __all__ = ["CHOIX", "COMMANDE", "POINTS", "QUESTIONS", "VALEUR", "Faux", "Question", "corriger", "evaluer",
@@ -52,7 +52,7 @@ def _all() -> tuple[Question, ...]:
 # Checkers that need more than a letter set
 # ---------------------------------------------------------------------------------------------
 def _tous_conteneurs(r: str) -> None:
-    ligne = docker(r, {("container", "ls"): LS_CONTAINERS})
+    ligne = docker_command(r, {("container", "ls"): LS_CONTAINERS})
     if ligne.args:
         raise Faux("Cette commande ne prend pas d'argument.")
     if not ligne.has("--all"):
@@ -69,8 +69,8 @@ def _volumes(r: str) -> None:
         raise Faux("`docker compose volumes` ne montre que les volumes d'un projet, pas ceux de la machine.")
     if toks[:3] == ["docker", "volume", "inspect"]:
         raise Faux("`inspect` détaille un volume que vous nommez ; il ne les liste pas.")
-    ligne = docker(r, {("volume", "ls"): spec(("-q --quiet", False), ("--format", True),
-                                              ("-f --filter", True), ("--cluster", False))})
+    ligne = docker_command(r, {("volume", "ls"): spec(("-q --quiet", False), ("--format", True),
+                                                      ("-f --filter", True), ("--cluster", False))})
     if ligne.args:
         raise Faux("`docker volume ls` ne prend pas d'argument (un filtre passe par `--filter`).")
 
@@ -93,11 +93,10 @@ def _nom_db(r: str) -> None:
 
 
 def _inspect_reseau(r: str) -> None:
-    ligne = docker(r, {("network", "inspect"): spec(("-f --format", True), ("-v --verbose", False)),
-                       ("inspect",): spec(("-f --format", True), ("-s --size", False), ("--type", True)),
-                       ("container", "ls"): LS_CONTAINERS,
-                       ("network", "ls"): spec(("-q --quiet", False), ("--format", True),
-                                               ("-f --filter", True), ("--no-trunc", False))})
+    ligne = docker_command(r, {("network", "inspect"): spec(("-f --format", True), ("-v --verbose", False)),
+                               ("inspect",): INSPECT, ("container", "ls"): LS_CONTAINERS,
+                               ("network", "ls"): spec(("-q --quiet", False), ("--format", True),
+                                                       ("-f --filter", True), ("--no-trunc", False))})
     if ligne.path == ("network", "ls"):
         raise Faux("`docker network ls` liste les réseaux, pas les conteneurs branchés sur l'un d'eux.")
     if ligne.path == ("container", "ls"):
@@ -212,11 +211,10 @@ def _exec_t(r: str) -> None:
     if toks in (["-T"], ["--no-TTY"]):
         return
     if toks[:3] == ["docker", "compose", "exec"]:
-        ligne = docker(r, {("compose", "exec"): spec(("-T --no-TTY", False), ("-i --interactive", False),
-                                                     ("-t --tty", False),
-                                                     ("-u --user", True), ("-e --env", True),
-                                                     ("-w --workdir", True), ("-d --detach", False),
-                                                     ("--privileged", False), ("--index", True))})
+        exec_options = spec(("-T --no-TTY", False), ("-i --interactive", False), ("-t --tty", False),
+                            ("-u --user", True), ("-e --env", True), ("-w --workdir", True),
+                            ("-d --detach", False), ("--privileged", False), ("--index", True))
+        ligne = docker_command(r, {("compose", "exec"): exec_options})
         if ligne.has("--no-TTY") and not ligne.has("--tty") and not ligne.has("--detach"):
             return
     if toks in (["-t"], ["--tty"], ["-it"], ["-ti"]) or "-t" in toks or "-it" in toks:
@@ -241,9 +239,9 @@ def _run_dbt(r: str) -> None:
     if toks[:2] == ["docker", "run"]:
         raise Faux("`docker run` lance une image par son nom, sans Compose : ni le service `dbt`, ni son "
                    "réseau, ni sa base.")
-    ligne = docker(r, {("compose", "run"): RUN_OPTIONS,
-                       ("compose", "up"): spec(("-d --detach", False), ("--wait", False),
-                                               ("--build", False), ("--profile", True))})
+    ligne = docker_command(r, {("compose", "run"): RUN_OPTIONS,
+                               ("compose", "up"): spec(("-d --detach", False), ("--wait", False),
+                                                       ("--build", False), ("--profile", True))})
     if ligne.path == ("compose", "up"):
         raise Faux("`up` démarre les services pour qu'ils tournent ; un service ponctuel se lance avec "
                    "une autre sous-commande, qui lui passe aussi des arguments.")
@@ -284,10 +282,9 @@ def _code_oom(r: str) -> None:
 
 
 def _oomkilled(r: str) -> None:
-    ligne = docker(r, {("inspect",): spec(("-f --format", True), ("-s --size", False), ("--type", True)),
-                       ("container", "ls"): LS_CONTAINERS, ("logs",): spec(("-f --follow", False),
-                                                                           ("-n --tail", True)),
-                       ("stats",): spec(("--no-stream", False), ("-a --all", False), ("--format", True))})
+    ligne = docker_command(r, {("inspect",): INSPECT, ("container", "ls"): LS_CONTAINERS,
+                               ("logs",): spec(("-f --follow", False), ("-n --tail", True)),
+                               ("stats",): spec(("--no-stream", False), ("-a --all", False), ("--format", True))})
     if ligne.path == ("container", "ls"):
         raise Faux("`docker ps -a` montre le code de sortie, pas sa cause : 137 peut aussi venir d'un "
                    "`docker kill`.")

@@ -7,7 +7,7 @@ explanation shown when the answer is wrong and a checker, which raises :class:`F
 hint, possibly empty) when the answer is wrong.
 
 Answers are read for their meaning, not their text: a command is split with :mod:`shlex` and parsed
-as docker's own flag parser does (:func:`docker`), so every valid spelling passes (``docker volume
+as docker's own flag parser does (:func:`docker_command`), so every valid spelling passes (``docker volume
 ls`` or ``list``, ``docker ps -a`` or ``docker container ls --all``, with ``-q`` or ``--format``…);
 a multiple choice is a set of letters in any order, case or separator (:func:`choix`). Nothing here
 executes an answer.
@@ -175,7 +175,7 @@ def _skip(toks: list[str], known: dict[str, tuple[str, bool]]) -> list[str]:
     return toks
 
 
-def docker(reponse: str, commands: dict[tuple[str, ...], dict[str, tuple[str, bool]]]) -> Ligne:
+def docker_command(reponse: str, commands: dict[tuple[str, ...], dict[str, tuple[str, bool]]]) -> Ligne:
     """Parse a ``docker …`` command. ``commands`` maps the accepted canonical paths to their
     option specs; any other command is wrong (the checker's caller adds the explanation)."""
     toks = mots(reponse)
@@ -231,10 +231,11 @@ def valeur(reponse: str) -> str:
     return reponse.strip().strip("`'\"").strip()
 
 
-# Options of `docker container ls` (`docker ps`), which several labs' questions accept.
+# Options of `docker container ls` (`docker ps`) and `docker inspect`, which several labs accept.
 LS_CONTAINERS = spec(("-a --all", False), ("-q --quiet", False), ("-s --size", False),
                      ("--no-trunc", False), ("--format", True), ("-f --filter", True),
                      ("-n --last", True), ("-l --latest", False))
+INSPECT = spec(("-f --format", True), ("-s --size", False), ("--type", True))
 
 
 def question(id: str, prompt: str, variable: str, kind: str, explanation: str,
