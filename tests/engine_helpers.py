@@ -26,7 +26,7 @@ import uuid
 from pathlib import Path
 from typing import Optional
 
-from autograder.probes import Timeout, wait_until
+from autograder.probes.waits import Timeout, wait_until
 
 START_TIMEOUT_S = 90
 STOP_TIMEOUT_S = 60

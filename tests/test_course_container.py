@@ -20,7 +20,7 @@ import docker
 import pytest
 import yaml
 
-from autograder.probes import wait_until
+from autograder.probes.waits import wait_until
 from autograder.registry import get_lab
 from autograder.engine.sandbox import JOB_LABEL
 from cases import ROOT, SOLUTIONS, free_port

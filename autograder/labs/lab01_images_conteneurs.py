@@ -7,8 +7,10 @@ import signal
 from autograder.core import Fail, Lab, NotYet
 from autograder.probes.diagnose import missing_command, not_serving, pid1, shell_pid1, shown
 from autograder.readers.dockerfile import base_images, final_base, is_slim, require_pinned
-from autograder.probes import (Timeout, container_gone, http_ok, install_steps, pid1_catches, rebuild_after_touch,
-                      stop_duration, user_id, wait_http_ok, wait_until)
+from autograder.probes.containers import container_gone, pid1_catches, stop_duration, user_id
+from autograder.probes.http import http_ok, wait_http_ok
+from autograder.probes.images import install_steps, rebuild_after_touch
+from autograder.probes.waits import Timeout, wait_until
 from autograder.engine.runner import Grading
 
 LAB = Lab(

@@ -22,9 +22,9 @@ from pathlib import PurePosixPath
 from autograder.core import Fail, Lab, NotYet
 from autograder.probes.diagnose import SHELLS, pid1, shown
 from autograder.probes.health import run_with_service_down
-from autograder.probes import (container_env, exec_ok, health_status, logs_tail, mount_at,
-                      pg_has_token, pg_service_ready, pg_write_token, pid1_catches, psql,
-                      stop_duration, token)
+from autograder.probes.containers import container_env, exec_ok, logs_tail, mount_at, pid1_catches, stop_duration, token
+from autograder.probes.postgres import pg_has_token, pg_service_ready, pg_write_token, psql
+from autograder.probes.waits import health_status
 from autograder.engine.runner import Grading
 
 LAB = Lab(

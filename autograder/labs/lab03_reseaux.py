@@ -11,7 +11,7 @@ How each part is graded:
   (``g.compose().config()``): while grading, :func:`autograder.engine.policy.rewrite` moves every
   published port to a free port on 127.0.0.1, so the running containers cannot tell.
 - Reachability is asked from inside the running containers with the images' own tools
-  (:func:`~autograder.probes.resolve_in`, :func:`~autograder.probes.tcp_connect_from`):
+  (:func:`~autograder.probes.network.resolve_in`, :func:`~autograder.probes.network.tcp_connect_from`):
   names must resolve to the target container's addresses and TCP connections must open.
 - Isolation is a negative probe with a control: PostgreSQL is first confirmed to accept
   connections, then ``db`` must not resolve in ``front`` and a TCP connection from
@@ -46,9 +46,12 @@ import json
 from autograder.engine.compose import ComposeProject
 from autograder.core import Fail, Lab, NotYet
 from autograder.probes.health import run_with_service_down
-from autograder.probes import (Timeout, container_gone, container_env, container_networks, health_status,
-                      http_get_from, is_loopback, logs_tail, published_ports, resolve_in,
-                      tcp_connect_from, wait_http_ok, wait_pg_ready, wait_tcp_from, wait_until)
+from autograder.probes.containers import container_gone, container_env, logs_tail
+from autograder.probes.http import wait_http_ok
+from autograder.probes.network import (container_networks, http_get_from, is_loopback, published_ports, resolve_in,
+    tcp_connect_from, wait_tcp_from)
+from autograder.probes.postgres import wait_pg_ready
+from autograder.probes.waits import Timeout, health_status, wait_until
 from autograder.engine.runner import Grading
 from autograder.engine.sandbox import DockerStepError
 

@@ -27,7 +27,8 @@ import docker.errors
 from autograder.engine.apiproxy import Policy
 from autograder.core import Fail, Lab
 from autograder.engine.imagefacts import is_podman
-from autograder.probes import host_port, wait_http_ok
+from autograder.probes.containers import host_port
+from autograder.probes.http import wait_http_ok
 from autograder.probes.scripts import run_script
 from autograder.probes.registry_http import RegistryApi, RegistryError, parse_rfc3339, pull_plain_http, recent, wait_registry
 from autograder.engine.runner import Grading

@@ -17,8 +17,10 @@ from typing import Optional
 from autograder.core import Fail, Lab, NotYet
 from autograder.probes.diagnose import missing_command, pid1, shell_pid1, shown
 from autograder.readers.dockerfile import base_images, final_base, is_slim, require_pinned
-from autograder.probes import (MB, Timeout, added_steps, build_tools_in_image, consecutive_runs, container_gone,
-                      image_size, install_steps, rebuild_after_touch, wait_until)
+from autograder.probes.containers import container_gone
+from autograder.probes.images import (MB, added_steps, build_tools_in_image, consecutive_runs, image_size,
+    install_steps, rebuild_after_touch)
+from autograder.probes.waits import Timeout, wait_until
 from autograder.engine.runner import Grading
 from autograder.engine.sandbox import DockerStepError
 

@@ -28,9 +28,12 @@ from autograder.core import Fail, Lab, NotYet
 from autograder.probes.diagnose import not_serving
 from autograder.probes.health import run_with_service_down
 from autograder.readers.dockerfile import base_images, final_base, require_pinned
-from autograder.probes import (container_gone, health_status, history_secrets, image_attrs, image_healthcheck,
-                      image_history, layer_files, logs_tail, save_image, saved_layers, secret_env,
-                      user_id, wait_http_ok)
+from autograder.probes.containers import container_gone, logs_tail, user_id
+from autograder.probes.http import wait_http_ok
+from autograder.probes.image_secrets import history_secrets, secret_env
+from autograder.probes.images import (image_attrs, image_healthcheck, image_history, layer_files, save_image,
+    saved_layers)
+from autograder.probes.waits import health_status
 from autograder.engine.runner import Grading
 from autograder.engine.sandbox import DockerStepError
 

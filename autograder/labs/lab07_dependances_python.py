@@ -26,8 +26,9 @@ from autograder.probes import scanners
 from autograder.core import Fail, Lab, NotYet, Skip
 from autograder.probes.diagnose import missing_command, pid1, shown
 from autograder.readers.dockerfile import base_images, final_base, is_slim, require_pinned
-from autograder.probes import (Timeout, container_gone, find_files_in_image, install_steps, rebuild_after_touch,
-                      wait_until)
+from autograder.probes.containers import container_gone
+from autograder.probes.images import find_files_in_image, install_steps, rebuild_after_touch
+from autograder.probes.waits import Timeout, wait_until
 from autograder.engine.runner import Grading
 from autograder.engine.sandbox import BuildResult, DockerStepError
 

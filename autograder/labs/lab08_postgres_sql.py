@@ -33,8 +33,9 @@ import docker.errors
 from autograder.probes import scripts
 from autograder.engine.apiproxy import ExecPolicy
 from autograder.core import Fail, Lab, NotYet
-from autograder.probes import (env_file_write, env_hygiene, exec_ok, grader_env, grader_password, logs_tail,
-                      pg_credentials, pg_service_ready, pg_table_checksums, psql)
+from autograder.probes.containers import exec_ok, logs_tail
+from autograder.probes.postgres import (env_file_write, env_hygiene, grader_env, grader_password, pg_credentials,
+    pg_service_ready, pg_table_checksums, psql)
 from autograder.engine.runner import Grading
 from autograder.engine.sandbox import DockerStepError
 

@@ -38,8 +38,9 @@ import yaml
 
 from autograder.core import Fail, Lab, NotYet, Skip
 from autograder.readers.dbt_profile import ProfileUnavailable, render
-from autograder.probes import (Timeout, env_hygiene, grader_env, host_port, logs_tail, pg_service_ready,
-                      pg_table_checksums, psql, wait_until)
+from autograder.probes.containers import host_port, logs_tail
+from autograder.probes.postgres import env_hygiene, grader_env, pg_service_ready, pg_table_checksums, psql
+from autograder.probes.waits import Timeout, wait_until
 from autograder.engine.runner import Grading
 from autograder.engine.sandbox import DockerStepError, engine_host
 

@@ -40,7 +40,8 @@ from autograder.core import Fail, Lab, NotYet, Skip
 from autograder.probes.diagnose import missing_command
 from autograder.engine.imagefacts import is_podman
 from autograder.engine.policy import DEFAULT_CPUS, DEFAULT_MEMORY, DEFAULT_PIDS, _bytes
-from autograder.probes import Timeout, logs_tail, wait_until
+from autograder.probes.containers import logs_tail
+from autograder.probes.waits import Timeout, wait_until
 from autograder.engine.runner import Grading
 from autograder.engine.sandbox import DockerStepError
 

@@ -44,9 +44,11 @@ import yaml
 from autograder.core import Fail, Lab, NotYet, Skip
 from autograder.readers.dockerfile import base_images, final_base
 from autograder.engine.policy import inside
-from autograder.probes import (Timeout, container_gone, env_file_read, grader_env, host_port, image_attrs,
-                      image_history, layer_files, logs_tail, save_image, saved_layers, secret_name, token,
-                      user_id, wait_running, wait_until)
+from autograder.probes.containers import container_gone, host_port, logs_tail, token, user_id
+from autograder.probes.image_secrets import secret_name
+from autograder.probes.images import image_attrs, image_history, layer_files, save_image, saved_layers
+from autograder.probes.postgres import env_file_read, grader_env
+from autograder.probes.waits import Timeout, wait_running, wait_until
 from autograder.engine.runner import Grading
 from autograder.engine.sandbox import DockerStepError, engine_host, run_cli
 

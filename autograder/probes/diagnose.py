@@ -145,7 +145,7 @@ def settled_state(container) -> dict:
 def not_serving(sandbox: Sandbox, container, port: int, *, workdir: Optional[Path] = None,
                 image: str = "", dockerfile: str = "Dockerfile", logs: int = 8) -> tuple[str, str]:
     """``(observed, hint)`` in French: why ``container`` does not answer on ``port``."""
-    from autograder.probes import logs_tail  # noqa: PLC0415 - probes imports this module
+    from autograder.probes.containers import logs_tail
 
     lacking = missing_command(sandbox, workdir, image, dockerfile) if workdir and image else None
     state = settled_state(container)

@@ -15,7 +15,8 @@ from typing import Optional
 
 import docker.errors
 
-from autograder.probes import Timeout, logs_tail, wait_until
+from autograder.probes.containers import logs_tail
+from autograder.probes.waits import Timeout, wait_until
 from autograder.engine.sandbox import DockerStepError, Sandbox
 
 NS = 1_000_000_000

@@ -18,7 +18,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Optional
 
 from autograder.core import Fail
-from autograder.probes import Timeout, container_gone, logs_tail, wait_until
+from autograder.probes.containers import container_gone, logs_tail
+from autograder.probes.waits import Timeout, wait_until
 
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"

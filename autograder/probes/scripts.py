@@ -59,7 +59,7 @@ from autograder.engine.apiproxy import ApiProxy
 from autograder.core import Fail, GraderUnavailable
 from autograder.engine.imagefacts import is_podman
 from autograder.engine.policy import NO_MASQUERADE
-from autograder.probes import Timeout, wait_until
+from autograder.probes.waits import Timeout, wait_until
 from autograder.engine.sandbox import DockerStepError, Sandbox
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -64,7 +64,7 @@ from autograder import registry
 
 from autograder.engine import sandbox as sandbox_mod
 from autograder.core import GraderUnavailable
-from autograder.probes import Timeout, wait_until
+from autograder.probes.waits import Timeout, wait_until
 from autograder.report.progress import Steps
 from autograder.probes.scripts import SERVICE_LABEL
 from autograder.engine.runner import grade

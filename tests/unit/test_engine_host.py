@@ -4,7 +4,7 @@ default, and also the named address when the grader does not share the engine's 
 from __future__ import annotations
 
 from autograder.engine.policy import rewrite
-from autograder.probes import host_port
+from autograder.probes.containers import host_port
 from autograder.engine.sandbox import engine_host, port_bindings
 
 CONFIG = {"services": {"web": {"image": "x", "ports": [{"target": 8000, "published": "8000", "protocol": "tcp"}]}}}

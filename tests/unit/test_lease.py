@@ -12,7 +12,7 @@ import time
 import pytest
 
 from autograder.engine import lease
-from autograder.probes import wait_until
+from autograder.probes.waits import wait_until
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 
 from autograder.engine import builder
 from autograder.engine.imagefacts import is_podman
-from autograder.probes import image_healthcheck
+from autograder.probes.images import image_healthcheck
 from autograder.probes.registry_http import pull_plain_http
 
 CHECK = {"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000}

@@ -4,7 +4,8 @@ import time
 
 import pytest
 
-from autograder.probes import Timeout, inspect_field, mount_at, pid1_catches, wait_until
+from autograder.probes.containers import inspect_field, mount_at, pid1_catches
+from autograder.probes.waits import Timeout, wait_until
 
 
 class FakeContainer:
@@ -81,7 +82,7 @@ class ExitedContainer(FakeContainer):
 
 def test_host_port_of_an_exited_container_says_it_stopped_and_shows_its_logs():
     from autograder.core import Fail
-    from autograder.probes import host_port
+    from autograder.probes.containers import host_port
 
     c = ExitedContainer({"NetworkSettings": {"Ports": {}}, "State": {"ExitCode": 4}})
     with pytest.raises(Fail) as exc:
@@ -92,7 +93,7 @@ def test_host_port_of_an_exited_container_says_it_stopped_and_shows_its_logs():
 
 def test_host_port_of_a_running_container_without_publication_is_the_graders_problem():
     from autograder.core import Fail
-    from autograder.probes import host_port
+    from autograder.probes.containers import host_port
 
     c = FakeContainer({"NetworkSettings": {"Ports": {}}, "State": {}})
     c.status = "running"

@@ -3,8 +3,8 @@
 import docker.errors
 import pytest
 
-from autograder.probes import (HistoryStep, added_steps, consecutive_runs, history_instruction, install_steps,
-                               is_build_tool)
+from autograder.probes.images import (HistoryStep, added_steps, consecutive_runs, history_instruction, install_steps,
+    is_build_tool)
 
 
 @pytest.mark.parametrize("created_by, instruction", [

@@ -3,8 +3,8 @@
 import pytest
 
 from autograder.core import Fail
-from autograder.probes import (container_networks, http_get_from, is_loopback, published_ports, resolve_in,
-                               tcp_connect_from)
+from autograder.probes.network import (container_networks, http_get_from, is_loopback, published_ports, resolve_in,
+    tcp_connect_from)
 
 MISSING = (126, 'OCI runtime exec failed: exec failed: unable to start container process: exec: "{}": '
                 'executable file not found in $PATH: unknown\r\n')

@@ -12,7 +12,8 @@ import pytest
 
 from autograder.probes import scanners
 from cases import tar_of
-from autograder.probes import history_secrets, layer_files, saved_layers, secret_env, secret_name
+from autograder.probes.image_secrets import history_secrets, secret_env, secret_name
+from autograder.probes.images import layer_files, saved_layers
 
 REAL_PYTHON = sys.executable  # the venv's, before a test hides its trivy
 
