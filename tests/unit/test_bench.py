@@ -11,9 +11,11 @@ import pytest
 from rich.console import Console
 
 from autograder.tools import bench
-from autograder.tools.bench import (Floor, LabBench, Op, ParallelBench, Recorder, Replayer, Unreplayable,
-                              capacity, capacity_table, compose_subcommand, derive_floor, labs_table,
-                              parallel_table, write_json)
+from autograder.tools.bench_floor import Floor, Op, Replayer, Unreplayable, compose_subcommand, derive_floor
+from autograder.tools.bench import (LabBench, ParallelBench, capacity, capacity_table, labs_table, parallel_table,
+    write_json)
+from autograder.tools.bench_record import Recorder
+from autograder.engine import sandbox as sandbox_mod
 from autograder.engine.sandbox import run_cli
 
 JOB = "ag-0123abcd"
@@ -261,7 +263,7 @@ def test_recorder_keeps_cli_commands_and_local_http_probes(tmp_path):
     finally:
         server.shutdown()
     assert [(e["kind"], e.get("status")) for e in rec.events] == [("cli", 0), ("http", 200), ("http", 404)]
-    assert urllib.request.urlopen is not None and not bench.sandbox_mod.CLI_OBSERVERS
+    assert urllib.request.urlopen is not None and not sandbox_mod.CLI_OBSERVERS
 
 
 @pytest.mark.docker
