@@ -34,6 +34,7 @@ import requests.exceptions
 import urllib3.exceptions
 
 from autograder.engine import builder
+from autograder.engine.containers import SandboxContainer
 from autograder.engine.lease import Lease
 from autograder.engine.imagefacts import ChunkReader
 from autograder.core import GraderUnavailable
@@ -489,10 +490,12 @@ class Sandbox:
     def run(self, image: str, *, suffix: str, ports: Optional[list[int]] = None,
             **kwargs) -> "docker.models.containers.Container":
         """Start a detached, labelled, resource-limited container on the job's network;
-        ports go to free ports on 127.0.0.1 (and on :func:`engine_host` when it differs)."""
+        ports go to free ports on 127.0.0.1 (and on :func:`engine_host` when it differs).
+
+        Started by testcontainers (:meth:`container`); returns the docker SDK container."""
         self.check_stopped()
         try:
-            return self.client.containers.run(image, **self._params(suffix, ports, kwargs))
+            return self.container(image, suffix=suffix, ports=ports, **kwargs).start().get_wrapped_container()
         except docker.errors.APIError as exc:
             raise DockerStepError(_explain(exc)) from exc
 
@@ -501,11 +504,15 @@ class Sandbox:
         """Like :meth:`run`, but the container is only created (files can be put into it first)."""
         self.check_stopped()
         try:
-            params = self._params(suffix, ports, kwargs)
-            params.pop("detach", None)
-            return self.client.containers.create(image, **params)
+            return self.container(image, suffix=suffix, ports=ports, **kwargs).create_only()
         except docker.errors.APIError as exc:
             raise DockerStepError(_explain(exc)) from exc
+
+    def container(self, image: str, *, suffix: str, ports: Optional[list[int]] = None,
+                  **kwargs) -> SandboxContainer:
+        """The testcontainers ``DockerContainer`` :meth:`run` starts: the job's label, limits,
+        network, name and port bindings, over this sandbox's client (no Ryuk)."""
+        return SandboxContainer(self.client, image, host=engine_host, **self._params(suffix, ports, kwargs))
 
     def exec(self, container, cmd: list[str] | str, timeout: float = 30, user: str = "",
              workdir: Optional[str] = None) -> tuple[int, str]:
