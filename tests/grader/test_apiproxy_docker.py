@@ -11,7 +11,9 @@ import subprocess
 import pytest
 
 from autograder.probes import scripts
-from autograder.engine.apiproxy import REFUSED_PREFIX, ApiProxy, Policy
+from autograder.engine.apiproxy_http import REFUSED_PREFIX
+from autograder.engine.apiproxy import ApiProxy
+from autograder.engine.apiproxy_policy import Policy
 from autograder.engine.sandbox import JOB_LABEL, Sandbox
 
 pytestmark = pytest.mark.docker

@@ -14,8 +14,10 @@ import urllib.parse
 
 import pytest
 
-from autograder.engine.apiproxy import (REFUSED_PREFIX, TOKEN_HEADER, ApiProxy, BadRequest, Policy, Request, copy_body,
-                                 default_upstream, parse_reference, read_head)
+from autograder.engine.apiproxy_http import (REFUSED_PREFIX, BadRequest, Request, copy_body, default_upstream,
+    read_head)
+from autograder.engine.apiproxy import TOKEN_HEADER, ApiProxy
+from autograder.engine.apiproxy_policy import Policy, parse_reference
 
 JOB = {"org.4data.autograder.job": "ag-test"}
 REG = "127.0.0.1:5555"
@@ -430,7 +432,8 @@ def test_upstream_over_tcp(tmp_path, monkeypatch):
 
 
 # -- ExecPolicy (lab 08: `docker compose exec` on one project) ----------------------------------
-from autograder.engine.apiproxy import ExecPolicy, PROJECT_LABEL, Request as _Req  # noqa: E402
+from autograder.engine.apiproxy_policy import PROJECT_LABEL, ExecPolicy  # noqa: E402
+from autograder.engine.apiproxy_http import Request as _Req  # noqa: E402
 
 
 def _exec_policy():
