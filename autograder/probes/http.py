@@ -10,8 +10,8 @@ from typing import Optional
 from autograder.core import Fail
 from autograder.engine.sandbox import Sandbox, engine_host
 
-from autograder.probes.containers import container_gone, host_port, logs_tail
-from autograder.probes.waits import Timeout, wait_until
+from autograder.probes.containers import host_port, logs_tail
+from autograder.probes.waits import HttpOk, Target, Timeout, wait_for
 
 
 def http_status(url: str, timeout: float = 2.0) -> int:
@@ -24,7 +24,8 @@ def http_status(url: str, timeout: float = 2.0) -> int:
 
 def wait_http_ok(container, port: int, path: str, timeout: float = 40.0, *,
                  sandbox: Optional[Sandbox] = None, workdir=None, image: str = "") -> str:
-    """Wait until ``GET path`` on the container's published ``port`` answers 200.
+    """Wait until ``GET path`` on the container's published ``port`` answers 200
+    (testcontainers' HttpWaitStrategy, on :func:`engine_host`; it stops when the container does).
 
     With ``sandbox`` (and the submission's ``workdir`` and ``image``), a failure says why from
     evidence (:func:`autograder.probes.diagnose.not_serving`): exit code and logs, a missing CMD, the
@@ -32,7 +33,7 @@ def wait_http_ok(container, port: int, path: str, timeout: float = 40.0, *,
     expected = f"HTTP 200 sur le port {port}, route {path}"
     try:
         url = f"http://{engine_host()}:{host_port(container, port)}{path}"
-        wait_until(lambda: http_status(url) == 200, timeout, give_up=lambda: container_gone(container))
+        wait_for(HttpOk(port, path), Target(container, sandbox), timeout)
     except (Timeout, Fail) as exc:
         if sandbox is not None:
             from autograder.probes.diagnose import not_serving  # noqa: PLC0415 - diagnose imports this module
@@ -42,14 +43,21 @@ def wait_http_ok(container, port: int, path: str, timeout: float = 40.0, *,
         if isinstance(exc, Fail):
             raise
         observed = (f"{exc.last}" if isinstance(exc.last, str) else
-                    f"pas de réponse 200 sur {path} en {int(timeout)} s"
-                    + (f" (dernier essai : {exc.last})" if exc.last not in (None, False) else ""))
+                    f"pas de réponse 200 sur {path} en {int(timeout)} s" + last_try(url))
         raise Fail(expected=expected,
                    observed=f"{observed}\nDerniers journaux :\n{logs_tail(container)}",
                    hint="l'application doit écouter sur 0.0.0.0 (pas 127.0.0.1) et sur le port "
                         f"{port} ; testez avec `docker run -p 127.0.0.1:{port}:{port} IMAGE` puis "
                         f"`curl localhost:{port}{path}`.") from None
     return url
+
+
+def last_try(url: str) -> str:
+    """`` (dernier essai : …)``: one more request, for the evidence of a failed wait."""
+    try:
+        return f" (dernier essai : HTTP {http_status(url)})"
+    except OSError as exc:
+        return f" (dernier essai : {exc})"
 
 
 def http_ok(container, port: int, path: str) -> bool:

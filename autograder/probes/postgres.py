@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING
 from autograder.core import Fail
 from autograder.engine.sandbox import Sandbox
 
-from autograder.probes.containers import container_env, container_gone, exec_ok, logs_tail, token
-from autograder.probes.waits import Timeout, wait_until
+from testcontainers.core.wait_strategies import ExecWaitStrategy
+
+from autograder.probes.containers import container_env, exec_ok, logs_tail, token
+from autograder.probes.waits import Target, Timeout, wait_for
 if TYPE_CHECKING:  # pragma: no cover
     from autograder.engine.runner import Grading
 
@@ -44,17 +46,16 @@ def psql(sandbox: Sandbox, container, sql: str, timeout: float = 30, database: s
 
 
 def wait_pg_ready(sandbox: Sandbox, container, timeout: float = 60.0) -> None:
-    """Wait until PostgreSQL accepts connections in ``container`` (``pg_isready``).
+    """Wait until PostgreSQL accepts connections in ``container`` (``pg_isready``, through
+    testcontainers' ExecWaitStrategy and :meth:`Sandbox.exec`).
 
     Over TCP on 127.0.0.1: while the init scripts run, the image's temporary server
     listens on the unix socket only, so a socket-level "ready" would come too early.
     """
     user, db = pg_credentials(sandbox, container)
+    ready = ExecWaitStrategy(["pg_isready", "-q", "-h", "127.0.0.1", "-U", user, "-d", db])
     try:
-        wait_until(lambda: sandbox.exec(container, ["pg_isready", "-q", "-h", "127.0.0.1", "-U", user,
-                                                    "-d", db],
-                                        timeout=10)[0] == 0,
-                   timeout, give_up=lambda: container_gone(container))
+        wait_for(ready, Target(container, sandbox, exec_timeout=10), timeout, poll=0.5)
     except Timeout as exc:
         observed = exc.last if isinstance(exc.last, str) else f"toujours pas prêt après {int(timeout)} s"
         raise Fail(expected="PostgreSQL accepte les connexions",
