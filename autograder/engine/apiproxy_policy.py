@@ -8,6 +8,7 @@ import re
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Callable, Optional
+
 from autograder.engine.apiproxy_http import BUILD_MEMORY, IMAGE_ID, Request
 
 

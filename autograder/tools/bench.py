@@ -51,6 +51,7 @@ import docker.api.client
 from rich import box
 from rich.console import Console
 from rich.table import Table
+
 from autograder import registry
 from autograder.core import GraderUnavailable
 from autograder.report.progress import Steps

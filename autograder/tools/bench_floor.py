@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Optional
 import docker
 import docker.api.client
+
 from autograder.engine import sandbox as sandbox_mod
 from autograder.probes.waits import Timeout, wait_until
 from autograder.engine.sandbox import docker_client, run_cli, sweep

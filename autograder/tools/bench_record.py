@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 import docker
 import docker.api.client
+
 from autograder.engine import sandbox as sandbox_mod
 from autograder.probes.scripts import SERVICE_LABEL
 from autograder.engine.sandbox import Sandbox

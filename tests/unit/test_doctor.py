@@ -13,7 +13,7 @@ import threading
 import pytest
 
 from autograder.tools import doctor
-from autograder.tools.doctor import Context, Settings, Status
+from autograder.tools.doctor_base import Context, Settings, Status
 from autograder.engine.imagefacts import EngineFacts
 from autograder.engine.runner import is_text_source
 from autograder.engine.sandbox import JOB_LABEL
