@@ -12,6 +12,7 @@ from autograder.probes.http import http_ok, wait_http_ok
 from autograder.probes.images import install_steps, rebuild_after_touch
 from autograder.probes.waits import Timeout, wait_until
 from autograder.engine.runner import Grading
+from autograder.readers.answers import CHOIX, COMMANDE, LS_CONTAINERS, Faux, choix, docker_command, question
 
 LAB = Lab(
     id="01-images-conteneurs",
@@ -179,3 +180,38 @@ def dockerignore(g: Grading):
                    f"trouvé dans l'image : {', '.join(found[:4])}",
                    f"ajoutez à .dockerignore : {', '.join(kinds)} (un secret copié dans une couche "
                    "y reste, même supprimé plus tard).", rule="DKL-LI-0003")
+
+
+# ---------------------------------------------------------------------------------------------
+# Questions de cours: this lab's quiz questions and their checkers, listed by autograder.registry and
+# graded in the notebook by autograder.classroom.quiz (answers are parsed, never executed)
+# ---------------------------------------------------------------------------------------------
+def _tous_conteneurs(r: str) -> None:
+    ligne = docker_command(r, {("container", "ls"): LS_CONTAINERS})
+    if ligne.args:
+        raise Faux("Cette commande ne prend pas d'argument.")
+    if not ligne.has("--all"):
+        raise Faux("Sans `-a` (`--all`), seuls les conteneurs en cours d'exécution sont listés.")
+    if ligne.has("--filter") or ligne.has("--last") or ligne.has("--latest"):
+        raise Faux("Un filtre (`--filter`, `-n`, `-l`) ne garde qu'une partie des conteneurs.")
+
+
+QUESTIONS = [
+    question("01-q-tous-conteneurs",
+             "Quelle commande liste **tous** les conteneurs de la machine, y compris ceux qui sont arrêtés ?",
+             "reponse_tous_conteneurs", COMMANDE,
+             "la commande qui liste les conteneurs, avec l'option qui ajoute les conteneurs arrêtés (forme "
+             "courte ou `docker container …`). Voir « Essayez à la main » dans ce TP.",
+             _tous_conteneurs),
+    question("01-q-cache",
+             "Pourquoi le `Dockerfile` copie-t-il `requirements.txt` et lance-t-il `pip install` **avant** de "
+             "copier le code ?",
+             "reponse_cache", CHOIX,
+             "la raison liée au cache de construction : une étape est reprise du cache tant que ses entrées "
+             "n'ont pas changé. Voir « Observez le cache » et l'étape 5 de « Ce que vous devez écrire ».",
+             choix("B", indices={"C": "Copier dans un autre ordre ne change pas le contenu final de l'image."}),
+             [("A", "Parce que `pip` refuse de s'exécuter quand le code est déjà dans le dossier."),
+              ("B", "Pour qu'une modification du code ne relance pas l'installation des dépendances."),
+              ("C", "Pour que l'image finale soit plus petite."),
+              ("D", "Parce que Docker exécute les instructions `COPY` en parallèle.")]),
+]

@@ -26,6 +26,7 @@ from autograder.probes.containers import container_env, exec_ok, logs_tail, moun
 from autograder.probes.postgres import pg_has_token, pg_service_ready, pg_write_token, psql
 from autograder.probes.waits import health_status
 from autograder.engine.runner import Grading
+from autograder.readers.answers import CHOIX, COMMANDE, Faux, choix, docker_command, mots, question, spec
 
 LAB = Lab(
     id="02-volumes-persistance",
@@ -343,3 +344,48 @@ def stop_fast(g: Grading):
                    "ajoutez `init: true` au service (un mini-init transmet SIGTERM), ou écrivez "
                    "`trap 'exit 0' TERM` en tête du script et `sleep 2 & wait $$!` dans la boucle.")
     return "arrêt : " + ", ".join(times)
+
+
+# ---------------------------------------------------------------------------------------------
+# Questions de cours: this lab's quiz questions and their checkers, listed by autograder.registry and
+# graded in the notebook by autograder.classroom.quiz (answers are parsed, never executed)
+# ---------------------------------------------------------------------------------------------
+def _volumes(r: str) -> None:
+    toks = mots(r)
+    if toks[:2] in (["docker", "volumes"], ["docker", "volume"]) and len(toks) <= 2:
+        raise Faux("`docker volume` est la commande de gestion ; il lui faut une action.")
+    if toks[:3] == ["docker", "compose", "volumes"]:
+        raise Faux("`docker compose volumes` ne montre que les volumes d'un projet, pas ceux de la machine.")
+    if toks[:3] == ["docker", "volume", "inspect"]:
+        raise Faux("`inspect` détaille un volume que vous nommez ; il ne les liste pas.")
+    ligne = docker_command(r, {("volume", "ls"): spec(("-q --quiet", False), ("--format", True),
+                                                      ("-f --filter", True), ("--cluster", False))})
+    if ligne.args:
+        raise Faux("`docker volume ls` ne prend pas d'argument (un filtre passe par `--filter`).")
+
+
+QUESTIONS = [
+    question("02-q-volumes",
+             "Quelle commande liste les volumes Docker de la machine (tous projets confondus) ?",
+             "reponse_volumes", COMMANDE,
+             "la commande de gestion des volumes suivie de l'action qui les liste (options `-q`, "
+             "`--format`, `--filter` permises). Voir la section 11, « Arrêter : `down` ou `down -v` ? ».",
+             _volumes),
+    question("02-q-down-v",
+             "Que supprime `docker compose down -v` **en plus** de ce que supprime `docker compose down` ? "
+             "(toutes les bonnes réponses)",
+             "reponse_down_v", CHOIX,
+             "ce que `down` laisse en place et que `-v` efface : les deux sortes de volumes gérés par Docker, "
+             "mais jamais vos fichiers. Voir la section 1, « Trois façons de donner un stockage à un conteneur », "
+             "et le tableau de la section 11, « Arrêter : `down` ou `down -v` ? ».",
+             choix("C", "D", indices={
+                 "A": "Les conteneurs, `down` les supprime déjà.",
+                 "B": "Le réseau du projet, `down` le supprime déjà.",
+                 "C": "Les volumes nommés survivent à `down`, pas à `down -v`.",
+                 "D": "Les volumes anonymes aussi sont supprimés par `-v`.",
+                 "E": "Les fichiers d'un bind mount sont à vous : Docker n'y touche jamais."}),
+             [("A", "les conteneurs du projet"), ("B", "le réseau du projet"),
+              ("C", "les volumes nommés du projet (la base)"),
+              ("D", "les volumes anonymes des conteneurs du projet"),
+              ("E", "les fichiers de votre machine montés en bind mount (`./initdb/…`)")]),
+]

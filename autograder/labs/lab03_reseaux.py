@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 
 from autograder.engine.compose import ComposeProject
 from autograder.core import Fail, Lab, NotYet
@@ -54,6 +55,8 @@ from autograder.probes.postgres import wait_pg_ready
 from autograder.probes.waits import Timeout, health_status, wait_until
 from autograder.engine.runner import Grading
 from autograder.engine.sandbox import DockerStepError
+from autograder.readers.answers import (COMMANDE, INSPECT, LS_CONTAINERS, VALEUR, Faux, docker_command,
+                                        question, spec, valeur)
 
 LAB = Lab(
     id="03-reseaux",
@@ -395,3 +398,61 @@ def db_not_published(g: Grading):
                    "db publie " + ", ".join(port_text(p) for p in ports) + " sur l'hôte",
                    "supprimez `ports:` du service db (l'exemple des diapositives publie 5432 pour tout le "
                    "réseau). Pour administrer la base : `docker compose exec db psql -U …`.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Questions de cours: this lab's quiz questions and their checkers, listed by autograder.registry and
+# graded in the notebook by autograder.classroom.quiz (answers are parsed, never executed)
+# ---------------------------------------------------------------------------------------------
+def _nom_db(r: str) -> None:
+    v = valeur(r).lower()
+    v = re.sub(r"^\w+://", "", v).split("/")[0].split("@")[-1]
+    if v in ("db", "db:5432"):
+        return
+    if v.split(":")[0] in ("localhost", "127.0.0.1", "::1", "0.0.0.0", "[::1]"):
+        raise Faux("Dans un conteneur, `localhost` désigne le conteneur lui-même : la base n'y est pas.")
+    if "host.docker.internal" in v:
+        raise Faux("`host.docker.internal` désigne votre machine, pas le conteneur de la base.")
+    if re.fullmatch(r"172\.\d+\.\d+\.\d+(:\d+)?", v):
+        raise Faux("Une adresse IP de conteneur change à chaque `up` : on utilise un nom.")
+    if re.search(r"db[-_]\d+$", v):
+        raise Faux("C'est le nom du conteneur, que Compose génère : le code utilise le nom stable "
+                   "déclaré dans `compose.yaml`.")
+    raise Faux("")
+
+
+def _inspect_reseau(r: str) -> None:
+    ligne = docker_command(r, {("network", "inspect"): spec(("-f --format", True), ("-v --verbose", False)),
+                               ("inspect",): INSPECT, ("container", "ls"): LS_CONTAINERS,
+                               ("network", "ls"): spec(("-q --quiet", False), ("--format", True),
+                                                       ("-f --filter", True), ("--no-trunc", False))})
+    if ligne.path == ("network", "ls"):
+        raise Faux("`docker network ls` liste les réseaux, pas les conteneurs branchés sur l'un d'eux.")
+    if ligne.path == ("container", "ls"):
+        # `docker ps --filter network=…` lists exactly the containers on that network.
+        if "network=03-reseaux_backend" in ligne.options.get("--filter", []):
+            return
+        raise Faux("`docker ps` liste les conteneurs, pas ceux d'un réseau donné (sauf avec le bon "
+                   "`--filter`).")
+    if ligne.path == ("inspect",) and ligne.options.get("--type", ["network"]) != ["network"]:
+        raise Faux("`--type` doit être `network` : c'est un réseau que vous inspectez.")
+    if ligne.args != ["03-reseaux_backend"]:
+        raise Faux("Il faut nommer le réseau du back, `03-reseaux_backend`, et lui seul.")
+
+
+QUESTIONS = [
+    question("03-q-nom-db",
+             "Avec `DB_HOST=localhost`, l'API de ce TP obtient *Connection refused* en joignant "
+             "PostgreSQL. Quelle valeur faut-il donner à `DB_HOST` dans le `compose.yaml` du TP ?",
+             "reponse_nom_db", VALEUR,
+             "le nom que le DNS intégré de Docker résout sur le réseau commun : celui du service de la "
+             "base dans `compose.yaml`, stable d'un `up` à l'autre (le port 5432 peut suivre). Voir la section 1, « Les réseaux Docker en "
+             "bref », ses paragraphes sur le DNS intégré et sur `localhost` dans un conteneur.",
+             _nom_db),
+    question("03-q-inspect-reseau",
+             "Quelle commande montre les conteneurs branchés sur le réseau `03-reseaux_backend` ?",
+             "reponse_inspect_reseau", COMMANDE,
+             "la commande qui inspecte ce réseau-là (elle liste ses conteneurs et leurs adresses), ou une "
+             "liste de conteneurs filtrée sur ce réseau. Voir la section 7, « Inspecter les réseaux ».",
+             _inspect_reseau),
+]

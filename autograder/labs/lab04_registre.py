@@ -33,6 +33,7 @@ from autograder.probes.scripts import run_script
 from autograder.probes.registry_http import RegistryApi, RegistryError, parse_rfc3339, pull_plain_http, recent, wait_registry
 from autograder.engine.runner import Grading
 from autograder.engine.sandbox import DockerStepError, engine_host
+from autograder.readers.answers import CHOIX, VALEUR, Faux, choix, question, valeur
 
 LAB = Lab(
     id="04-registre",
@@ -339,3 +340,45 @@ def pull_run(g: Grading):
         except docker.errors.DockerException:
             pass
     return f"{HEALTH} répond 200 ({url.rsplit(':', 1)[0]})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Questions de cours: this lab's quiz questions and their checkers, listed by autograder.registry and
+# graded in the notebook by autograder.classroom.quiz (answers are parsed, never executed)
+# ---------------------------------------------------------------------------------------------
+def _semver(r: str) -> None:
+    v = valeur(r).lower().removeprefix("v")
+    if v == "2.0.0":
+        return
+    hints = {"1.3.0": "`1.3.0` annonce une nouveauté compatible ; supprimer une route ne l'est pas.",
+             "1.2.1": "`1.2.1` annonce une correction de bug.",
+             "2": "Écrivez les trois nombres MAJEUR.MINEUR.CORRECTIF.",
+             "2.0": "Écrivez les trois nombres MAJEUR.MINEUR.CORRECTIF."}
+    if v in hints:
+        raise Faux(hints[v])
+    if re.fullmatch(r"2\.\d+\.\d+", v):
+        raise Faux("Quand MAJEUR augmente, MINEUR et CORRECTIF repartent à 0.")
+    raise Faux("")
+
+
+QUESTIONS = [
+    question("04-q-digest",
+             "Laquelle de ces références désigne **toujours** exactement la même image, quoi qu'on pousse "
+             "ensuite ?",
+             "reponse_digest", CHOIX,
+             "la référence par empreinte du manifeste, immuable ; une étiquette, même précise, est un nom "
+             "mobile. Voir « Étiquette ou digest ? » et « Pourquoi `latest` est un piège ».",
+             choix("C", indices={"A": "`latest` est une étiquette comme une autre : un push la déplace.",
+                                 "B": "Une étiquette de version peut être repoussée avec un autre contenu.",
+                                 "D": "Sans étiquette, c'est `latest` qui est pris."}),
+             [("A", "`registre/meteo:latest`"), ("B", "`registre/meteo:1.2.0`"),
+              ("C", "`registre/meteo@sha256:3f1c…` (64 caractères hexadécimaux)"),
+              ("D", "`registre/meteo`")]),
+    question("04-q-semver",
+             "L'image `meteo` est publiée en `1.2.0`. Vous supprimez une route de l'API. Quel est le "
+             "numéro de la prochaine version (SemVer) ?",
+             "reponse_semver", VALEUR,
+             "un changement incompatible fait monter le MAJEUR et remet les deux autres nombres à zéro. "
+             "Voir « Versionnement sémantique (SemVer) ».",
+             _semver),
+]

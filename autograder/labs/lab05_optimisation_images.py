@@ -10,6 +10,7 @@ import io
 import json
 import math
 import random
+import re
 import secrets
 from pathlib import Path
 from typing import Optional
@@ -23,6 +24,7 @@ from autograder.probes.images import (MB, added_steps, build_tools_in_image, con
 from autograder.probes.waits import Timeout, wait_until
 from autograder.engine.runner import Grading
 from autograder.engine.sandbox import DockerStepError
+from autograder.readers.answers import CHOIX, COMMANDE, Faux, choix, mots, question
 
 LAB = Lab(
     id="05-optimisation-images",
@@ -346,3 +348,68 @@ def layer_cache(g: Grading):
                    "install …` puis `COPY src/ ./` puis `RUN make`. Une instruction COPY dont les "
                    "fichiers changent invalide le cache de toutes les instructions qui la suivent.")
     return plural(len(installs), "étape d'installation reprise", "étapes d'installation reprises") + " du cache"
+
+
+# ---------------------------------------------------------------------------------------------
+# Questions de cours: this lab's quiz questions and their checkers, listed by autograder.registry and
+# graded in the notebook by autograder.classroom.quiz (answers are parsed, never executed)
+# ---------------------------------------------------------------------------------------------
+def _copy_from(r: str) -> None:
+    s = r.strip()
+    m = re.match(r"^(\w+)\s+(.*)$", s)
+    if not m:
+        raise Faux("")
+    instr, rest = m.group(1).upper(), m.group(2)
+    if instr == "RUN":
+        raise Faux("`RUN cp` ne voit que le système de fichiers de l'étape en cours, pas l'étape `build`.")
+    if instr == "ADD":
+        raise Faux("`ADD` n'a pas d'option pour lire une autre étape (et on lui préfère `COPY`).")
+    if instr != "COPY":
+        raise Faux("C'est une instruction `COPY` qu'il faut.")
+    flags: dict[str, str] = {}
+    while rest.startswith("--"):
+        flag, _, rest = rest.partition(" ")
+        name, eq, value = flag.partition("=")
+        if name not in ("--from", "--chown", "--chmod", "--link"):
+            raise Faux(f"Option inattendue ici : `{name}`.")
+        if name != "--link" and not eq:
+            raise Faux(f"Dans un Dockerfile, une option s'écrit `{name}=valeur`.")
+        flags[name] = value
+        rest = rest.strip()
+    if rest.startswith("["):
+        try:
+            paths = json.loads(rest)
+        except ValueError:
+            raise Faux("La forme tableau JSON est mal écrite.") from None
+    else:
+        paths = mots(rest)
+    if "--from" not in flags:
+        raise Faux("Sans `--from`, `COPY` lit le contexte de build (votre dossier), pas l'étape `build`.")
+    if flags["--from"] != "build":
+        raise Faux("`--from` doit nommer l'étape de compilation.")
+    if len(paths) != 2 or paths[0].rstrip("/") != "/src/csvstat" or \
+            paths[1] not in ("/usr/local/bin/csvstat", "/usr/local/bin/", "/usr/local/bin"):
+        raise Faux("La source est le binaire compilé, la destination `/usr/local/bin/csvstat` (ou le dossier).")
+
+
+QUESTIONS = [
+    question("05-q-copy-from",
+             "Dans un `Dockerfile` multi-étapes dont l'étape de compilation s'appelle `build`, écrivez "
+             "l'instruction qui copie le binaire `/src/csvstat` de cette étape vers "
+             "`/usr/local/bin/csvstat` de l'image finale.",
+             "reponse_copy_from", COMMANDE,
+             "une instruction `COPY` avec l'option qui lit dans une autre étape, nommée par son nom, puis la "
+             "source et la destination. Voir « Pourquoi plusieurs étapes ? ».",
+             _copy_from),
+    question("05-q-couches",
+             "Pourquoi un `RUN apt-get purge -y gcc` à la fin d'une image en une seule étape ne la fait-il "
+             "pas maigrir ?",
+             "reponse_couches", CHOIX,
+             "la raison tient aux couches : une suppression masque un fichier sans le retirer de la couche "
+             "qui l'a créé. Voir la fin de « Pourquoi plusieurs étapes ? ».",
+             choix("A"),
+             [("A", "Les fichiers supprimés restent stockés (et téléchargés) dans la couche qui les a créés."),
+              ("B", "`apt-get purge` ne supprime pas les fichiers des paquets."),
+              ("C", "Docker rajoute `gcc` à la fin de chaque construction."),
+              ("D", "Le cache de construction de Docker garde une copie de `gcc` dans l'image.")]),
+]

@@ -36,6 +36,7 @@ from autograder.probes.images import (image_attrs, image_healthcheck, image_hist
 from autograder.probes.waits import health_status
 from autograder.engine.runner import Grading
 from autograder.engine.sandbox import DockerStepError
+from autograder.readers.answers import CHOIX, choix, question
 
 LAB = Lab(
     id="06-securite-images",
@@ -415,3 +416,32 @@ def trivy_config(g: Grading):
     if others:
         notes.append("à améliorer :\n" + scanners.summary(others, 4))
     return "; ".join(notes) or "aucune remarque"
+
+
+# ---------------------------------------------------------------------------------------------
+# Questions de cours: this lab's quiz questions and their checkers, listed by autograder.registry and
+# graded in the notebook by autograder.classroom.quiz (answers are parsed, never executed)
+# ---------------------------------------------------------------------------------------------
+QUESTIONS = [
+    question("06-q-secret-env",
+             "Un jeton passé par `ARG API_TOKEN` puis `ENV API_TOKEN=$API_TOKEN` dans le `Dockerfile` : où "
+             "peut-on le lire ? (toutes les bonnes réponses)",
+             "reponse_secret_env", CHOIX,
+             "les deux endroits où une valeur d'`ENV` reste : les métadonnées de l'image, et "
+             "l'environnement des conteneurs qu'on en lance. Voir le point 2 de « Ce que vous devez faire ».",
+             choix("A", "B", indices={"C": "L'image garde la valeur : elle ne disparaît pas à la fin du build.",
+                                      "D": "Le jeton voyage avec l'image, sur toute machine qui la tire."}),
+             [("A", "dans `docker history` et `docker image inspect` de l'image"),
+              ("B", "dans l'environnement de tout conteneur lancé depuis l'image"),
+              ("C", "nulle part : la valeur disparaît à la fin du build"),
+              ("D", "seulement dans le cache de build de la machine qui a construit l'image")]),
+    question("06-q-forme-exec",
+             "Laquelle de ces instructions est une `CMD` en forme exec **qui fonctionne** ?",
+             "reponse_forme_exec", CHOIX,
+             "un tableau JSON dont chaque élément est un argument séparé (pas de shell intermédiaire, le "
+             "processus reçoit les signaux). Voir le point 7 de « Ce que vous devez faire ».",
+             choix("A", indices={"D": "Un seul élément : Docker chercherait un programme nommé `python app.py`.",
+                                 "B": "Sans tableau, c'est la forme shell (`/bin/sh -c`)."}),
+             [("A", '`CMD ["python", "app.py"]`'), ("B", "`CMD python app.py`"),
+              ("C", "`CMD 'python', 'app.py'`"), ("D", '`CMD ["python app.py"]`')]),
+]

@@ -31,6 +31,7 @@ from autograder.probes.images import find_files_in_image, install_steps, rebuild
 from autograder.probes.waits import Timeout, wait_until
 from autograder.engine.runner import Grading
 from autograder.engine.sandbox import BuildResult, DockerStepError
+from autograder.readers.answers import VALEUR, Faux, mots, question, valeur
 
 LAB = Lab(
     id="07-dependances-python",
@@ -519,3 +520,53 @@ def conda_run(g: Grading):
         raise Fail("dans l'image, les versions de conda/environment.yml", "; ".join(wrong[:5]),
                    "mettez l'environnement créé en tête du PATH (`ENV PATH=/opt/conda/envs/NOM/bin:$PATH`).")
     return note
+
+
+# ---------------------------------------------------------------------------------------------
+# Questions de cours: this lab's quiz questions and their checkers, listed by autograder.registry and
+# graded in the notebook by autograder.classroom.quiz (answers are parsed, never executed)
+# ---------------------------------------------------------------------------------------------
+def _no_cache_dir(r: str) -> None:
+    toks = mots(r)
+    if "--no-cache-dir" in toks:
+        if toks in (["--no-cache-dir"],) or toks[:2] in (["pip", "install"], ["pip3", "install"]) or \
+                toks[1:4] == ["-m", "pip", "install"]:
+            return
+    if "--no-cache" in toks:
+        raise Faux("`--no-cache` est une option de `docker build` (reconstruire sans le cache de Docker), "
+                   "pas de pip.")
+    if any(t.startswith("PIP_NO_CACHE_DIR") for t in toks):
+        raise Faux("C'est la variable d'environnement équivalente ; la question demande l'option de "
+                   "`pip install`.")
+    raise Faux("")
+
+
+def _verrou(r: str) -> None:
+    v = valeur(r).rstrip("/").split("/")[-1]
+    if v == "poetry.lock":
+        return
+    if v.lower() == "poetry.lock":
+        raise Faux("Les noms de fichiers sont sensibles à la casse.")
+    hints = {"pyproject.toml": "`pyproject.toml` déclare des bornes (`>=2.9,<3.0`), il ne verrouille rien.",
+             "requirements.txt": "`requirements.txt` est le fichier de pip, et il ne fixe pas les hashes "
+                                 "sans outil de plus.",
+             "environment.yml": "`environment.yml` est le fichier de conda."}
+    raise Faux(hints.get(v, ""))
+
+
+QUESTIONS = [
+    question("07-q-no-cache-dir",
+             "Quelle option de `pip install` évite de laisser le cache de téléchargement de pip dans la "
+             "couche de l'image ?",
+             "reponse_no_cache_dir", VALEUR,
+             "l'option de pip qui désactive son répertoire de cache (hadolint DL3042). Voir la règle 2 de "
+             "« Trois règles pour le Dockerfile ».",
+             _no_cache_dir),
+    question("07-q-verrou",
+             "Avec Poetry, quel fichier fixe les versions exactes, dépendances indirectes et empreintes "
+             "(hash) comprises, et se versionne avec le code ?",
+             "reponse_verrou", VALEUR,
+             "le fichier de verrou que Poetry écrit à côté de `pyproject.toml`. Voir « pip, Poetry, conda : "
+             "que choisir ? ».",
+             _verrou),
+]

@@ -38,6 +38,7 @@ from autograder.probes.postgres import (env_file_write, env_hygiene, grader_env,
     pg_service_ready, pg_table_checksums, psql)
 from autograder.engine.runner import Grading
 from autograder.engine.sandbox import DockerStepError
+from autograder.readers.answers import VALEUR, Faux, docker_command, mots, question, spec, valeur
 
 LAB = Lab(
     id="08-postgres-sql",
@@ -318,3 +319,60 @@ def env_change(g: Grading):
         raise Fail("les lignes du CSV chargées dans la nouvelle base", "table mesures vide",
                    "le chargeur doit lire la base et l'utilisateur dans l'environnement (DB_NAME, DB_USER…).")
     return f"base {name}, {total} lignes"
+
+
+# ---------------------------------------------------------------------------------------------
+# Questions de cours: this lab's quiz questions and their checkers, listed by autograder.registry and
+# graded in the notebook by autograder.classroom.quiz (answers are parsed, never executed)
+# ---------------------------------------------------------------------------------------------
+def _initdb(r: str) -> None:
+    v = valeur(r).rstrip("/")
+    if v == "/docker-entrypoint-initdb.d" or v.rsplit("/", 1)[0] == "/docker-entrypoint-initdb.d":
+        return
+    if v.lstrip("./") == "docker-entrypoint-initdb.d":
+        raise Faux("Il faut le chemin absolu, dans le conteneur.")
+    if v.startswith("/var/lib/postgresql"):
+        raise Faux("C'est le répertoire des données de la base, pas celui des scripts.")
+    if v.lstrip("./").startswith("initdb"):
+        raise Faux("`./initdb` est le dossier de votre machine (la source du montage) ; la question "
+                   "demande la cible, dans le conteneur.")
+    raise Faux("")
+
+
+def _exec_t(r: str) -> None:
+    toks = mots(r)
+    if toks in (["-T"], ["--no-TTY"]):
+        return
+    if toks[:3] == ["docker", "compose", "exec"]:
+        exec_options = spec(("-T --no-TTY", False), ("-i --interactive", False), ("-t --tty", False),
+                            ("-u --user", True), ("-e --env", True), ("-w --workdir", True),
+                            ("-d --detach", False), ("--privileged", False), ("--index", True))
+        ligne = docker_command(r, {("compose", "exec"): exec_options})
+        if ligne.has("--no-TTY") and not ligne.has("--tty") and not ligne.has("--detach"):
+            return
+    if toks in (["-t"], ["--tty"], ["-it"], ["-ti"]) or "-t" in toks or "-it" in toks:
+        raise Faux("`-t` (minuscule) demande au contraire un pseudo-terminal : c'est lui qui corrompt "
+                   "la sortie. La casse compte.")
+    if toks in (["--no-tty"],):
+        raise Faux("Les options sont sensibles à la casse : vérifiez l'orthographe exacte.")
+    if toks in (["-d"], ["--detach"]):
+        raise Faux("`-d` lance la commande en arrière-plan : sa sortie n'arrive plus dans le fichier.")
+    raise Faux("")
+
+
+QUESTIONS = [
+    question("08-q-initdb",
+             "Dans quel dossier **du conteneur** `postgres` faut-il monter les scripts SQL pour qu'ils "
+             "s'exécutent au premier démarrage ?",
+             "reponse_initdb", VALEUR,
+             "le chemin absolu du dossier que le point d'entrée de l'image `postgres` parcourt quand le "
+             "répertoire de données est vide. Voir la section 1, « Les scripts d'initialisation ».",
+             _initdb),
+    question("08-q-exec-t",
+             "Quelle option de `docker compose exec` faut-il pour rediriger la sortie de `pg_dump` dans un "
+             "fichier (`> sauvegarde.sql`) sans la corrompre ?",
+             "reponse_exec_t", VALEUR,
+             "l'option qui supprime le pseudo-terminal (la casse compte). Voir la section 3, « Sauvegarde "
+             "et restauration ».",
+             _exec_t),
+]

@@ -43,6 +43,7 @@ from autograder.probes.postgres import env_hygiene, grader_env, pg_service_ready
 from autograder.probes.waits import Timeout, wait_until
 from autograder.engine.runner import Grading
 from autograder.engine.sandbox import DockerStepError, engine_host
+from autograder.readers.answers import CHOIX, COMMANDE, Faux, choix, docker_command, mots, question, spec
 
 LAB = Lab(
     id="09-pipeline-dbt-dagster",
@@ -617,3 +618,59 @@ def db_restart(g: Grading):
                    "montez un volume nommé sur le dossier de données : `pgdata:/var/lib/postgresql/data` "
                    "(et `volumes: pgdata:` en bas du fichier).")
     return ", ".join(f"{t} {before[t][1]} lignes" for t in tables)
+
+
+# ---------------------------------------------------------------------------------------------
+# Questions de cours: this lab's quiz questions and their checkers, listed by autograder.registry and
+# graded in the notebook by autograder.classroom.quiz (answers are parsed, never executed)
+# ---------------------------------------------------------------------------------------------
+RUN_OPTIONS = spec(("--rm", False), ("-T --no-TTY", False), ("-e --env", True), ("--build", False),
+                   ("--quiet-pull", False), ("--remove-orphans", False), ("--name", True),
+                   ("-i --interactive", False), ("--pull", True), ("-u --user", True),
+                   ("-w --workdir", True), ("--use-aliases", False), ("--entrypoint", True),
+                   ("-d --detach", False), ("--no-deps", False))
+
+
+def _run_dbt(r: str) -> None:
+    toks = mots(r)
+    if toks[:2] == ["docker", "run"]:
+        raise Faux("`docker run` lance une image par son nom, sans Compose : ni le service `dbt`, ni son "
+                   "réseau, ni sa base.")
+    ligne = docker_command(r, {("compose", "run"): RUN_OPTIONS,
+                               ("compose", "up"): spec(("-d --detach", False), ("--wait", False),
+                                                       ("--build", False), ("--profile", True))})
+    if ligne.path == ("compose", "up"):
+        raise Faux("`up` démarre les services pour qu'ils tournent ; un service ponctuel se lance avec "
+                   "une autre sous-commande, qui lui passe aussi des arguments.")
+    if ligne.args[:1] != ["dbt"]:
+        raise Faux("Le service à lancer s'appelle `dbt`.")
+    if not ligne.has("--rm"):
+        raise Faux("Sans `--rm`, chaque lancement laisse un conteneur arrêté derrière lui.")
+    if ligne.has("--no-deps"):
+        raise Faux("`--no-deps` empêche de démarrer la base dont dbt a besoin.")
+    if ligne.has("--detach"):
+        raise Faux("En arrière-plan (`-d`), vous ne voyez ni la sortie ni le code de retour de dbt.")
+
+
+QUESTIONS = [
+    question("09-q-ponctuel",
+             "dbt est un service ponctuel : il s'arrête une fois son travail fait, et `docker compose up "
+             "--wait` échoue alors. Quelles solutions le TP propose-t-il ? (toutes les bonnes réponses)",
+             "reponse_ponctuel", CHOIX,
+             "les deux façons de ne pas faire attendre `up --wait` sur un service qui se termine. Voir "
+             "la section 4, « L'image dbt et le service ponctuel », et « Pièges fréquents ».",
+             choix("A", "B", indices={"C": "`restart: always` relancerait dbt en boucle après chaque succès.",
+                                      "D": "Un `healthcheck` ne change rien : le conteneur s'arrête quand même."}),
+             [("A", "le mettre dans un profil (`profiles: [\"outils\"]`) et le lancer à part"),
+              ("B", "le faire attendre par un autre service avec `condition: service_completed_successfully`"),
+              ("C", "ajouter `restart: always` au service dbt"),
+              ("D", "ajouter un `healthcheck` au service dbt")]),
+    question("09-q-run-dbt",
+             "Quelle commande lance une fois le service ponctuel `dbt` (avec ce dont il dépend) et "
+             "supprime son conteneur quand il a fini ?",
+             "reponse_run_dbt", COMMANDE,
+             "la sous-commande de Compose v2 qui exécute un service une fois, avec l'option qui supprime "
+             "le conteneur à la fin, suivie du nom du service. Voir la section 4, « L'image dbt et le "
+             "service ponctuel ».",
+             _run_dbt),
+]

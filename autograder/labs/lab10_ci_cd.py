@@ -29,6 +29,7 @@ from autograder.readers import gitlab_ci
 from autograder.readers.gitlab_ci import (commands, docker_ref_parts, docker_refs, expand, image_name, job_env,
                                           job_lines, latest_in, lines_of, needs_of, script_lines, stage_of,
                                           variables_of)
+from autograder.readers.answers import CHOIX, VALEUR, Faux, choix, question, valeur
 
 LAB = Lab(
     id="10-ci-cd",
@@ -415,3 +416,46 @@ def tests_catch_bug(g: Grading):
                    "`assert alerts(...) == [...]`), y compris les cas limites décrits dans les docstrings.")
     pl = "s" if len(BUGS) > 1 else ""
     return f"{len(BUGS)} bug{pl} détecté{pl} par vos tests"
+
+
+# ---------------------------------------------------------------------------------------------
+# Questions de cours: this lab's quiz questions and their checkers, listed by autograder.registry and
+# graded in the notebook by autograder.classroom.quiz (answers are parsed, never executed)
+# ---------------------------------------------------------------------------------------------
+def _short_sha(r: str) -> None:
+    v = valeur(r)
+    v = re.sub(r"^\$\{?([A-Za-z_]+)\}?$", r"\1", v)
+    if v == "CI_COMMIT_SHORT_SHA":
+        return
+    if v.upper() == "CI_COMMIT_SHORT_SHA":
+        raise Faux("Les noms de variables sont sensibles à la casse.")
+    hints = {"CI_COMMIT_SHA": "`CI_COMMIT_SHA` est le commit complet (40 caractères) ; la question "
+                              "demande la forme courte.",
+             "CI_COMMIT_REF_NAME": "C'est le nom de la branche ou du tag git : il désigne un état qui change.",
+             "CI_COMMIT_BRANCH": "C'est le nom de la branche : il désigne un état qui change.",
+             "latest": "`latest` n'est pas traçable : c'est justement le piège."}
+    raise Faux(hints.get(v, ""))
+
+
+QUESTIONS = [
+    question("10-q-socket",
+             "Pourquoi le correcteur refuse-t-il qu'un job monte `/var/run/docker.sock` de l'hôte ? (toutes "
+             "les bonnes réponses)",
+             "reponse_socket", CHOIX,
+             "ce que donne le pilotage du démon de la machine du runner : les droits de root sur l'hôte et "
+             "la main sur les conteneurs des autres jobs. Voir la section 2, « Construire une image "
+             "dans un job : dind ou la socket de l'hôte ? ».",
+             choix("A", "B", indices={"C": "C'est au contraire rapide (le cache est partagé).",
+                                      "D": "`docker build` y fonctionne très bien : c'est le problème."}),
+             [("A", "qui pilote ce démon est root sur l'hôte"),
+              ("B", "le job peut voir, inspecter et arrêter les conteneurs des autres jobs"),
+              ("C", "c'est plus lent que Docker-in-Docker"),
+              ("D", "`docker build` ne fonctionne pas avec la socket de l'hôte")]),
+    question("10-q-short-sha",
+             "Quelle variable prédéfinie de GitLab CI donne l'étiquette **traçable** d'une image : le "
+             "commit court ?",
+             "reponse_short_sha", VALEUR,
+             "la variable de GitLab qui contient les 8 premiers caractères du commit. Voir la section 3, "
+             "« Tags et `latest` ».",
+             _short_sha),
+]

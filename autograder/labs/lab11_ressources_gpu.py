@@ -44,6 +44,8 @@ from autograder.probes.containers import logs_tail
 from autograder.probes.waits import Timeout, wait_until
 from autograder.engine.runner import Grading
 from autograder.engine.sandbox import DockerStepError
+from autograder.readers.answers import (COMMANDE, INSPECT, LS_CONTAINERS, VALEUR, Faux, docker_command,
+                                        question, spec, valeur)
 
 LAB = Lab(
     id="11-ressources-gpu",
@@ -448,3 +450,56 @@ def gpu_runtime(g: Grading):
         raise Fail("`nvidia-smi -L` liste au moins un GPU (« GPU 0: … ») et se termine avec le code 0",
                    f"code {code}\n{logs[-800:]}", GPU_HINT)
     return "; ".join(gpus[:4])
+
+
+# ---------------------------------------------------------------------------------------------
+# Questions de cours: this lab's quiz questions and their checkers, listed by autograder.registry and
+# graded in the notebook by autograder.classroom.quiz (answers are parsed, never executed)
+# ---------------------------------------------------------------------------------------------
+def _code_oom(r: str) -> None:
+    v = re.sub(r"^(exit\s+)?(code\s*(de sortie)?\s*:?\s*)", "", valeur(r).lower()).strip()
+    if v == "137":
+        return
+    hints = {"9": "9 est le numéro du signal (`SIGKILL`) ; le code de sortie vaut 128 + ce numéro.",
+             "139": "139 = 128 + 11 (`SIGSEGV`, une erreur de segmentation).",
+             "143": "143 = 128 + 15 (`SIGTERM`, un arrêt demandé poliment) : le tueur OOM ne prévient pas.",
+             "1": "1 est l'erreur ordinaire d'un programme qui a pu s'arrêter lui-même."}
+    raise Faux(hints.get(v, ""))
+
+
+def _oomkilled(r: str) -> None:
+    ligne = docker_command(r, {("inspect",): INSPECT, ("container", "ls"): LS_CONTAINERS,
+                               ("logs",): spec(("-f --follow", False), ("-n --tail", True)),
+                               ("stats",): spec(("--no-stream", False), ("-a --all", False), ("--format", True))})
+    if ligne.path == ("container", "ls"):
+        raise Faux("`docker ps -a` montre le code de sortie, pas sa cause : 137 peut aussi venir d'un "
+                   "`docker kill`.")
+    if ligne.path == ("logs",):
+        raise Faux("Tué par `SIGKILL`, le processus n'a rien pu écrire : les journaux ne le disent pas.")
+    if ligne.path == ("stats",):
+        raise Faux("`docker stats` montre la consommation des conteneurs en cours, pas la cause d'un arrêt.")
+    if ligne.options.get("--type", ["container"]) != ["container"]:
+        raise Faux("`--type` doit être `container`.")
+    if ligne.args != ["gourmand"]:
+        raise Faux("Il faut nommer le conteneur `gourmand`, et lui seul.")
+    fmt = ligne.options.get("--format")
+    if fmt and not any(".State.OOMKilled" in f for f in fmt):
+        raise Faux("Votre `--format` n'affiche pas le champ qui dit si le tueur OOM est passé.")
+
+
+QUESTIONS = [
+    question("11-q-code-oom",
+             "Un conteneur limité à 256 Mo dépasse sa limite et le tueur OOM l'arrête. Quel est son code "
+             "de sortie ?",
+             "reponse_code_oom", VALEUR,
+             "le code d'un processus tué par `SIGKILL` : 128 plus le numéro de ce signal. Voir la section 2, "
+             "sur le tueur OOM.",
+             _code_oom),
+    question("11-q-oomkilled",
+             "Quelle commande dit si le conteneur arrêté `gourmand` a été tué par le tueur OOM ?",
+             "reponse_oomkilled", COMMANDE,
+             "l'inspection du conteneur, qui contient le champ d'état posé par Docker quand le noyau l'a "
+             "tué pour la mémoire (un `--format` peut n'afficher que lui). Voir la section 2, "
+             "« Le tueur OOM et le code 137 ».",
+             _oomkilled),
+]

@@ -51,6 +51,7 @@ from autograder.probes.postgres import env_file_read, grader_env
 from autograder.probes.waits import Timeout, wait_running, wait_until
 from autograder.engine.runner import Grading
 from autograder.engine.sandbox import DockerStepError, engine_host, run_cli
+from autograder.readers.answers import CHOIX, VALEUR, Faux, choix, question, valeur
 
 LAB = Lab(
     id="12-secrets-durcissement",
@@ -564,3 +565,46 @@ def non_root(g: Grading):
                    "ajoutez `USER 10001:10001` à la fin du Dockerfile (ou `user: \"10001:10001\"` dans "
                    "compose.yaml) ; l'utilisateur doit pouvoir lire le fichier secret.", rule="CIS 4.1, DS-0002")
     return f"uid {uids[0]}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Questions de cours: this lab's quiz questions and their checkers, listed by autograder.registry and
+# graded in the notebook by autograder.classroom.quiz (answers are parsed, never executed)
+# ---------------------------------------------------------------------------------------------
+def _chemin_secret(r: str) -> None:
+    v = valeur(r).rstrip("/")
+    # /var/run is a link to /run in the Debian-based images of the course: the same file.
+    if v in ("/run/secrets/db_password", "/var/run/secrets/db_password"):
+        return
+    if v in ("/run/secrets", "/var/run/secrets"):
+        raise Faux("C'est le dossier ; la question demande le chemin du fichier du secret.")
+    if v.startswith("/run/secrets/") or v.startswith("/var/run/secrets/"):
+        raise Faux("Le fichier monté porte le nom du secret (la clé de `secrets:`), pas celui du "
+                   "fichier source.")
+    if "secrets/db_password.txt" in v:
+        raise Faux("C'est le fichier de votre machine (la source du secret) ; la question demande où il "
+                   "apparaît dans le conteneur.")
+    if v.startswith("$") or "DB_PASSWORD" in v.upper() and "/" not in v:
+        raise Faux("Un secret Compose n'est pas une variable d'environnement : c'est un fichier monté.")
+    raise Faux("")
+
+
+QUESTIONS = [
+    question("12-q-chemin-secret",
+             "Un service qui déclare `secrets: [db_password]` : à quel chemin du conteneur Compose "
+             "monte-t-il ce secret ?",
+             "reponse_chemin_secret", VALEUR,
+             "le fichier monté en lecture seule dans le dossier des secrets du conteneur, au nom du secret "
+             "(c'est ce chemin que reçoit `POSTGRES_PASSWORD_FILE`). Voir la section 1, « Secrets Compose ».",
+             _chemin_secret),
+    question("12-q-durcir",
+             "Lesquelles de ces lignes d'un service Compose durcissent son exécution ? (toutes les bonnes "
+             "réponses)",
+             "reponse_durcir", CHOIX,
+             "les réglages du TP : racine en lecture seule, aucune capacité Linux, pas de gain de "
+             "privilèges. Voir la section 3, « Durcir l'exécution ».",
+             choix("A", "B", "D", indices={"C": "`privileged: true` donne au contraire presque tous les droits de l'hôte.",
+                                           "E": "`network_mode: host` retire l'isolation réseau."}),
+             [("A", "`read_only: true`"), ("B", "`cap_drop: [ALL]`"), ("C", "`privileged: true`"),
+              ("D", "`security_opt: [\"no-new-privileges:true\"]`"), ("E", "`network_mode: host`")]),
+]

@@ -1,4 +1,5 @@
-"""The question cells (autograder/classroom/quiz.py), tested in both directions, without Docker.
+"""The question cells (each lab module's QUESTIONS, graded by autograder/classroom/quiz.py), tested in
+both directions, without Docker.
 
 The reference answers live here (quiz_answers.toml), never in the notebooks: every reference and
 every valid alternative passes, every plausible wrong answer fails with the French explanation.
@@ -7,6 +8,7 @@ every valid alternative passes, every plausible wrong answer fails with the Fren
 from __future__ import annotations
 
 import re
+import sys
 import tomllib
 from pathlib import Path
 
@@ -14,12 +16,14 @@ import nbformat
 import pytest
 
 from autograder.classroom import course, nbgrade, quiz
-from autograder.registry import all_labs
+from autograder.readers import answers
+from autograder.registry import all_labs, all_questions
 from cases import LABS
 
 ANSWERS = tomllib.loads((Path(__file__).resolve().parent / "quiz_answers.toml").read_text(encoding="utf-8"))
 QUESTIONS = {q.id: q for q in quiz.QUESTIONS}
 ROOT = Path(__file__).resolve().parents[2]
+SECTION = "# Questions de cours"
 
 
 def _cases(key: str):
@@ -90,11 +94,45 @@ def test_multiple_choice_accepts_a_list_and_refuses_unknown_letters():
     assert not ok and "lettres parmi A, B, C, D, E" in message
 
 
+def _question_section(lab) -> tuple[Path, int, str]:
+    """A lab module's « Questions de cours » section: its file, first line and text (the module's end)."""
+    path = Path(sys.modules[_module_of(lab)].__file__)
+    lines = path.read_text(encoding="utf-8").split("\n")
+    starts = [i for i, line in enumerate(lines) if line.startswith(SECTION)]
+    assert len(starts) == 1, f"{path.name}: one « {SECTION} » section, at the end of the module"
+    return path, starts[0] + 1, "\n".join(lines[starts[0]:])
+
+
+def _module_of(lab) -> str:
+    [name] = [m for m, module in sys.modules.items()
+              if m.startswith("autograder.labs.lab") and getattr(module, "LAB", None) is lab]
+    return name
+
+
+@pytest.mark.parametrize("lab", all_labs(), ids=lambda lab: lab.id)
+def test_a_labs_questions_live_at_the_end_of_its_module(lab):
+    """The registry's questions of a lab are its module's QUESTIONS, their checkers defined in its
+    « Questions de cours » section (or the shared readers.answers), after every check."""
+    path, first, section = _question_section(lab)
+    module = sys.modules[_module_of(lab)]
+    assert [q for q in all_questions() if q.lab == lab.number] == list(module.QUESTIONS) != []
+    for q in module.QUESTIONS:
+        code = q.check.__code__
+        if code.co_filename == answers.__file__:
+            continue
+        assert code.co_filename == str(path) and code.co_firstlineno >= first, (q.id, code.co_firstlineno)
+    assert "@LAB.check" not in section
+
+
 def test_answers_are_parsed_never_executed():
-    for path in ("autograder/readers/answers.py", "autograder/classroom/quiz.py"):
-        source = (ROOT / path).read_text(encoding="utf-8")
-        for forbidden in ("subprocess", "os.system", "eval(", "exec(", "import os"):
-            assert forbidden not in source, path
+    sources = {path: (ROOT / path).read_text(encoding="utf-8")
+               for path in ("autograder/readers/answers.py", "autograder/classroom/quiz.py")}
+    for lab in all_labs():
+        path, _, section = _question_section(lab)
+        sources[path.name] = section
+    for path, source in sources.items():
+        for forbidden in ("subprocess", "os.system", "eval(", "exec(", "import os", "sandbox", "Grading"):
+            assert forbidden not in source, (path, forbidden)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,11 +3,11 @@ cross-references and links resolve to an existing notebook and one of its markdo
 
 The forms, as the course writes them (French):
 
-* quiz corrections (``autograder/classroom/quiz.py``, the « Voir … » part of each explanation), in the
-  question's lab notebook: « Titre » names a heading (its number « 11. » and a trailing
-  parenthesis « (TODO 2, 3) » may be left out); « la section 11 » / « la partie 6 » a numbered
-  heading; « la section 11, « Titre » » both, the same heading; « l'étape 5 de « Titre » »
-  (also « le point », « la règle ») an item numbered 5 in that heading's part;
+* quiz corrections (the ``QUESTIONS`` at the end of each ``autograder/labs/labNN_*.py``, the « Voir … »
+  part of each explanation), in the question's lab notebook: « Titre » names a heading (its number
+  « 11. » and a trailing parenthesis « (TODO 2, 3) » may be left out); « la section 11 » /
+  « la partie 6 » a numbered heading; « la section 11, « Titre » » both, the same heading;
+  « l'étape 5 de « Titre » » (also « le point », « la règle ») an item numbered 5 in that heading's part;
 * « chapitre 1/02, « Titre » » anywhere (grader, doctor, notebooks): ``chapters/1-*/02-*.ipynb``
   and its heading;
 * « voir la partie 6 » / « la section 6 » in a notebook: a numbered heading of that notebook;

@@ -172,6 +172,7 @@ def test_the_scan_reaches_every_kind_of_student_facing_text():
     wheres = {w.partition(" cell")[0].partition(":")[0] for w, _, _ in _all_texts()}
     labs = {str(p.relative_to(ROOT)) for p in (ROOT / "labs").glob("*/enonce.ipynb")}
     assert len(labs) >= 12 and labs <= wheres
-    assert {"autograder/classroom/quiz.py", "autograder/classroom/nbgrade.py", "autograder/report/__init__.py",
+    assert {"autograder/classroom/quiz.py", "autograder/readers/answers.py", "autograder/classroom/nbgrade.py",
+            "autograder/labs/lab01_images_conteneurs.py", "autograder/report/__init__.py",
             "chapters/README.md", "README.md (Pour les étudiants)"} <= wheres
     assert any(w.startswith("chapters/1-introduction/") and w.endswith(".ipynb") for w in wheres)
