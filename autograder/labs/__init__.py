@@ -1,1 +1,1 @@
-"""One module per lab; each defines ``LAB`` (see :mod:`autograder.core`)."""
+"""One module per lab: its checks, constants and quiz questions; each defines ``LAB`` (see :mod:`autograder.core`)."""

@@ -1,4 +1,4 @@
-"""The scorecard: a rich table for people, one JSON object for machines."""
+"""Reports of a grading: the scorecard here (a rich table for people, one JSON object for machines), JUnit XML, progress lines."""
 
 from __future__ import annotations
 
