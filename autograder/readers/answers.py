@@ -7,10 +7,10 @@ explanation shown when the answer is wrong and a checker, which raises :class:`F
 hint, possibly empty) when the answer is wrong.
 
 Answers are read for their meaning, not their text: a command is split with :mod:`shlex` and parsed
-as docker's own flag parser does (:func:`docker_command`), so every valid spelling passes (``docker volume
-ls`` or ``list``, ``docker ps -a`` or ``docker container ls --all``, with ``-q`` or ``--format``…);
-a multiple choice is a set of letters in any order, case or separator (:func:`choix`). Nothing here
-executes an answer.
+as docker's own flag parser does (:func:`docker_command`), so every valid spelling passes
+(``docker volume ls`` or ``list``, ``docker ps -a`` or ``docker container ls --all``, with ``-q`` or
+``--format``…); a multiple choice is a set of letters in any order, case or separator
+(:func:`choix`). Nothing here executes an answer.
 """
 
 from __future__ import annotations
