@@ -17,7 +17,7 @@ Contract (see labs/08-postgres-sql/enonce.ipynb):
   docker CLI and Compose plugin (:mod:`autograder.probes.scripts`), ``COMPOSE_PROJECT_NAME`` /
   ``COMPOSE_FILE`` set to the job and its effective file (copied in, like the dump, which is
   copied out after ``backup.sh`` and back in for ``restore.sh``), and ``DOCKER_HOST`` an
-  :class:`~autograder.engine.apiproxy.ApiProxy` with an :class:`~autograder.engine.apiproxy.ExecPolicy` (exec in
+  :class:`~autograder.engine.apiproxy.ApiProxy` with an :class:`~autograder.engine.apiproxy_policy.ExecPolicy` (exec in
   this project's containers only).
 """
 
@@ -31,7 +31,7 @@ from pathlib import Path
 import docker.errors
 
 from autograder.probes import scripts
-from autograder.engine.apiproxy import ExecPolicy
+from autograder.engine.apiproxy_policy import ExecPolicy
 from autograder.core import Fail, Lab, NotYet
 from autograder.probes.containers import exec_ok, logs_tail
 from autograder.probes.postgres import (env_file_write, env_hygiene, grader_env, grader_password, pg_credentials,
