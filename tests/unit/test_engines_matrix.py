@@ -164,7 +164,7 @@ def test_table_counts_cases_per_lab_and_lane_and_the_differences():
 def test_labs_are_selected_by_number_or_name_and_unknown_ones_refused():
     labs = lab_ids()
     assert select_labs("") == labs
-    assert select_labs("1 05") == [labs[0], labs[4]]
+    assert select_labs(f"1 {labs[4][:2]}") == [labs[0], labs[4]]
     assert select_labs(labs[2]) == [labs[2]]
     with pytest.raises(SystemExit, match="99"):
         select_labs("99")
