@@ -80,7 +80,10 @@ class Target:
         return self.container.logs(stdout=True, stderr=False), self.container.logs(stdout=False, stderr=True)
 
     def reload(self) -> None:
-        self.container.reload()
+        try:
+            self.container.reload()
+        except docker.errors.NotFound:
+            raise GaveUp("le conteneur a disparu") from None
 
     @property
     def status(self) -> str:
@@ -136,6 +139,8 @@ def wait_for(strategy: WaitStrategy, target: Target, timeout: float, poll: float
     :class:`Timeout` with the reason (a French sentence) when the wait gave up, with None when the
     time ran out; a strategy's RuntimeError (a verdict: unhealthy, exited) goes through."""
     strategy.with_startup_timeout(max(0.0, timeout)).with_poll_interval(poll)
+    # As in wait_until: a Docker hiccup during a poll counts as "not yet" (strategies built on _poll).
+    strategy.with_transient_exceptions(OSError, docker.errors.DockerException, DockerStepError)
     try:
         strategy.wait_until_ready(target)
     except GaveUp as exc:

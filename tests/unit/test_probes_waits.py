@@ -163,3 +163,18 @@ def test_wait_http_ok_stops_when_the_container_exits(server):
         wait_http_ok(c, 8000, "/missing", timeout=60)
     assert time.monotonic() - t0 < 5
     assert err.value.observed.startswith("le conteneur s'est arrêté (code de sortie 3)\nDerniers journaux :")
+
+
+class Removed(Scripted):
+    def reload(self):
+        super().reload()
+        if self.reloads > 2:
+            import docker.errors
+
+            raise docker.errors.NotFound("No such container")
+
+
+def test_wait_running_on_a_removed_container_says_so():
+    with pytest.raises(Fail) as err:
+        wait_running(Removed({"Status": "created"}), timeout=10)
+    assert err.value.observed.startswith("le conteneur a disparu")
