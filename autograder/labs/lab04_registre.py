@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import docker.errors
 
-from autograder.engine.apiproxy import Policy
+from autograder.engine.apiproxy_policy import Policy
 from autograder.core import Fail, Lab
 from autograder.engine.imagefacts import is_podman
 from autograder.probes.containers import host_port
