@@ -87,10 +87,15 @@ def lab_places(lab_id: str, root: Path = ROOT) -> list[Place]:
     places.append(Place(lab_id, f"autograder/labs/{module}.py", "file",
                         "the grader module: checks, constants, quiz questions", True))
     row = Place(lab_id, "README.md", "section", "its row of the lab table", True,
-                lambda text: _cut_lines(text, rf"^\| \[{re.escape(lab_id)}\]\(.*\n"))
+                lambda text: _cut_lines(text, _row(lab_id)))
     places.append(row)
     places.append(Place(lab_id, QUIZ_ANSWERS, "section", "reference answers of its quiz questions", True,
                         lambda text: _cut_toml_tables(text, f"{number}-q-")))
+    own = [p.path for p in places if p.kind == "folder"]
+    for rel in _texts(root, ".", (".md",), skip=own):
+        if rel != row.path and re.search(_row(lab_id), (root / rel).read_text(encoding="utf-8"), re.M):
+            places.append(Place(lab_id, rel, "section", "its row of a table (measures, timings)",
+                                cut=lambda text: _cut_lines(text, _row(lab_id))))
     places += [Place(lab_id, rel, "file", "an instructor's hidden checks (tests)")
                for rel in _files(root, "tests/nbgrader/hidden", rf"lab{number}_.*\.py")]
     for rel in _files(root, "tests/unit", r"test_lab\d\d(?:_\d\d)*_.*\.py"):
@@ -186,6 +191,11 @@ def _texts(root: Path, base: str, suffixes: tuple[str, ...], skip: list[str]) ->
             if name.endswith(suffixes):
                 out.append(f"{rel_dir}/{name}" if rel_dir != "." else name)
     return out
+
+
+def _row(lab_id: str) -> str:
+    """A Markdown table row whose first cell is the lab (``| 05-slug | …`` or ``| [05-slug](…) | …``)."""
+    return rf"^\| *(?:\[{re.escape(lab_id)}\]\([^)]*\)|`?{re.escape(lab_id)}`?) *\|.*\n"
 
 
 def _cut_lines(text: str, pattern: str) -> str:
