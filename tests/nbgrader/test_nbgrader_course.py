@@ -84,7 +84,7 @@ def test_autograde_runs_the_grade_cells_only(config):
 @pytest.mark.parametrize("lab", all_labs(), ids=lambda lab: lab.id)
 def test_grade_cells_match_the_registry(lab):
     """Ids, points and order of the grade cells are the registries': the questions
-    (autograder/classroom/quiz.py), then the checks; each question's answer cell comes right before its
+    (each lab module's QUESTIONS, through autograder/classroom/quiz.py), then the checks; each question's answer cell comes right before its
     grade cell (at autograde it must run first)."""
     from autograder.classroom.quiz import questions
 
