@@ -4,10 +4,13 @@ A lab ``NN-slug`` lives in folders of its own (``labs/``, ``solutions/``, ``test
 ``tests/alternatives/``, ``tests/paths/``, ``tests/sandbox/``), files of its own (its grader module
 ``autograder/labs/labNN_slug.py``, an instructor's hidden checks ``tests/nbgrader/hidden/labNN_*.py``,
 a unit test file ``tests/unit/test_labNN_*.py``) and sections of shared files (its row of the README's
-lab table, its questions' reference answers in ``tests/nbgrader/quiz_answers.toml``, its
-``# -- lab NN`` section of a unit test file shared with another lab, an entry keyed by it in a
-test's table, the links other pages make to it). :func:`lab_places` names them;
-:meth:`Place.remove` takes one out (a section is edited out, and the edited file must still parse).
+lab table and of other Markdown tables such as docs/instructors.md's timings, its questions'
+reference answers in ``tests/nbgrader/quiz_answers.toml``, its ``# -- lab NN`` section of a unit
+test file shared with another lab, an entry keyed by it in a test's table, the links other pages
+make to it). :func:`lab_places` names them; :meth:`Place.remove` takes one out (a section is edited
+out, and the edited file must still parse); :func:`orphans` finds places of labs that do not exist.
+Prose that mentions a lab without a link (« TP 05 » in a chapter) is not a place: removing a lab
+leaves it for an author to rewrite.
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ FOLDERS = {
     "tests/sandbox": (False, "hostile and unusual submissions built on the lab"),
 }
 QUIZ_ANSWERS = "tests/nbgrader/quiz_answers.toml"
-LEGACY_QUIZ = "autograder/classroom/quiz.py"  # questions listed there before they moved to the lab modules
 SKIP_DIRS = {"build", "node_modules", "__pycache__", "_travail", ".ipynb_checkpoints", "dist"}
 LINK = r"\[((?:[^\[\]]|\[[^\]]*\])*)\]\(([^)\s]*{target}[^)\s]*)\)"
 
@@ -91,7 +93,7 @@ def lab_places(lab_id: str, root: Path = ROOT) -> list[Place]:
     places.append(row)
     places.append(Place(lab_id, QUIZ_ANSWERS, "section", "reference answers of its quiz questions", True,
                         lambda text: _cut_toml_tables(text, f"{number}-q-")))
-    own = [p.path for p in places if p.kind == "folder"]
+    own = [p.path for p in places if p.kind == "folder"]  # not searched for sections
     for rel in _texts(root, ".", (".md",), skip=own):
         if rel != row.path and re.search(_row(lab_id), (root / rel).read_text(encoding="utf-8"), re.M):
             places.append(Place(lab_id, rel, "section", "its row of a table (measures, timings)",
@@ -105,18 +107,14 @@ def lab_places(lab_id: str, root: Path = ROOT) -> list[Place]:
         elif number in sections:
             places.append(Place(lab_id, rel, "section", f"its `# -- lab {number}` section and its module's import",
                                 cut=lambda text, n=number, m=module: _cut_test_section(text, n, m)))
-    if (root / LEGACY_QUIZ).is_file() and f'"{number}-q-' in (root / LEGACY_QUIZ).read_text(encoding="utf-8"):
-        places.append(Place(lab_id, LEGACY_QUIZ, "section", "its quiz questions (before they moved to its module)",
-                            cut=lambda text: _cut_calls(text, "_q", f"{number}-q-")))
     keys = (lab_id, f"autograder/labs/{module}.py")
-    for rel in _texts(root, "tests", (".py",), skip=[p.path for p in places if p.kind == "folder"]):
+    for rel in _texts(root, "tests", (".py",), skip=own):
         text = (root / rel).read_text(encoding="utf-8")
         if any(f'"{k}":' in text for k in keys):
             place = Place(lab_id, rel, "section", "an entry keyed by the lab in a test's table",
                           cut=lambda t, keys=keys: _cut_entries(t, keys))
             if place.exists(root):
                 places.append(place)
-    own = [p.path for p in places if p.kind == "folder"]
     for rel in _texts(root, ".", (".md", ".ipynb"), skip=own):
         text = (root / rel).read_text(encoding="utf-8")
         text = row.cut(text) if rel == row.path else text
@@ -158,8 +156,10 @@ def orphans(lab_ids: list[str], root: Path = ROOT) -> list[str]:
         # a file shared by labs names them by its sections, a lab's own file by its name
         named = set(_SECTION.findall((root / rel).read_text(encoding="utf-8"))) or set(_numbers(rel))
         found += [f"{rel}: lab {n}" for n in sorted(named - numbers)]
-    readme_rows = re.findall(r"^\| \[(\d\d-[a-z0-9-]+)\]\(", (root / "README.md").read_text(encoding="utf-8"), re.M)
-    found += [f"README.md: row {i}" for i in readme_rows if i not in lab_ids]
+    for rel in _texts(root, ".", (".md",), skip=[f"{base}/{i}" for base in FOLDERS for i in lab_ids]):
+        rows = re.findall(r"^\| *(?:\[(\d\d-[a-z0-9-]+)\]\([^)]*labs/[^)]*\)|`?(\d\d-[a-z0-9-]+)`?) *\|",
+                          (root / rel).read_text(encoding="utf-8"), re.M)
+        found += [f"{rel}: row {i}" for pair in rows for i in pair if i and i not in lab_ids]
     answers = tomllib.loads((root / QUIZ_ANSWERS).read_text(encoding="utf-8"))
     found += [f"{QUIZ_ANSWERS}: [{q!r}]" for q in answers if q[:2] not in numbers]
     return found
@@ -214,21 +214,6 @@ def _cut_test_section(text: str, number: str, module: str) -> str:
     ``# -- `` header) and without the import of its module."""
     text = re.sub(rf"(?ms)^# -- lab {number}\b.*?(?=^# -- |\Z)", "", text)
     return re.sub(rf"(?m)^from autograder\.labs import {module}\b.*\n", "", text)
-
-
-def _cut_calls(text: str, function: str, prefix: str) -> str:
-    """The Python text without the calls ``function("<prefix>…", …)`` (whole lines, with a comment
-    line just above them)."""
-    lines = text.splitlines(keepends=True)
-    drop = set()
-    for node in ast.walk(ast.parse(text)):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == function
-                and node.args and isinstance(node.args[0], ast.Constant)
-                and str(node.args[0].value).startswith(prefix)):
-            drop.update(range(node.lineno - 1, node.end_lineno))
-            if node.lineno >= 2 and lines[node.lineno - 2].strip().startswith("#"):
-                drop.add(node.lineno - 2)
-    return "".join(line for i, line in enumerate(lines) if i not in drop)
 
 
 def _cut_entries(text: str, keys: tuple[str, ...]) -> str:
