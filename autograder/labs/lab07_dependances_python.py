@@ -11,24 +11,22 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import random
 import re
 import secrets
 import tomllib
-from pathlib import Path
-from typing import Optional
 
 import docker
 import yaml
 
 from autograder.probes import scanners
 from autograder.core import Fail, Lab, NotYet, Skip
-from autograder.probes.diagnose import missing_command, pid1, shown
+from autograder.probes.diagnose import missing_command, shown
+from autograder.readers import requirements
 from autograder.readers.dockerfile import base_images, final_base, is_slim, require_pinned
-from autograder.probes.containers import container_gone
 from autograder.probes.images import find_files_in_image, install_steps, rebuild_after_touch
-from autograder.probes.waits import Timeout, wait_until
+from autograder.probes.python_env import LIST_SCRIPT, PACKAGING_TOOLS, StillRunning, parse_listing, pip_cache_files, \
+    run_to_end
 from autograder.engine.runner import Grading
 from autograder.engine.sandbox import BuildResult, DockerStepError
 from autograder.readers.answers import VALEUR, Faux, mots, question, valeur
@@ -45,21 +43,12 @@ APP = "app/rapport.py"
 DATA = "/data"
 RUN_TIMEOUT_S = 30
 VARIANTS = ("pip", "poetry", "conda")
-CONDA_BASES = re.compile(r"(^|/)(miniforge3?|mambaforge|miniconda3?|anaconda3?|micromamba|conda)(:|$|-)", re.I)
 STATIONS = ("Lyon-Bron", "Paris-Montsouris", "Saint-Étienne", "Brest, Guipavas", "Nice")
-# Prints {normalised name: version} of every distribution, and where `poetry` is on PATH.
-LIST_SCRIPT = ("import importlib.metadata as m, json, re, shutil; print(json.dumps({'dists': "
-               "{re.sub(r'[-_.]+', '-', d.metadata['Name']).lower(): d.version for d in m.distributions() "
-               "if d.metadata['Name']}, 'poetry': shutil.which('poetry')}))")
 
 
 def plural(n: int, one: str, many: str) -> str:
     """« 1 paquet épinglé », « 3 paquets épinglés » (French: singular up to 1)."""
     return f"{n} {one if n <= 1 else many}"
-
-
-def norm(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def read(g: Grading, rel: str) -> str:
@@ -120,21 +109,14 @@ def parse_table(out: str) -> dict:
 
 def run_once(g: Grading, ref: str, suffix: str, **kwargs) -> tuple[int, str]:
     """Run ``ref`` without network until it exits: (exit code, stdout + stderr)."""
-    c = g.sandbox.run(ref, suffix=f"{suffix}-{secrets.token_hex(2)}", network_mode="none", **kwargs)
     try:
-        wait_until(lambda: container_gone(c), g.remaining(RUN_TIMEOUT_S))
-    except Timeout:
-        argv = pid1(g.sandbox, c)
-        c.remove(force=True, v=True)
+        return run_to_end(g.sandbox, ref, suffix, g.remaining(RUN_TIMEOUT_S), **kwargs)
+    except StillRunning as exc:
+        argv = exc.argv
         raise Fail(f"le conteneur se termine en moins de {RUN_TIMEOUT_S} s",
                    f"il tourne encore au bout de {RUN_TIMEOUT_S} s"
                    + (f" ; son PID 1 est `{shown(argv)}`" if argv else ""),
                    "l'ENTRYPOINT doit lancer `python /app/rapport.py`, qui reçoit le fichier en argument.") from None
-    c.reload()
-    code = c.attrs["State"].get("ExitCode", -1)
-    out = c.logs(stdout=True, stderr=True).decode("utf-8", "replace")
-    c.remove(force=True, v=True)
-    return code, out
 
 
 def app_runs(g: Grading, variant: str) -> str:
@@ -185,17 +167,13 @@ def installed(g: Grading, variant: str) -> dict:
             raise Fail("`python` sur le PATH de l'image", str(exc),
                        "l'interpréteur de l'application doit être `python` dans le PATH.") from None
         try:
-            return json.loads(out.strip().splitlines()[-1])
-        except (ValueError, IndexError):
+            return parse_listing(out)
+        except ValueError:
             raise Fail("la liste des paquets installés (`python -c 'import importlib.metadata …'`)",
                        f"code {code} : {out.strip()[:300] or '(aucune sortie)'}",
                        "`python` doit être l'interpréteur où les dépendances sont installées "
                        "(mettez l'environnement en tête du PATH).") from None
     return g.once(f"installed:{variant}", make)
-
-
-# Installed with every environment (pip itself, venv's seeds): not the application's dependencies.
-PACKAGING_TOOLS = {"pip", "setuptools", "wheel"}
 
 
 def base_dists(g: Grading, variant: str) -> set:
@@ -207,8 +185,8 @@ def base_dists(g: Grading, variant: str) -> set:
         try:
             code, out = run_once(g, final.image, f"{variant}-base", entrypoint=["python", "-c", LIST_SCRIPT],
                                  command=[])
-            return set(json.loads(out.strip().splitlines()[-1])["dists"]) if code == 0 else set()
-        except (DockerStepError, ValueError, IndexError, KeyError):
+            return set(parse_listing(out)["dists"]) if code == 0 else set()
+        except (DockerStepError, ValueError):
             return set()
     return g.once(f"base-dists:{variant}", make)
 
@@ -247,21 +225,8 @@ def cache_kept(g: Grading, variant: str, example: str) -> str:
 
 
 # -- static -----------------------------------------------------------------------------------------
-REQ_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*===?\s*([A-Za-z0-9.+!_-]+)\s*(;.*)?$")
-
-
 def requirement_pins(g: Grading) -> dict:
-    pins, loose = {}, []
-    for raw in read(g, "pip/requirements.txt").splitlines():
-        line = raw.split(" #", 1)[0].strip()
-        if not line or line.startswith("#") or line.startswith("--hash"):
-            continue
-        line = line.rstrip("\\").strip()
-        m = REQ_LINE.match(line)
-        if m:
-            pins[norm(m.group(1))] = m.group(3)
-        elif not line.startswith("-"):
-            loose.append(line)
+    pins, loose = requirements.pip_pins(read(g, "pip/requirements.txt"))
     if loose or not pins:
         raise Fail("pip/requirements.txt : chaque dépendance avec sa version exacte (`tabulate==0.9.0`)",
                    "non épinglé : " + (", ".join(f"`{l}`" for l in loose[:5]) or "aucune dépendance"),
@@ -276,11 +241,6 @@ def pip_pins(g: Grading):
     return ", ".join(f"{n}=={v}" for n, v in sorted(pins.items()))
 
 
-CONDA_SPEC = re.compile(r"^(?:[\w.-]+::)?([A-Za-z0-9][\w.-]*)\s*(==?)\s*([\w.*+!]+)(?:[= ]\S+)?$")
-CONDA_CREATE = re.compile(r"\b(?:conda|mamba|micromamba)\s+(?:env\s+(?:create|update)|create|install)\b[^&;|]*"
-                          r"(?:-f|--file)[ =]\S*environment\.ya?ml")
-
-
 def conda_pins(g: Grading) -> dict:
     try:
         env = yaml.safe_load(read(g, "conda/environment.yml")) or {}
@@ -291,18 +251,7 @@ def conda_pins(g: Grading) -> dict:
     if not isinstance(deps, list) or not deps:
         raise Fail("une liste `dependencies:` dans conda/environment.yml", "aucune dépendance",
                    "listez python, python-dateutil et tabulate avec leur version.")
-    pins, loose = {}, []
-    for dep in deps:
-        if isinstance(dep, dict):  # the `pip:` sub-list
-            for line in dep.get("pip") or []:
-                m = REQ_LINE.match(str(line).strip())
-                (pins.__setitem__(norm(m.group(1)), m.group(3)) if m else loose.append(str(line)))
-            continue
-        m = CONDA_SPEC.match(str(dep).strip())
-        if m:
-            pins[norm(m.group(1))] = m.group(3)
-        else:
-            loose.append(str(dep))
+    pins, loose = requirements.conda_pins(deps)
     if loose:
         raise Fail("conda/environment.yml : chaque paquet avec sa version (`tabulate=0.9.0`)",
                    "non épinglé : " + ", ".join(f"`{l}`" for l in loose[:5]),
@@ -334,12 +283,6 @@ def pip_versions(g: Grading):
                    "(`pip freeze` dans un environnement de test liste aussi les dépendances indirectes) : "
                    "sinon leur version change d'un build à l'autre.", rule="DL3013")
     return f"{plural(len(pins), 'paquet', 'paquets')} aux versions épinglées"
-
-
-def pip_cache_files(path: str, _content) -> bool:
-    """Something inside a pip cache folder; the folder itself may exist empty (the mount point that
-    BuildKit leaves for `RUN --mount=type=cache,target=/root/.cache/pip`)."""
-    return "/.cache/pip/" in "/" + path.rstrip("/").lstrip("./")
 
 
 @LAB.check("07-pip-no-cache", "pip : pas de cache de téléchargement dans l'image (--no-cache-dir)", 0.5,
@@ -377,20 +320,11 @@ def lock_groups(g: Grading) -> tuple[dict, set]:
     except tomllib.TOMLDecodeError as exc:
         raise Fail("poetry/pyproject.toml et poetry/poetry.lock en TOML valide", str(exc),
                    "régénérez le verrou avec `poetry lock`.") from None
-    main, dev = {}, set()
-    for pkg in lock.get("package") or []:
-        groups = pkg.get("groups") or [pkg.get("category", "main")]
-        (main.__setitem__(norm(pkg["name"]), pkg["version"]) if "main" in groups else dev.add(norm(pkg["name"])))
-    poetry = project.get("tool", {}).get("poetry", {})
-    for group in (poetry.get("group") or {}).values():
-        dev.update(norm(n) for n in (group.get("dependencies") or {}))
-    dev.update(norm(n) for n in (poetry.get("dev-dependencies") or {}))
-    for specs in (project.get("dependency-groups") or {}).values():
-        dev.update(norm(re.split(r"[\s<>=!~;\[(]", s, 1)[0]) for s in specs if isinstance(s, str))
+    main, dev = requirements.poetry_groups(lock, project)
     if not main:
         raise Fail("poetry.lock avec les dépendances du groupe main", "aucun paquet « main » dans le verrou",
                    "déclarez les dépendances dans pyproject.toml puis `poetry lock`.")
-    return main, dev - set(main)
+    return main, dev
 
 
 @LAB.check("07-poetry-run", "Poetry : l'image se construit et produit le rapport", 1)
@@ -471,19 +405,16 @@ def conda_static(g: Grading):
         raise NotYet("conda/Dockerfile sur une image qui contient conda (miniforge, miniconda, micromamba)",
                      "conda/Dockerfile n'a encore aucune instruction FROM",
                      "partez de `FROM condaforge/miniforge3:24.11.3-2` (TODO 9).")
-    if not CONDA_BASES.search(final.name):
+    if not requirements.CONDA_BASES.search(final.name):
         raise Fail("conda/Dockerfile sur une image qui contient conda (miniforge, miniconda, micromamba)",
                    f"`FROM {final.raw if final else '(aucun)'}`", "partez de `condaforge/miniforge3:24.11.3-2`.")
-    from dockerfile_parse import DockerfileParser  # noqa: PLC0415
-    steps = [(s["instruction"], s["value"]) for s in DockerfileParser(path=str(path)).structure]
-    create = next((i for i, (kind, value) in enumerate(steps) if kind == "RUN" and CONDA_CREATE.search(value)), None)
-    if create is None:
+    copies = requirements.copies_before_env_create(path)
+    if copies is None:
         raise Fail("un `RUN conda env create --file …environment.yml` (ou mamba / micromamba)",
                    "aucune création d'environnement depuis environment.yml",
                    "copiez conda/environment.yml puis `RUN conda env create --file /tmp/environment.yml "
                    "&& conda clean --all --yes`.")
-    early = [v for kind, v in steps[:create] if kind in ("COPY", "ADD")
-             and (re.search(r"(^|\s)(\./?|app/?\S*)\s", v + " ") or "rapport.py" in v)]
+    early = [v for v in copies if re.search(r"(^|\s)(\./?|app/?\S*)\s", v + " ") or "rapport.py" in v]
     if early:
         raise Fail("le code (app/) copié APRÈS la création de l'environnement",
                    f"`COPY {early[0]}` avant `conda env create`",
