@@ -4,12 +4,14 @@ Every module of ``autograder/`` is read with :mod:`ast` (nothing is imported): t
 function-level imports, ``if TYPE_CHECKING:`` blocks, relative and absolute forms, and
 ``importlib.import_module("autograder.…")`` with a literal name. A module that lies in no room
 fails too: a new module must be placed (add it to a room's paths below, or create the room here,
-with its reason). The table is the written form of the rules (README, « Layout »).
+with its reason). The table is the written form of the rules; the README's room table (« The
+grader's package, room by room ») lists the same rooms in the same order.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,6 +168,15 @@ def test_the_rule_table_is_well_formed():
         assert room.reason and "\n" not in room.reason
         for path in room.paths:
             assert (ROOT / path).exists(), f"room {room.name}: {path} does not exist"
+
+
+def test_the_readme_lists_the_rooms_in_the_table_s_order():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    after = readme.partition("### The grader's package, room by room")[2]
+    table = re.search(r"(?m)^\|.*\n(?:\|.*\n)*", after).group(0)  # the first table under the heading
+    cells = re.findall(r"^\| `([a-z_]+(?:\.py|/))` \|", table, re.M)
+    listed = [room_of(f"autograder/{cell}" + ("x.py" if cell.endswith("/") else "")) for cell in cells]
+    assert [r.name if r else cell for r, cell in zip(listed, cells)] == [r.name for r in ROOMS]
 
 
 # -- the checker itself, on a synthetic package ---------------------------------------------------
