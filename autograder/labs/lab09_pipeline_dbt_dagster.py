@@ -24,23 +24,17 @@ run, and computes the expected marts itself from ``brut.ventes``.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import re
 import secrets
 import time
-import urllib.error
-import urllib.request
-from decimal import Decimal, InvalidOperation
-
-import yaml
 
 from autograder.core import Fail, Lab, NotYet, Skip
-from autograder.readers.dbt_profile import ProfileUnavailable, render
+from autograder.readers import requirements
+from autograder.readers.dbt_profile import ALIASES, ProfileUnavailable, build_summary, for_service, raw_output, strip_ansi
+from autograder.probes import dagster
+from autograder.probes.pg_rows import cell, find_relation, query_rows, rows_diff
 from autograder.probes.containers import host_port, logs_tail
 from autograder.probes.postgres import env_hygiene, grader_env, pg_service_ready, pg_table_checksums, psql
-from autograder.probes.waits import Timeout, wait_until
 from autograder.engine.runner import Grading
 from autograder.engine.sandbox import DockerStepError, engine_host
 from autograder.readers.answers import CHOIX, COMMANDE, Faux, choix, docker_command, mots, question, spec
@@ -73,7 +67,6 @@ REQUIREMENTS = ("dagster_project/requirements.txt", "dbt_project/requirements.tx
 UP_TIMEOUT_S = 420
 RUN_TIMEOUT_S = 240
 QUEUED_GIVE_UP_S = 60  # a daemon dequeues within seconds: a run still queued after this will stay so
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 # -- preparation ---------------------------------------------------------------------------------
@@ -112,27 +105,13 @@ def random_day(decade: int) -> str:
     return f"{decade + secrets.randbelow(10)}-{1 + secrets.randbelow(12):02d}-{10 + secrets.randbelow(18)}"
 
 
-def number(text: str):
-    """A cell as compared: numbers to the cent (numeric or float sums), anything else as text."""
-    try:
-        return Decimal(text).quantize(Decimal("0.01"))
-    except InvalidOperation:
-        return text.strip().lower()
-
-
 def rows_of(g: Grading, sql: str) -> set[tuple]:
-    out = psql(g.sandbox, db_ready(g), f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)")
-    return {tuple(number(v) for v in row) for row in csv.reader(io.StringIO(out)) if row}
+    return query_rows(g.sandbox, db_ready(g), sql)
 
 
 def mart_relation(g: Grading, name: str) -> tuple[str, str] | None:
     """``(schema-qualified name, relkind)`` of the relation ``name`` outside pg_catalog, or ``None``."""
-    out = psql(g.sandbox, db_ready(g),
-               "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relkind FROM pg_class c "
-               "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = "
-               f"'{name}' AND c.relkind IN ('r', 'v', 'm', 'p') AND n.nspname NOT IN ('pg_catalog', "
-               "'information_schema') ORDER BY 1 LIMIT 1")
-    return tuple(out.split("|", 1)) if "|" in out else None
+    return find_relation(g.sandbox, db_ready(g), name)
 
 
 def mart_diff(g: Grading, mart: str) -> str:
@@ -146,13 +125,7 @@ def mart_diff(g: Grading, mart: str) -> str:
     except DockerStepError as exc:
         return f"{mart} : colonnes attendues {columns} ({exc.output.strip()[-200:]})"
     want = rows_of(g, EXPECTED[mart])
-    if got == want:
-        return ""
-    missing, extra = sorted(want - got, key=str), sorted(got - want, key=str)
-    show = lambda rows: "; ".join(",".join(str(v) for v in r) for r in rows[:3]) + (" …" if len(rows) > 3 else "")
-    return (f"{mart} : {len(got)} lignes, {len(want)} attendues"
-            + (f"\n  attendues mais absentes : {show(missing)}" if missing else "")
-            + (f"\n  présentes en trop ou fausses : {show(extra)}" if extra else ""))
+    return "" if got == want else f"{mart} : {rows_diff(got, want)}"
 
 
 # -- static checks -------------------------------------------------------------------------------
@@ -180,21 +153,6 @@ def compose_valid(g: Grading):
                    "dagster_project/Dockerfile}` au service code.")
 
 
-def requirement_pins(text: str) -> tuple[dict[str, str], list[str]]:
-    """``name -> version`` of ``name==version`` lines, and the lines that are not pinned that way."""
-    pins, loose = {}, []
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if not line or line.startswith("-"):
-            continue
-        m = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*==\s*([\w.+!-]+)(\s*;.*)?", line)
-        if m:
-            pins[re.sub(r"[-_.]+", "-", m.group(1)).lower()] = m.group(3)
-        else:
-            loose.append(line)
-    return pins, loose
-
-
 @LAB.check("09-pins", "Versions épinglées ; Dagster 1.N.x avec ses bibliothèques 0.(16+N).x ; dbt-core < 1.12",
            0.5, static=True)
 def pins(g: Grading):
@@ -204,7 +162,7 @@ def pins(g: Grading):
         if not path.is_file():
             problems.append(f"{rel} introuvable")
             continue
-        found, loose = requirement_pins(path.read_text(errors="replace"))
+        found, loose = requirements.pip_pins(path.read_text(errors="replace"))
         problems += [f"{rel} : « {l} » sans version exacte" for l in loose]
         versions.update(found)
     core = versions.get("dagster", "")
@@ -234,21 +192,7 @@ def pins(g: Grading):
     return f"dagster {core}, dbt-core {dbt}"
 
 
-# dbt-postgres accepts these aliases in an output.
-ALIASES = {"dbname": ("dbname", "database"), "password": ("password", "pass")}
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
-
-
-def dbt_command_option(command, *names: str) -> str | None:
-    """The value of ``--target``/``-t`` (or another option) in the dbt service's command."""
-    words = [str(w) for w in command] if isinstance(command, list) else str(command or "").split()
-    for i, word in enumerate(words):
-        for name in names:
-            if word == name and i + 1 < len(words):
-                return words[i + 1]
-            if word.startswith(name + "="):
-                return word.split("=", 1)[1]
-    return None
 
 
 def dbt_reading(g: Grading) -> dict:
@@ -256,17 +200,12 @@ def dbt_reading(g: Grading) -> dict:
     the environment Compose gives the dbt service, and its ``--target``/``--profile`` (or
     DBT_TARGET/DBT_PROFILE, which dbt's command line reads too)."""
     def read() -> dict:
-        folder = g.workdir / "dbt_project"
         try:
             service = g.compose().services().get("dbt") or {}
         except Fail:
             service = {}
-        env = {k: v for k, v in (service.get("environment") or {}).items() if v is not None}
-        command = service.get("command") or []
         try:
-            return render(folder, folder, env, timeout=g.remaining(120),
-                          target=dbt_command_option(command, "--target", "-t") or env.get("DBT_TARGET"),
-                          profile=dbt_command_option(command, "--profile") or env.get("DBT_PROFILE"))
+            return for_service(g.workdir / "dbt_project", service, timeout=g.remaining(120))
         except ProfileUnavailable as exc:
             raise Skip(f"profiles.yml n'a pas pu être lu par dbt ici : {exc}.") from None
     return g.once("dbt-reading", read)
@@ -286,12 +225,7 @@ def profile_output(g: Grading) -> tuple[dict, dict]:
                    "lisez l'erreur de dbt (indentation YAML, `profile:` de dbt_project.yml qui nomme un profil de "
                    "profiles.yml, `target:` qui nomme une sortie de `outputs:`) ; vérifiez avec "
                    "`docker compose run --rm dbt debug`.")
-    try:
-        profiles = yaml.safe_load(path.read_text(errors="replace")) or {}
-        raw = profiles[reading["profile"]]["outputs"][reading["target"]]
-    except (OSError, yaml.YAMLError, KeyError, TypeError):
-        raw = {}
-    return reading, raw if isinstance(raw, dict) else {}
+    return reading, raw_output(path, reading["profile"], reading["target"])
 
 
 @LAB.check("09-profiles-env", "profiles.yml lit la connexion avec env_var() ; .env non commité", 0.5,
@@ -384,7 +318,7 @@ def dbt_build(g: Grading) -> tuple[int, str]:
         except DockerStepError as exc:
             return 1, exc.output or str(exc)
     code, out = g.once("dbt-build", run)
-    return code, ANSI.sub("", out)
+    return code, strip_ansi(out)
 
 
 @LAB.check("09-dbt-build", "`docker compose run --rm dbt` : dbt build (modèles + tests) réussit", 1.5)
@@ -397,11 +331,8 @@ def dbt_build_ok(g: Grading):
                 else "lisez la première erreur : connexion (host = `db`, variables DBT_*), modèle SQL, ou un "
                      "test dbt qui échoue (les données ne respectent pas une règle).")
         raise Fail("`docker compose run --rm dbt` se termine avec le code 0", tail, hint)
-    finished = re.search(r"Finished running (.*?) in ", out)
-    summary = finished.group(1) if finished else ""
-    tests = sum(int(n) for n in re.findall(r"(\d+) (?:data )?tests?\b", summary))
-    models = sum(int(n) for n in re.findall(r"(\d+) (?:\w+ )?models?\b", summary))
-    if not finished or tests == 0 or models < len(MODELS):
+    summary, models, tests = build_summary(out)
+    if not summary or tests == 0 or models < len(MODELS):
         raise Fail(f"`dbt build` : au moins {len(MODELS)} modèles et des tests dbt exécutés",
                    f"« {summary or 'pas de résumé Finished running'} »\n{tail}",
                    "la commande par défaut du service dbt doit être `dbt build` (pas `dbt run`, qui ne teste "
@@ -427,61 +358,31 @@ def mart_rows(g: Grading):
 
 
 # -- Dagster -------------------------------------------------------------------------------------
-def graphql(g: Grading, query: str, variables: dict | None = None) -> dict:
-    url = f"http://{engine_host()}:{host_port(g.compose().container('webserver'), 3000)}/graphql"
-    req = urllib.request.Request(url, data=json.dumps({"query": query, "variables": variables or {}}).encode(),
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            body = json.load(resp)
-    except (OSError, ValueError) as exc:
-        raise Fail("l'API GraphQL de Dagster répond (POST /graphql)", f"{type(exc).__name__} : {exc}",
-                   "vérifiez que dagster-webserver écoute sur 0.0.0.0:3000.") from None
-    if body.get("errors"):
-        raise Fail("une réponse GraphQL sans erreur", json.dumps(body["errors"], ensure_ascii=False)[:600],
-                   "version de Dagster trop ancienne ? épinglez dagster==1.13.27.")
-    return body["data"]
-
-
-WORKSPACE = """{ workspaceOrError { __typename ... on PythonError { message }
-  ... on Workspace { locationEntries { name loadStatus locationOrLoadError { __typename
-    ... on PythonError { message }
-    ... on RepositoryLocation { name repositories { name jobs { name }
-      assetNodes { assetKey { path } isMaterializable jobNames } } } } } } } }"""
+def dagster_url(g: Grading) -> str:
+    return f"http://{engine_host()}:{host_port(g.compose().container('webserver'), 3000)}"
 
 
 def code_location(g: Grading) -> dict:
     """``{location, repository, assets: {key path tuple: job names}, jobs}`` of the first loaded location."""
     def read() -> dict:
-        data = graphql(g, WORKSPACE)["workspaceOrError"]
-        if data["__typename"] != "Workspace":
-            raise Fail("l'espace de travail Dagster chargé", data.get("message", data["__typename"])[:800],
+        found, workspace_error, errors = dagster.code_location(dagster_url(g))
+        if workspace_error is not None:
+            raise Fail("l'espace de travail Dagster chargé", workspace_error,
                        "vérifiez workspace.yaml (grpc_server: host: code, port: 4000).")
-        errors = []
-        for entry in data["locationEntries"]:
-            loc = entry.get("locationOrLoadError") or {}
-            if loc.get("__typename") == "RepositoryLocation":
-                for repo in loc["repositories"]:
-                    assets = {tuple(a["assetKey"]["path"]): a["jobNames"] for a in repo["assetNodes"]
-                              if a["isMaterializable"]}
-                    if assets:
-                        return {"location": loc["name"], "repository": repo["name"], "assets": assets,
-                                "jobs": [j["name"] for j in repo["jobs"]]}
-            errors.append(f"{entry['name']} : {entry['loadStatus']} {(loc.get('message') or '')[:600]}")
-        raise Fail("une code location chargée, avec les modèles dbt comme assets",
-                   "\n".join(errors) or "aucune code location dans workspace.yaml",
-                   "la code location vient du serveur gRPC du service code (workspace.yaml : grpc_server) ; "
-                   "definitions.py déclare les modèles avec `@dbt_assets(manifest=…)`.")
+        if found is None:
+            raise Fail("une code location chargée, avec les modèles dbt comme assets",
+                       "\n".join(errors) or "aucune code location dans workspace.yaml",
+                       "la code location vient du serveur gRPC du service code (workspace.yaml : grpc_server) ; "
+                       "definitions.py déclare les modèles avec `@dbt_assets(manifest=…)`.")
+        return found
     return g.once("location", read)
 
 
 @LAB.check("09-dagster-ui", "L'interface Dagster répond (/server_info) et liste la code location et les assets dbt",
            1, requires=["09-stack-up"])
 def dagster_ui(g: Grading):
-    port = host_port(g.compose().container("webserver"), 3000)
     try:
-        with urllib.request.urlopen(f"http://{engine_host()}:{port}/server_info", timeout=10) as resp:
-            info = json.load(resp)
+        info = dagster.server_info(dagster_url(g))
     except (OSError, ValueError) as exc:
         raise Fail("GET /server_info répond en JSON (dagster-webserver)", f"{type(exc).__name__} : {exc}",
                    "le service webserver lance `dagster-webserver -h 0.0.0.0 -p 3000 -w workspace.yaml`.") from None
@@ -497,48 +398,16 @@ def dagster_ui(g: Grading):
             f"{len(names)} assets")
 
 
-LAUNCH = """mutation($p: ExecutionParams!) { launchRun(executionParams: $p) { __typename
-  ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
-  ... on RunConfigValidationInvalid { errors { message } } ... on InvalidSubsetError { message }
-  ... on InvalidStepError { invalidStepKey } ... on UnauthorizedError { message } } }"""
-RUN_STATUS = """query($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status } } }"""
-RUN_EVENTS = """query($id: ID!) { logsForRun(runId: $id, limit: 400) { __typename
-  ... on EventConnection { events { __typename ... on MessageEvent { message level } } } } }"""
-
-
 def launch_materialisation(g: Grading) -> tuple[str, str]:
     """Launch every materialisable asset of the code location; ``(run id, final status)``."""
-    loc = code_location(g)
-    keys = list(loc["assets"])
-    common = set.intersection(*(set(jobs) for jobs in loc["assets"].values()))
-    job = "__ASSET_JOB" if "__ASSET_JOB" in common else sorted(common)[0] if common else "__ASSET_JOB"
-    params = {"selector": {"repositoryLocationName": loc["location"], "repositoryName": loc["repository"],
-                           "jobName": job, "assetSelection": [{"path": list(k)} for k in keys]},
-              "runConfigData": {}}
-    result = graphql(g, LAUNCH, {"p": params})["launchRun"]
-    if result["__typename"] != "LaunchRunSuccess":
-        raise Fail("le lancement d'une matérialisation des assets dbt accepté", json.dumps(result, ensure_ascii=False)[:600],
-                   "vérifiez que les modèles dbt sont des assets d'un même job (`define_asset_job` ou job implicite).")
-    run_id = result["run"]["runId"]
-    seen: dict[str, str] = {}
-    queued_until = time.monotonic() + QUEUED_GIVE_UP_S
-
-    def finished():
-        seen["status"] = graphql(g, RUN_STATUS, {"id": run_id})["runOrError"].get("status", "?")
-        return seen["status"] if seen["status"] in ("SUCCESS", "FAILURE", "CANCELED") else None
-
-    def stuck() -> str | None:
-        return "QUEUED" if seen.get("status") == "QUEUED" and time.monotonic() > queued_until else None
+    url = dagster_url(g)
     try:
-        return run_id, wait_until(finished, g.remaining(RUN_TIMEOUT_S), give_up=stuck, interval=1.0)
-    except Timeout:
-        return run_id, seen.get("status", "?")
-
-
-def run_errors(g: Grading, run_id: str) -> str:
-    events = (graphql(g, RUN_EVENTS, {"id": run_id})["logsForRun"] or {}).get("events") or []
-    errors = [e["message"] for e in events if e.get("level") in ("ERROR", "CRITICAL") and e.get("message")]
-    return "\n".join(m[:300] for m in errors[-4:])
+        run_id = dagster.launch_assets(url, code_location(g))
+    except dagster.LaunchRefused as exc:
+        raise Fail("le lancement d'une matérialisation des assets dbt accepté", str(exc)[:600],
+                   "vérifiez que les modèles dbt sont des assets d'un même job (`define_asset_job` ou job implicite).") \
+            from None
+    return run_id, dagster.wait_run(url, run_id, g.remaining(RUN_TIMEOUT_S), QUEUED_GIVE_UP_S)
 
 
 @LAB.check("09-dagster-run", "Une matérialisation lancée par Dagster réussit et met le mart à jour", 1.5,
@@ -553,12 +422,12 @@ def dagster_run(g: Grading):
                    "service daemon (`dagster-daemon run`) et la même instance partout (dagster.yaml : stockage "
                    "PostgreSQL), ou `run_coordinator: DefaultRunCoordinator` sans démon.")
     if status != "SUCCESS":
-        raise Fail("le run Dagster en SUCCESS", f"statut {status}\n{run_errors(g, run_id)}"[:1500],
+        raise Fail("le run Dagster en SUCCESS", f"statut {status}\n{dagster.run_errors(dagster_url(g), run_id)}"[:1500],
                    "ouvrez le run dans l'interface (http://localhost:3000/runs) : dbt joignable depuis le service "
                    "code (variables DBT_*), dossier du projet dbt accessible en écriture.")
     got = rows_of(g, f"SELECT {', '.join(MARTS['ventes_par_jour'])} FROM {mart_relation(g, 'ventes_par_jour')[0]} "
                      f"WHERE jour = '{day}'") if mart_relation(g, "ventes_par_jour") else set()
-    if got != {(number(day), number("2"), number("16.90"))}:
+    if got != {(cell(day), cell("2"), cell("16.90"))}:
         raise Fail(f"le jour {day} (ajouté par le correcteur avant le run) dans ventes_par_jour : 2 ventes, 16.90",
                    f"lignes de ce jour : {sorted(got, key=str) or 'aucune'}",
                    "la matérialisation doit reconstruire les modèles dbt (`dbt build`) dans la base du service db.")
@@ -569,12 +438,9 @@ def dagster_run(g: Grading):
            requires=["09-dagster-run"])
 def dagster_storage(g: Grading):
     run_id, _ = g.once("run", lambda: launch_materialisation(g))
-    c = db_ready(g)
-    databases = psql(g.sandbox, c, "SELECT datname FROM pg_database WHERE NOT datistemplate").split()
-    for name in databases:
-        if psql(g.sandbox, c, "SELECT to_regclass('runs') IS NOT NULL", database=name) == "t" and \
-                psql(g.sandbox, c, f"SELECT count(*) FROM runs WHERE run_id = '{run_id}'", database=name) == "1":
-            return f"run {run_id[:8]} dans la base « {name} »"
+    name, databases = dagster.run_database(g.sandbox, db_ready(g), run_id)
+    if name:
+        return f"run {run_id[:8]} dans la base « {name} »"
     raise Fail("le run lancé par le correcteur dans la table runs d'une base du service db",
                f"introuvable (bases : {', '.join(databases)})",
                "sans `storage: postgres:` dans dagster.yaml (DAGSTER_HOME), Dagster écrit dans des fichiers "

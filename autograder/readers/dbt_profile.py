@@ -1,4 +1,4 @@
-"""A dbt profile as dbt itself reads it: dbt's own profile renderer, run in a child process.
+"""A dbt profile as dbt itself reads it (dbt's own renderer, in a child process), and dbt's command line and output.
 
 The grader does not read ``profiles.yml`` by hand: ``target:``, ``outputs:`` and every value may be
 Jinja (``{{ env_var('DBT_TARGET', 'dev') }}``), and only dbt knows how it renders them. The child
@@ -15,12 +15,18 @@ Run as a script: a JSON request on stdin (``project_dir``, ``profiles_dir``, ``e
 ``profile`` and ``target`` overrides), a JSON answer on stdout: ``profile``, ``target``,
 ``credentials`` (password left out) and ``placeholders``, or ``error`` (dbt's own message) or
 ``unavailable`` (dbt cannot be imported).
+
+Beside it, pure readings: :func:`for_service` (the reading as a Compose service runs dbt),
+:func:`raw_output` (an output as written: where each value comes from), :func:`command_option`
+(``--target``/``--profile`` in a dbt command), :func:`build_summary` (models and tests that a
+``dbt build`` ran).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -30,6 +36,9 @@ from typing import Optional
 PLACEHOLDER = "valeur-absente"
 MAX_PLACEHOLDERS = 40
 SHOWN = ("type", "host", "port", "user", "database", "schema")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# dbt-postgres accepts these aliases in an output.
+ALIASES = {"dbname": ("dbname", "database"), "password": ("password", "pass")}
 
 
 class ProfileUnavailable(Exception):
@@ -58,6 +67,57 @@ def render(project_dir: Path, profiles_dir: Path, env: dict[str, str], *, profil
     if "unavailable" in answer:
         raise ProfileUnavailable(answer["unavailable"])
     return answer
+
+
+def command_option(command, *names: str) -> Optional[str]:
+    """The value of ``--target``/``-t`` (or another option) in a dbt command (a list or a string)."""
+    words = [str(w) for w in command] if isinstance(command, list) else str(command or "").split()
+    for i, word in enumerate(words):
+        for name in names:
+            if word == name and i + 1 < len(words):
+                return words[i + 1]
+            if word.startswith(name + "="):
+                return word.split("=", 1)[1]
+    return None
+
+
+def raw_output(profiles_yml: Path, profile: str, target: str) -> dict:
+    """The output ``target`` of ``profile`` as written in profiles.yml (Jinja unrendered: where each
+    value comes from); ``{}`` when the file, the profile or the output cannot be read."""
+    import yaml  # noqa: PLC0415 - the child process (below) does not need it
+
+    try:
+        profiles = yaml.safe_load(profiles_yml.read_text(errors="replace")) or {}
+        raw = profiles[profile]["outputs"][target]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        raw = {}
+    return raw if isinstance(raw, dict) else {}
+
+
+def for_service(project_dir: Path, service: dict, *, timeout: float = 120) -> dict:
+    """:func:`render` as a Compose ``service`` (canonical form) runs dbt in ``project_dir``: its
+    ``environment:`` given to ``env_var()``, its command's ``--target``/``--profile`` (or
+    DBT_TARGET/DBT_PROFILE, which dbt's command line reads too)."""
+    env = {k: v for k, v in (service.get("environment") or {}).items() if v is not None}
+    command = service.get("command") or []
+    return render(project_dir, project_dir, env, timeout=timeout,
+                  target=command_option(command, "--target", "-t") or env.get("DBT_TARGET"),
+                  profile=command_option(command, "--profile") or env.get("DBT_PROFILE"))
+
+
+def strip_ansi(text: str) -> str:
+    """dbt's console output without its colour codes."""
+    return ANSI.sub("", text)
+
+
+def build_summary(out: str) -> tuple[str, int, int]:
+    """``(summary, models, tests)`` of the ``Finished running …`` line of a ``dbt build`` output
+    (``"", 0, 0`` without one): ``1 view model, 2 table models, 7 data tests`` gives 3 models, 7 tests."""
+    finished = re.search(r"Finished running (.*?) in ", out)
+    summary = finished.group(1) if finished else ""
+    tests = sum(int(n) for n in re.findall(r"(\d+) (?:data )?tests?\b", summary))
+    models = sum(int(n) for n in re.findall(r"(\d+) (?:\w+ )?models?\b", summary))
+    return summary, models, tests
 
 
 def _child() -> dict:

@@ -27,6 +27,7 @@ from autograder.core import Fail, NotYet
 from autograder.labs import lab09_pipeline_dbt_dagster as lab09
 from autograder.labs import lab12_secrets_durcissement as lab12
 from autograder.engine.runner import Grading
+from autograder.readers.dbt_profile import command_option
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -153,7 +154,7 @@ def test_lab09_host_is_judged_as_dbt_renders_it(tmp_path):
 
 
 def test_lab09_dbt_command_option():
-    assert lab09.dbt_command_option(["build", "--target", "ci"], "--target", "-t") == "ci"
-    assert lab09.dbt_command_option("build -t ci", "--target", "-t") == "ci"
-    assert lab09.dbt_command_option(["build", "--target=ci"], "--target", "-t") == "ci"
-    assert lab09.dbt_command_option(["build"], "--target", "-t") is None
+    assert command_option(["build", "--target", "ci"], "--target", "-t") == "ci"
+    assert command_option("build -t ci", "--target", "-t") == "ci"
+    assert command_option(["build", "--target=ci"], "--target", "-t") == "ci"
+    assert command_option(["build"], "--target", "-t") is None
