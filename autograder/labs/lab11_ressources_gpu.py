@@ -34,14 +34,12 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-import docker.errors
-
 from autograder.core import Fail, Lab, NotYet, Skip
 from autograder.probes.diagnose import missing_command
 from autograder.engine.imagefacts import is_podman
-from autograder.engine.policy import DEFAULT_CPUS, DEFAULT_MEMORY, DEFAULT_PIDS, _bytes
-from autograder.probes.containers import logs_tail
-from autograder.probes.waits import Timeout, wait_until
+from autograder.engine.policy import DEFAULT_CPUS, DEFAULT_MEMORY, DEFAULT_PIDS
+from autograder.probes.compose_oneoff import create, created, oneoff, run_fail
+from autograder.probes.compose_resources import declared_limits, device_requests, gpu_problem, shown_cpus, shown_memory
 from autograder.engine.runner import Grading
 from autograder.engine.sandbox import DockerStepError
 from autograder.readers.answers import (COMMANDE, INSPECT, LS_CONTAINERS, VALEUR, Faux, docker_command,
@@ -67,8 +65,6 @@ ALLOC_MB, STEP_MB = 400, 16
 ALLOCATE = ("python", "-c",
             "b = []\nfor _ in range(%d):\n    b.append('x' * (%d << 20))\n    print(%d * len(b), flush=True)"
             % (ALLOC_MB // STEP_MB, STEP_MB, STEP_MB))
-RUN_TIMEOUT_S = 30
-ONEOFF = "com.docker.compose.oneoff"
 
 
 # -- preparation ---------------------------------------------------------------------------------
@@ -95,96 +91,6 @@ LAB.prepare = prepare
 
 def expected(g: Grading) -> tuple[int, str]:
     return g.once("expected", lambda: (0, ""))
-
-
-# -- helpers (candidates for probes.py / compose.py) ---------------------------------------------
-def create(g: Grading, service: str) -> None:
-    """``docker compose create --build SERVICE`` once: the container exists, nothing runs (refused
-    submissions never get here: ``create`` is guarded like ``up``)."""
-    def make() -> None:
-        try:
-            g.compose().create(service, timeout=g.remaining(300))
-        except DockerStepError as exc:
-            raise Fail(f"`docker compose create {service}` réussit (le conteneur est créé sans être démarré)",
-                       exc.output[-1500:] or str(exc),
-                       "lancez `docker compose create " + service + "` (ou `docker compose build`) et corrigez "
-                       "la première erreur affichée.") from None
-    g.once(f"create:{service}", make)
-
-
-def created(g: Grading, service: str):
-    create(g, service)
-    found = [c for c in g.compose().containers(service) if c.labels.get(ONEOFF) != "True"]
-    if not found:
-        raise Fail(f"un conteneur créé pour le service « {service} »", "aucun conteneur",
-                   f"vérifiez que `docker compose create {service}` fonctionne chez vous.")
-    found[0].reload()
-    return found[0]
-
-
-def oneoff(g: Grading, service: str, command: tuple = (), timeout: float = RUN_TIMEOUT_S) -> tuple[dict, str]:
-    """A one-off container of ``service`` (``docker compose run -d``: the service's limits and
-    devices), ``command`` replacing its entrypoint and command when given; waited for with a
-    deadline, inspected, then removed: (its inspect attributes, the tail of its logs)."""
-    before = {c.id for c in g.compose().containers(service)}
-    options = ["-d", "--no-deps", "--interactive=false", "-T"] + (["--entrypoint", command[0]] if command else [])
-    g.compose().run(service, *options, command=tuple(command[1:]), timeout=g.remaining(180))
-    new = [c for c in g.compose().containers(service) if c.id not in before]
-    if not new:
-        raise DockerStepError(f"`docker compose run -d {service}` n'a créé aucun conteneur")
-    c = new[0]
-    try:
-        def exited():
-            c.reload()
-            return c.status in ("exited", "dead")
-        try:
-            wait_until(exited, g.remaining(timeout))
-        except Timeout:
-            raise Fail(f"le conteneur se termine en moins de {int(timeout)} s",
-                       f"toujours en cours après {int(timeout)} s\n{logs_tail(c)}",
-                       "la commande doit traiter le fichier puis s'arrêter (pas de boucle sans fin).") from None
-        c.reload()
-        return c.attrs, logs_tail(c, 40)
-    finally:
-        try:
-            c.remove(force=True)
-        except docker.errors.DockerException:
-            pass
-
-
-def _run_fail(what: str, exc: DockerStepError, hint: str) -> Fail:
-    return Fail(what, f"{exc}\n{exc.output[-1200:]}".strip(), hint)
-
-
-def declared_limits(svc: dict) -> dict:
-    """memory (bytes), nano_cpus, pids as the canonical config declares them (``None`` when absent),
-    and whether memory is only reserved."""
-    resources = (svc.get("deploy") or {}).get("resources") or {}
-    limits = resources.get("limits") or {}
-    memory = svc.get("mem_limit") or limits.get("memory")
-    cpus = svc.get("cpus") or limits.get("cpus")
-    pids = svc.get("pids_limit") or limits.get("pids")
-    try:
-        nano = int(round(float(cpus) * 1e9)) if cpus not in (None, "", 0, "0") else None
-    except (TypeError, ValueError):
-        nano = None
-    try:
-        pids_n = int(pids) if pids not in (None, "", 0, "0", -1, "-1") else None
-    except (TypeError, ValueError):
-        pids_n = None
-    reserved = (resources.get("reservations") or {}).get("memory") or svc.get("mem_reservation")
-    return {"memory": _bytes(memory) if memory not in (None, "", 0, "0") else None, "nano_cpus": nano,
-            "pids": pids_n, "reserved_memory": _bytes(reserved) if reserved else None}
-
-
-def shown_memory(value) -> str:
-    if not value:
-        return "aucune"
-    return f"{value / 1024**2:g} Mio" if value < 1024**3 else f"{value / 1024**3:g} Gio"
-
-
-def shown_cpus(nano) -> str:
-    return f"{nano / 1e9:g}" if nano else "aucune"
 
 
 def limit_mismatches(memory, nano, pids, reserved=None) -> list[str]:
@@ -253,7 +159,7 @@ def service_runs(g: Grading):
     try:
         attrs, logs = oneoff(g, "traitement")
     except DockerStepError as exc:
-        raise _run_fail("`docker compose run traitement` démarre", exc,
+        raise run_fail("`docker compose run traitement` démarre", exc,
                         "lancez `docker compose run --rm traitement` et lisez l'erreur.") from None
     state = attrs.get("State") or {}
     user = str((attrs.get("Config") or {}).get("User") or "")
@@ -326,7 +232,7 @@ def oom_killed(g: Grading):
     try:
         attrs, logs = oneoff(g, "traitement", ALLOCATE)
     except DockerStepError as exc:
-        raise _run_fail("un conteneur ponctuel de traitement démarre (`docker compose run`)", exc,
+        raise run_fail("un conteneur ponctuel de traitement démarre (`docker compose run`)", exc,
                         "l'image doit contenir python (FROM python:3.13-slim).") from None
     state = attrs.get("State") or {}
     code = state.get("ExitCode")
@@ -349,38 +255,6 @@ def oom_killed(g: Grading):
 
 
 # -- GPU -----------------------------------------------------------------------------------------
-def _gpu_requests_static(svc: dict) -> list[dict]:
-    """DeviceRequests as compose would write them, from the canonical config (image not pullable)."""
-    out = []
-    devices = ((((svc.get("deploy") or {}).get("resources") or {}).get("reservations") or {}).get("devices")) or []
-    for dev in devices:
-        caps = [[str(c) for c in (group if isinstance(group, list) else [group])]
-                for group in dev.get("capabilities") or []]
-        count = dev.get("count")
-        out.append({"Driver": dev.get("driver") or "", "Count": -1 if count in ("all", -1) else int(count or 0),
-                    "DeviceIDs": dev.get("device_ids") or [], "Capabilities": caps})
-    for gpu in svc.get("gpus") or []:
-        count = gpu.get("count")
-        out.append({"Driver": gpu.get("driver") or "", "Count": -1 if count in ("all", -1, None) else int(count),
-                    "DeviceIDs": gpu.get("device_ids") or [],
-                    "Capabilities": [sorted(set(gpu.get("capabilities") or []) | {"gpu"})]})
-    return out
-
-
-def gpu_problem(requests: list[dict]) -> str:
-    """Why ``requests`` reserve no NVIDIA GPU ("" when they do)."""
-    if not requests:
-        return "HostConfig.DeviceRequests est vide : aucune réservation de périphérique"
-    for req in requests:
-        caps = {c for group in req.get("Capabilities") or [] for c in group}
-        driver = req.get("Driver") or ""
-        if "gpu" in caps and driver in ("", "nvidia") and (req.get("Count") or req.get("DeviceIDs")):
-            return ""
-    return "aucune demande avec driver nvidia, la capacité gpu et au moins un GPU : " + "; ".join(
-        f"driver={r.get('Driver') or '(vide)'} count={r.get('Count')} ids={r.get('DeviceIDs') or []} "
-        f"capabilities={r.get('Capabilities')}" for r in requests)
-
-
 GPU_HINT = ("sous `gpu:` écrivez `deploy: resources: reservations: devices: [{driver: nvidia, count: 1, "
             "capabilities: [gpu]}]` (ou `count: all`, ou `device_ids: [\"0\"]`).")
 
@@ -390,7 +264,7 @@ GPU_HINT = ("sous `gpu:` écrivez `deploy: resources: reservations: devices: [{d
            requires=["11-compose-valid"])
 def gpu_reservation(g: Grading):
     gpu = g.compose().services()["gpu"]
-    if not _gpu_requests_static(gpu):
+    if not device_requests(gpu):
         runtime = str(gpu.get("runtime") or "")
         if not runtime:
             raise NotYet("une réservation de GPU pour le service gpu",
@@ -410,13 +284,13 @@ def gpu_reservation(g: Grading):
         if not requests and is_podman(g.sandbox.client):
             # Podman's Docker-compatible API drops DeviceRequests (GPUs go through CDI there):
             # what Compose asked for is judged from its canonical form.
-            requests = _gpu_requests_static(g.compose().services()["gpu"])
+            requests = device_requests(g.compose().services()["gpu"])
             note = " (Podman ignore DeviceRequests : lu dans la configuration canonique de Compose)"
     except Fail as exc:
         if not re.search(r"pull|not found|manifest|resolve|no such image", exc.observed, re.I):
             raise
         # The image cannot be fetched here (offline): judge the same request from the canonical form.
-        requests = _gpu_requests_static(g.compose().services()["gpu"])
+        requests = device_requests(g.compose().services()["gpu"])
         note = " (image absente ici : lu dans la configuration canonique)"
     problem = gpu_problem(requests)
     if problem:
@@ -441,7 +315,7 @@ def gpu_runtime(g: Grading):
     try:
         attrs, logs = oneoff(g, "gpu", ("nvidia-smi", "-L"))
     except DockerStepError as exc:
-        raise _run_fail("le service gpu démarre avec un GPU", exc,
+        raise run_fail("le service gpu démarre avec un GPU", exc,
                         "vérifiez `docker run --rm --gpus all debian:trixie-slim nvidia-smi -L` sur cette "
                         "machine, puis la réservation du service gpu.") from None
     code = (attrs.get("State") or {}).get("ExitCode")
