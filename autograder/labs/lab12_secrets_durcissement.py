@@ -29,28 +29,26 @@ the running containers (``/proc/1/status``, ``docker exec``, ``docker inspect``)
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import docker.errors
-import yaml
-
-from autograder.core import Fail, Lab, NotYet, Skip
+from autograder.core import Fail, Lab, NotYet
+from autograder.readers.compose_secrets import declared_secret_files
 from autograder.readers.dockerfile import base_images, final_base
+from autograder.readers.gitignore import git_ignored, normalise
 from autograder.engine.policy import inside
 from autograder.probes.containers import container_gone, host_port, logs_tail, token, user_id
-from autograder.probes.image_secrets import secret_name
-from autograder.probes.images import image_attrs, image_history, layer_files, save_image, saved_layers
+from autograder.probes.compose_env import environment_sources, secret_value
+from autograder.probes.images import image_attrs, image_history
+from autograder.probes.layer_search import own_layer_hits
 from autograder.probes.postgres import env_file_read, grader_env
+from autograder.probes.proc_status import SECRETS_DIR, caps, proc_status as read_proc_status, secret_mounts
 from autograder.probes.waits import Timeout, wait_running, wait_until
 from autograder.engine.runner import Grading
-from autograder.engine.sandbox import DockerStepError, engine_host, run_cli
+from autograder.engine.sandbox import DockerStepError, engine_host
 from autograder.readers.answers import CHOIX, VALEUR, Faux, choix, question, valeur
 
 LAB = Lab(
@@ -62,30 +60,9 @@ LAB = Lab(
 
 SERVICES = ("db", "app")
 APP_PORT = 8000
-SECRETS_DIR = "/run/secrets"
-# Names of the capabilities a container may hold (bit numbers of linux/capability.h).
-CAP_NAMES = {0: "CHOWN", 1: "DAC_OVERRIDE", 2: "DAC_READ_SEARCH", 3: "FOWNER", 4: "FSETID", 5: "KILL",
-             6: "SETGID", 7: "SETUID", 8: "SETPCAP", 10: "NET_BIND_SERVICE", 13: "NET_RAW",
-             18: "SYS_CHROOT", 27: "MKNOD", 29: "AUDIT_WRITE", 31: "SETFCAP"}
 
 
 # -- preparation ---------------------------------------------------------------------------------
-def declared_secret_files(workdir: Path) -> list[str]:
-    """``file:`` paths of the top-level ``secrets:`` of the student's compose file, as written
-    (read with YAML before Compose runs: Compose refuses a file whose secret file is missing)."""
-    for name in ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"):
-        path = workdir / name
-        if path.is_file():
-            try:
-                data = yaml.safe_load(path.read_text(errors="replace")) or {}
-            except yaml.YAMLError:
-                return []
-            top = data.get("secrets") if isinstance(data, dict) else None
-            return [str(s["file"]) for s in (top or {}).values()
-                    if isinstance(s, dict) and isinstance(s.get("file"), str) and "$" not in s["file"]]
-    return []
-
-
 def prepare(g: Grading) -> None:
     """The grader's own random secret, in its ``.env`` and in every file-based secret."""
     values, _ = grader_env(g.workdir, {})
@@ -206,89 +183,11 @@ def note_roundtrip(g: Grading) -> str:
 
 def proc_status(g: Grading, container) -> dict[str, str]:
     """``/proc/1/status`` of the container's main process, as a dict."""
-    for cmd in (["cat", "/proc/1/status"], ["python", "-c", "print(open('/proc/1/status').read())"]):
-        try:
-            code, out = g.sandbox.exec(container, cmd, timeout=15)
-        except DockerStepError:
-            continue
-        if code == 0 and "CapEff" in out:
-            return {k.strip(): v.strip() for k, _, v in (l.partition(":") for l in out.splitlines()) if v}
-    raise Fail("pouvoir lire /proc/1/status dans le conteneur de app", "ni `cat` ni `python` ne répondent",
-               "gardez une image de base qui contient au moins `cat` ou `python`.")
-
-
-def caps(mask: str) -> list[str]:
-    value = int(mask or "0", 16)
-    return [CAP_NAMES.get(i, f"cap{i}") for i in range(64) if value >> i & 1]
-
-
-def secret_mounts(container) -> list[str]:
-    container.reload()
-    return sorted(m.get("Destination", "") for m in container.attrs.get("Mounts") or []
-                  if str(m.get("Destination", "")).startswith(SECRETS_DIR + "/"))
-
-
-def git_ignored(workdir: Path, paths: list[str]) -> dict[str, bool]:
-    """Whether git, given the submission's ``.gitignore`` files only, would ignore each path."""
-    git = shutil.which("git")
-    if git is None:
-        raise Skip("git n'est pas installé sur cette machine : impossible de vérifier .gitignore.")
-    with tempfile.TemporaryDirectory(prefix="gitignore-") as tmp:
-        root = Path(tmp) / "depot"
-        for ignore in workdir.rglob(".gitignore"):
-            if ".git" in ignore.relative_to(workdir).parts[:-1] or not ignore.is_file():
-                continue
-            dest = root / ignore.relative_to(workdir)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(ignore, dest)
-        root.mkdir(exist_ok=True)
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tmp, "GIT_CONFIG_NOSYSTEM": "1",
-               "GIT_CONFIG_GLOBAL": os.devnull, "LC_ALL": "C"}
-        subprocess.run([git, "init", "-q", str(root)], env=env, check=True, timeout=30, capture_output=True)
-        out = {}
-        for rel in paths:
-            proc = subprocess.run([git, "-C", str(root), "check-ignore", "-q", "--no-index", "--", rel],
-                                  env=env, timeout=30, capture_output=True)
-            out[rel] = proc.returncode == 0
-        return out
-
-
-def normalise(workdir: Path, rel: str) -> str:
-    return os.path.relpath(os.path.normpath(workdir / rel), workdir)
-
-
-def environment_sources(g: Grading) -> dict[str, tuple[set, list]]:
-    """Per service: the keys its own ``environment:`` declares, and its ``env_file`` paths (relative
-    to the submission; ``None`` for one outside it). Compose's own reading: the canonical form with
-    env files left unresolved (``--no-env-resolution``, which Compose 2.40 honours only together
-    with ``--no-interpolate``). The values are those of the resolved canonical form: a key that
-    ``environment:`` declares wins over the same key of an env file."""
-    def read() -> dict[str, tuple[set, list]]:
-        project = g.compose()
-        project.config()  # invalid or refused: the resolved reading already said why
-        proc = run_cli(["docker", "compose", "-p", project.name, "--project-directory", str(project.directory),
-                        "-f", str(project.source_file()), "--profile", "*", "config", "--format", "json",
-                        "--no-env-resolution", "--no-interpolate"], timeout=60, cwd=project.directory)
-        if proc.returncode != 0:
-            raise Fail("la configuration Compose lisible sans les fichiers env_file",
-                       (proc.stderr or proc.stdout).strip()[-800:], "vérifiez avec `docker compose config`.")
-        out = {}
-        for name, svc in (json.loads(proc.stdout).get("services") or {}).items():
-            files = []
-            for entry in svc.get("env_file") or []:
-                path = Path(str(entry.get("path") if isinstance(entry, dict) else entry))
-                path = path if path.is_absolute() else project.directory / path
-                files.append(normalise(project.directory, str(path)) if inside(path, project.directory) else None)
-            out[name] = (set(svc.get("environment") or {}), files)
-        return out
-    return g.once("environment-sources", read)
-
-
-def secret_value(key: str, value, secret: str) -> bool:
-    """Whether ``key=value`` carries a credential: the grader's own secret, or a value (not a path,
-    such as PGPASSFILE=/run/secrets/…, which names where the secret lives) under a secret's name."""
-    value = "" if value is None else str(value)
-    return bool((secret_name(key) and value and not value.startswith("/")) or (secret and secret in value))
+    status = read_proc_status(g.sandbox, container)
+    if status is None:
+        raise Fail("pouvoir lire /proc/1/status dans le conteneur de app", "ni `cat` ni `python` ne répondent",
+                   "gardez une image de base qui contient au moins `cat` ou `python`.")
+    return status
 
 
 # -- static checks -------------------------------------------------------------------------------
@@ -472,24 +371,12 @@ def no_secret_leak(g: Grading):
 
 def layer_leaks(g: Grading, service: str, ref: str, secret: str) -> list[tuple[int, str]]:
     """``(layer, path)`` of the files of ``ref``'s own layers (above its base) holding ``secret``."""
-    base_ids: set = set()
     build = services(g).get(service, {}).get("build") or {}
     context = Path(str(build.get("context") or g.workdir))
     dockerfile = context / str(build.get("dockerfile") or "Dockerfile")
-    if inside(dockerfile, g.workdir) and dockerfile.is_file():
-        base = final_base(base_images(dockerfile))
-        if base and base.image.lower() != "scratch":
-            base_ids = set(((image_attrs(g.sandbox, base.image) or {}).get("RootFS") or {}).get("Layers") or [])
-    archive = save_image(g.sandbox, ref, g.workdir.parent / f"image-{service}.tar")
-    try:
-        layers = saved_layers(archive)
-        own = [layer for layer in layers if layer.diff_id not in base_ids] or layers
-        needle = secret.encode()
-        return [(layer.index, path) for layer, path, content, whiteout
-                in layer_files(archive, own, lambda p, size: size <= 4 << 20)
-                if not whiteout and content is not None and needle in content]
-    finally:
-        archive.unlink(missing_ok=True)
+    base = final_base(base_images(dockerfile)) if inside(dockerfile, g.workdir) and dockerfile.is_file() else None
+    return own_layer_hits(g.sandbox, ref, base.image if base else None, secret.encode(),
+                          g.workdir.parent / f"image-{service}.tar")
 
 
 @LAB.check("12-read-only", "Racine du conteneur app en lecture seule (même root ne peut y écrire), "
