@@ -1,4 +1,4 @@
-"""Lab 12's generic machinery without Docker: secret files declared in a compose file, git's ignore
+"""Secrets and hardening machinery without Docker: secret files declared in a compose file, git's ignore
 rules (readers), capability masks, secret-carrying values and secret mounts (probes)."""
 
 from __future__ import annotations
