@@ -30,11 +30,6 @@ IN_COPY = ["tests/test_layout.py", "tests/test_lab_places.py", "tests/unit", "te
 COPY_TIMEOUT_S = 900
 NO_DOCKER = "unix:///nonexistent/docker.sock"
 # Unit tests that need an engine without the `docker` mark (reported; mark them and drop them here).
-NEEDS_DOCKER_UNMARKED = [
-    "tests/unit/test_doctor.py::test_make_doctor_prints_one_tagged_line_per_check_in_a_narrow_terminal",
-]
-
-
 @pytest.mark.parametrize("lab", LAB_IDS)
 def test_every_lab_has_all_its_places(lab):
     missing = [str(p) for p in lab_places(lab) if p.required and not p.exists()]
@@ -129,8 +124,7 @@ def test_removing_labs_removes_exactly_those_labs(tmp_path):
     assert listed == [i for i in LAB_IDS if i not in REMOVED]
     assert orphans(listed, copy) == []
     workers = ["-n", "2"] if (os.cpu_count() or 1) >= 2 else []
-    deselect = [f"tests/test_lab_places.py::{test_removing_labs_removes_exactly_those_labs.__name__}",
-                *NEEDS_DOCKER_UNMARKED]
+    deselect = [f"tests/test_lab_places.py::{test_removing_labs_removes_exactly_those_labs.__name__}"]
     proc = _in_copy(copy, "-m", "pytest", *IN_COPY, "-m", "not docker and not network", "-p", "no:cacheprovider",
                     "-q", *workers, *(f"--deselect={test}" for test in deselect), timeout=COPY_TIMEOUT_S)
     tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])

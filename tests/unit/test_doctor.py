@@ -371,6 +371,7 @@ def test_exit_status_and_downgrades(profile, failing, code, shown):
 
 
 # -- the real targets ----------------------------------------------------------------------------
+@pytest.mark.docker  # without an engine `make doctor` exits 2
 def test_make_doctor_prints_one_tagged_line_per_check_in_a_narrow_terminal():
     proc = subprocess.run(["make", "--no-print-directory", "doctor"], cwd=ROOT, capture_output=True, text=True,
                           timeout=300, env={**os.environ, "COLUMNS": "60"})
