@@ -166,17 +166,12 @@ def pins(g: Grading):
         problems += [f"{rel} : « {l} » sans version exacte" for l in loose]
         versions.update(found)
     core = versions.get("dagster", "")
-    m = re.fullmatch(r"1\.(\d+)\.(\d+)", core)
     if not core:
         problems.append("dagster absent (ou sans version exacte) de dagster_project/requirements.txt")
-    elif m:
-        lib = f"0.{16 + int(m.group(1))}.{m.group(2)}"
-        for name in ("dagster-webserver", "dagster-postgres", "dagster-dbt"):
-            want = core if name == "dagster-webserver" else lib
-            if name not in versions:
-                problems.append(f"{name} absent de dagster_project/requirements.txt")
-            elif versions[name] != want:
-                problems.append(f"{name}=={versions[name]} ne va pas avec dagster=={core} (attendu {want})")
+    for name, found, want in requirements.dagster_mismatches(versions, ("dagster-webserver", "dagster-postgres",
+                                                                        "dagster-dbt")):
+        problems.append(f"{name} absent de dagster_project/requirements.txt" if found is None
+                        else f"{name}=={found} ne va pas avec dagster=={core} (attendu {want})")
     dbt = versions.get("dbt-core", "")
     if not dbt:
         problems.append("dbt-core absent (ou sans version exacte)")

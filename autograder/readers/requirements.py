@@ -47,6 +47,19 @@ def pip_pins(text: str) -> tuple[dict[str, str], list[str]]:
     return pins, loose
 
 
+def dagster_mismatches(versions: dict[str, str], libraries: tuple[str, ...]) -> list[tuple[str, Optional[str], str]]:
+    """``(library, pinned version or None when absent, the version that goes with the core)`` of each
+    library that does not match the pinned ``dagster==1.N.x``: Dagster numbers its libraries
+    0.(16+N).x beside core 1.N.x (dagster-webserver follows the core). ``[]`` without a core
+    pinned as 1.N.x."""
+    m = re.fullmatch(r"1\.(\d+)\.(\d+)", versions.get("dagster", ""))
+    if not m:
+        return []
+    core, lib = versions["dagster"], f"0.{16 + int(m.group(1))}.{m.group(2)}"
+    wanted = {name: core if name == "dagster-webserver" else lib for name in libraries}
+    return [(name, versions.get(name), want) for name, want in wanted.items() if versions.get(name) != want]
+
+
 def conda_pins(dependencies: list) -> tuple[dict[str, str], list[str]]:
     """``(name -> version, unpinned entries)`` of an environment.yml ``dependencies:`` list, its
     ``pip:`` sub-list read as requirement lines."""

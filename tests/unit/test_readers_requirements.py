@@ -69,3 +69,15 @@ def test_pip_cache_files_ignores_the_empty_mount_point():
     assert pip_cache_files("root/.cache/pip/http/ab/cd", None)
     assert not pip_cache_files("root/.cache/pip", None)
     assert not pip_cache_files("./root/.cache/pip/", None)
+
+
+def test_dagster_mismatches_follow_the_version_family():
+    libs = ("dagster-webserver", "dagster-postgres", "dagster-dbt")
+    good = {"dagster": "1.13.27", "dagster-webserver": "1.13.27", "dagster-postgres": "0.29.27", "dagster-dbt": "0.29.27"}
+    assert requirements.dagster_mismatches(good, libs) == []
+    bad = {**good, "dagster-webserver": "0.29.27", "dagster-dbt": "0.28.27"}
+    del bad["dagster-postgres"]
+    assert requirements.dagster_mismatches(bad, libs) == [("dagster-webserver", "0.29.27", "1.13.27"),
+                                                          ("dagster-postgres", None, "0.29.27"),
+                                                          ("dagster-dbt", "0.28.27", "0.29.27")]
+    assert requirements.dagster_mismatches({"dagster": "2.0.0"}, libs) == []
