@@ -25,8 +25,8 @@ from autograder.probes.diagnose import missing_command, shown
 from autograder.readers import requirements
 from autograder.readers.dockerfile import base_images, final_base, is_slim, require_pinned
 from autograder.probes.images import find_files_in_image, install_steps, rebuild_after_touch
-from autograder.probes.python_env import LIST_SCRIPT, PACKAGING_TOOLS, StillRunning, parse_listing, pip_cache_files, \
-    run_to_end
+from autograder.probes.python_env import (LIST_SCRIPT, PACKAGING_TOOLS, StillRunning, parse_listing,
+                                          pip_cache_files, run_to_end)
 from autograder.engine.runner import Grading
 from autograder.engine.sandbox import BuildResult, DockerStepError
 from autograder.readers.answers import VALEUR, Faux, mots, question, valeur

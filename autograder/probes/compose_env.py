@@ -1,4 +1,4 @@
-"""Where a Compose service's environment comes from (its own ``environment:`` or an ``env_file``), and which values carry a credential.
+"""Where a Compose service's environment comes from (``environment:`` or ``env_file``), and which values hold a credential.
 
 Compose's own reading decides: the canonical form with env files left unresolved tells the keys a
 service declares itself from those an env file brings (a password in compose.yaml is committed,

@@ -1,8 +1,9 @@
-"""Dagster asked over HTTP (server info, GraphQL, the code location's assets, a run launched and its outcome) and in its PostgreSQL storage.
+"""Dagster asked over HTTP (code location, assets, a launched run and its outcome) and in its PostgreSQL storage.
 
 The HTTP functions take the webserver's base URL (``http://HOST:PORT``, the port published by
-the student's stack); :func:`run_database` reads the runs table of dagster-postgres. The queries name only fields that Dagster 1.x keeps stable (``workspaceOrError``,
-``launchRun``, ``runOrError``, ``logsForRun``). What the lab expects (which assets, which job) is
+the student's stack); :func:`run_database` reads the runs table of dagster-postgres. The queries
+name only fields that Dagster 1.x keeps stable (``workspaceOrError``, ``launchRun``,
+``runOrError``, ``logsForRun``). What the lab expects (which assets, which job) is
 the lab's business: these functions say what Dagster answers.
 """
 
@@ -45,8 +46,8 @@ def server_info(url: str) -> dict:
 
 def graphql(url: str, query: str, variables: Optional[dict] = None) -> dict:
     """The ``data`` of a GraphQL answer; :class:`Fail` when the API does not answer or answers errors."""
-    req = urllib.request.Request(f"{url}/graphql", data=json.dumps({"query": query, "variables": variables or {}}).encode(),
-                                 headers={"Content-Type": "application/json"})
+    payload = json.dumps({"query": query, "variables": variables or {}}).encode()
+    req = urllib.request.Request(f"{url}/graphql", data=payload, headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - local URL
             body = json.load(resp)

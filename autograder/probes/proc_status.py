@@ -1,4 +1,4 @@
-"""A container's main process as the kernel sees it: ``/proc/1/status`` (capabilities, NoNewPrivs, uids) and its secret mounts.
+"""A container's main process as the kernel sees it (``/proc/1/status``: capabilities, NoNewPrivs, uids); its secret mounts.
 
 Read inside the running container with ``cat`` (or ``python`` where the image has no ``cat``);
 capability masks are decoded with the names of ``linux/capability.h``.

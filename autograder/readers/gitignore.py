@@ -1,4 +1,4 @@
-"""What git would ignore in a submission: its ``.gitignore`` files asked to ``git check-ignore`` in a scratch repository.
+"""What git would ignore in a submission: its ``.gitignore`` files asked to ``git check-ignore`` in a scratch repo.
 
 The rules are git's own (negations, directory patterns, nested ``.gitignore`` files): only the
 submission's ``.gitignore`` files are copied into a fresh repository, with no user or system
