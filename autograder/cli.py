@@ -23,7 +23,7 @@ from autograder.core import GraderUnavailable
 from autograder.report.progress import Steps
 from autograder.engine.runner import grade
 from autograder.engine.lease import live_jobs
-from autograder.engine.sandbox import docker_client, labelled_jobs, sweep
+from autograder.engine.docker_api import docker_client, labelled_jobs, sweep
 
 
 def _parser() -> argparse.ArgumentParser:

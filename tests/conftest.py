@@ -78,7 +78,7 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def docker_client():
     from autograder.core import GraderUnavailable
-    from autograder.engine.sandbox import docker_client as make_client
+    from autograder.engine.docker_api import docker_client as make_client
 
     try:
         return make_client()

@@ -205,7 +205,8 @@ def test_size_mutants_fail_exactly_their_checks_under_emulation(warm, variant, t
 
 def test_images_built_by_the_grader_are_aarch64(engine, tmp_path):
     """The grader's own build path (BuildKit where offered): RUN ran as aarch64, and so does the image."""
-    from autograder.engine.sandbox import JOB_LABEL, Sandbox
+    from autograder.engine.docker_api import JOB_LABEL
+    from autograder.engine.sandbox import Sandbox
 
     (tmp_path / "Dockerfile").write_text("FROM debian:trixie-slim\nRUN uname -m > /built-on\n"
                                          'CMD ["sh", "-c", "cat /built-on; uname -m"]\n')

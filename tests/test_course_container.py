@@ -22,7 +22,7 @@ import yaml
 
 from autograder.probes.waits import wait_until
 from autograder.registry import get_lab
-from autograder.engine.sandbox import JOB_LABEL
+from autograder.engine.docker_api import JOB_LABEL
 from cases import ROOT, SOLUTIONS, free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.network]

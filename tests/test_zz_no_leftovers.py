@@ -3,7 +3,7 @@
 import pytest
 
 import conftest
-from autograder.engine.sandbox import leftovers
+from autograder.engine.docker_api import leftovers
 
 
 @pytest.mark.last

@@ -34,7 +34,7 @@ from contextlib import nullcontext
 from typing import Callable, ContextManager, Iterable, Optional
 
 KINDS = ("buildx", "buildkit", "classic")
-# What the docker CLI sees of the grader's environment (as autograder.engine.sandbox.run_cli).
+# What the docker CLI sees of the grader's environment (as autograder.engine.docker_cli.run_cli).
 CLI_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")
 DETECT_TIMEOUT_S = 15
 # A `# syntax=` directive names a frontend image; offline (no registry) it cannot be fetched.

@@ -22,7 +22,9 @@ from autograder.readers import compose_errors as composeerrors
 from autograder.engine import policy
 from autograder.engine.builder import compose_env
 from autograder.core import Fail
-from autograder.engine.sandbox import JOB_LABEL, DockerStepError, Sandbox, run_cli
+from autograder.engine.docker_api import JOB_LABEL, DockerStepError
+from autograder.engine.sandbox import Sandbox
+from autograder.engine.docker_cli import run_cli
 
 COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 EFFECTIVE_FILE = "-compose.effective.json"

@@ -461,7 +461,7 @@ def rewrite(config: dict, job: str, labels: dict[str, str], *, internet: bool = 
                 moved_ports.append(f"{name}:{port['published']}")
             port.pop("published", None)
             port["host_ip"] = "127.0.0.1"
-        from autograder.engine.sandbox import engine_host  # the sandbox imports this module
+        from autograder.engine.docker_api import engine_host
         if svc.get("ports") and engine_host() != "127.0.0.1":  # also where the grader reaches them
             svc["ports"] = svc["ports"] + [{**port, "host_ip": engine_host()} for port in svc["ports"]]
         if svc.get("image") in renamed_images:

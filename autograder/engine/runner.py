@@ -16,7 +16,8 @@ from autograder.engine.compose import COMPOSE_FILES, ComposeProject, Refused
 from autograder.core import Check, CheckResult, Fail, GraderUnavailable, Lab, NotYet, Report, Skip, Status
 from autograder.readers.dockerfile import instructions
 from autograder.engine.policy import inside
-from autograder.engine.sandbox import BuildResult, DockerStepError, Sandbox
+from autograder.engine.sandbox import BuildResult, Sandbox
+from autograder.engine.docker_api import DockerStepError
 
 # A submission is a few source files: past these, it is refused before it is even copied.
 MAX_SUBMISSION_MB = 200

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import secrets
-import shutil
 import signal
 import socket
-import subprocess
 import tarfile
 import tempfile
 import threading
@@ -30,115 +27,30 @@ from typing import Iterator, Optional, Union
 
 import docker
 import docker.errors
-import requests.exceptions
-import urllib3.exceptions
 
 from autograder.engine import builder
 from autograder.engine.containers import SandboxContainer
 from autograder.engine.lease import Lease
 from autograder.engine.imagefacts import ChunkReader
 from autograder.core import GraderUnavailable
-from autograder.engine.policy import DEFAULT_CPUS, DEFAULT_MEMORY, DEFAULT_PIDS, LOGGING, NO_MASQUERADE
+from autograder.engine.policy import NO_MASQUERADE
+from autograder.engine.diskguard import DiskGuard
+from autograder.engine.docker_api import (JOB_LABEL, LOG_CONFIG, MEM_LIMIT, NANO_CPUS, OUTPUT_LIMIT, PIDS_LIMIT, TIMEOUTS,
+                                          DockerGone, DockerStepError, _api, _explain, _safe, daemon_alive,
+                                          docker_client, engine_host, new_job_id, port_bindings, sweep)
+from autograder.engine.docker_cli import CLI_OBSERVERS
+
 
 log = logging.getLogger(__name__)
 
-JOB_LABEL = "org.4data.autograder.job"
-# Limits imposed on every container the grader starts (PrairieLearn-like).
-MEM_LIMIT = DEFAULT_MEMORY
-NANO_CPUS = int(DEFAULT_CPUS * 1e9)
-PIDS_LIMIT = DEFAULT_PIDS
-LOG_CONFIG = {"type": LOGGING["driver"], "config": dict(LOGGING["options"])}
 
-API_TIMEOUT_S = 60
-# A socket read that gave up: requests wraps urllib3's error, except while streaming.
-TIMEOUTS = (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError,
-            urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ProtocolError)
+
+
 ANONYMOUS = re.compile(r"^[0-9a-f]{64}$")
 BUILD_TIMEOUT_S = 600
-# What one grading may add to the disk of the Docker host (image layers, container writes)
-# before the grader stops it; AUTOGRADER_DISK_LIMIT_MB overrides it.
-DISK_LIMIT_MB = 4096
-# Output the grader keeps from one command or build (a flood is cut, never buffered whole).
-OUTPUT_LIMIT = 256 * 1024
+
+
 BUILD_LOG_TAIL = 200
-# The environment the docker CLI (and so Compose interpolation) sees: nothing of the grader's own.
-CLI_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")
-# Told about every command run_cli runs: ``observer("start", event)`` before it, ``observer("end",
-# event)`` after it, ``event`` a dict (args, cwd, env, then returncode). Empty in normal use;
-# autograder.tools.bench records a grading's Docker operations with it.
-CLI_OBSERVERS: list = []
-ENGINE_HOST_ENV = "AUTOGRADER_ENGINE_HOST"
-
-
-def engine_host() -> str:
-    """The address where the grader reaches the ports the engine publishes.
-
-    ``127.0.0.1`` by default: the engine's own host, or Docker Desktop, which forwards published
-    ports to the loopback of the machine it runs on. A grader that shares no network namespace
-    with the engine (in a container, reaching the engine over TCP) names the engine host's
-    address in ``AUTOGRADER_ENGINE_HOST``; ports are then published on it too.
-    """
-    return os.environ.get(ENGINE_HOST_ENV, "").strip() or "127.0.0.1"
-
-
-def port_bindings(ports: list[int]) -> dict:
-    """docker SDK ``ports`` for ``ports``: free host ports on 127.0.0.1 (where the daemon itself
-    reaches them, e.g. a registry it pushes to) and on :func:`engine_host` when it differs."""
-    hosts = ["127.0.0.1"] + ([engine_host()] if engine_host() != "127.0.0.1" else [])
-    return {f"{p}/tcp": [(h, None) for h in hosts] for p in ports}
-
-
-def new_job_id() -> str:
-    return "ag-" + secrets.token_hex(4)
-
-
-def docker_client(timeout: int = API_TIMEOUT_S) -> docker.DockerClient:
-    """A docker SDK client, or :class:`GraderUnavailable` when no daemon answers."""
-    try:
-        client = docker.from_env(timeout=timeout)
-        client.ping()
-        return client
-    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
-        raise GraderUnavailable(
-            "Docker ne répond pas : démarrez Docker (Docker Desktop, ou `sudo systemctl start docker`) "
-            f"puis relancez. Détail : {_short(exc)}",
-            f"Docker is not reachable: start the Docker engine and try again. Detail: {_short(exc)}",
-        ) from None
-
-
-def _short(exc: BaseException, limit: int = 300) -> str:
-    text = str(exc).strip().replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _explain(exc: "docker.errors.APIError") -> str:
-    """The daemon's own words, without the request URL."""
-    return _short(exc.explanation or exc, 600) if isinstance(exc.explanation, str) else _short(exc, 600)
-
-
-class DockerGone(Exception):
-    """The Docker daemon stopped answering during a grading (not a slow step: a lost one)."""
-
-
-def daemon_alive(client: docker.DockerClient) -> bool:
-    """Does the daemon behind ``client`` answer a ping within a few seconds?"""
-    try:
-        api = _api(5, client.api.api_version)
-        try:
-            return bool(api.ping())
-        finally:
-            api.close()
-    except Exception:  # noqa: BLE001 - any failure means: not reachable now
-        return False
-
-
-class DockerStepError(Exception):
-    """A Docker step failed or ran past its timeout; ``output`` holds its log tail."""
-
-    def __init__(self, message: str, output: str = "", timed_out: bool = False):
-        super().__init__(message)
-        self.output = output
-        self.timed_out = timed_out
 
 
 @dataclass
@@ -593,200 +505,6 @@ class Sandbox:
                 self._lease.release()
 
 
-class DiskGuard(threading.Thread):
-    """Watches the Docker host's disk while a job runs; past its limit, stops the job.
-
-    Build layers and container writes land under the daemon's root directory; when what the job
-    wrote there exceeds the limit (or the free space falls under a floor), the job's running
-    build is cut and its containers are killed.
-
-    The engine's disk is shared (other gradings of a ``--jobs N`` run, the chapter notebooks, an
-    instructor's own builds), so a drop of its free space is not all the job's. What the job
-    wrote is counted in two ways (:class:`DiskAccount`):
-
-    * while a step whose writes carry no label runs (a build, a ``docker compose`` command:
-      :meth:`Sandbox.writing_unseen`), every byte the free space drops by is charged to the job;
-    * between such steps, the job's objects are known by its label: what its containers, their
-      volumes and its images hold on the disk (:meth:`own_bytes`, read from the engine when the
-      free space says the limit may be passed). A drop beyond that is someone else's.
-
-    Before, the whole drop since the job started was charged to it: 400 MB written beside a
-    lab-01 grading limited to 300 MB stopped it at ``01-exec-form`` and ``01-layer-cache``.
-
-    Where the grader and the daemon share a machine (the daemon's root folder is here and the
-    daemon's host name is ours), the free space is read with ``statvfs`` of that folder.
-    Elsewhere (Docker Desktop's VM, a grader in a container or talking to a remote engine), a
-    folder of that name here would be another disk: the free space is read through the engine,
-    from ``df /`` in a small labelled container of the job (its root filesystem lives on the
-    daemon's disk), which prints it every :data:`REMOTE_INTERVAL_S` seconds.
-    """
-
-    def __init__(self, sandbox: Sandbox, path: Optional[str], limit: int, interval: float = 0.5):
-        super().__init__(name=f"disk-guard-{sandbox.job}", daemon=True)
-        self.sandbox, self.path, self.limit, self.interval = sandbox, path, limit, interval
-        self.halt = threading.Event()
-        self.peak = 0
-        self._probe = None if path else _RemoteDisk(sandbox)
-        self.start_free = self.free()
-        if self.start_free is None:
-            if self._probe is not None:
-                self._probe.close()
-            raise OSError("free space unreadable")
-        self.floor = min(2 * 1024**3, self.start_free // 10)
-        self.account = DiskAccount(self.start_free)
-
-    def window(self, opening: bool) -> None:
-        """A step with unlabelled writes starts (``opening``) or ends: settle the account there."""
-        if self.halt.is_set():
-            return
-        free = self.free()
-        own = self.own_bytes()
-        if free is not None and own is not None:
-            self.account.settle(free, own, charge_drop=not opening)
-
-    @classmethod
-    def start(cls, sandbox: Sandbox) -> Optional["DiskGuard"]:
-        try:
-            limit = int(float(os.environ.get("AUTOGRADER_DISK_LIMIT_MB", DISK_LIMIT_MB)) * 1024**2)
-            if limit <= 0:
-                return None
-            info = sandbox.client.info()
-            root = info.get("DockerRootDir") or "/var/lib/docker"
-            local = os.path.isdir(root) and info.get("Name") == socket.gethostname()
-            guard = cls(sandbox, root if local else None, limit, 0.5 if local else REMOTE_INTERVAL_S)
-        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError, ValueError) as exc:
-            log.debug("disk guard off: %s", exc)
-            return None
-        threading.Thread.start(guard)
-        return guard
-
-    def free(self) -> Optional[int]:
-        if self._probe is not None:
-            return self._probe.free(timeout=max(10.0, 3 * REMOTE_INTERVAL_S))
-        try:
-            return shutil.disk_usage(self.path).free
-        except OSError:
-            return None
-
-    def run(self) -> None:
-        while not self.halt.wait(self.interval):
-            free = self.free()
-            if free is None:
-                continue
-            used = self.account.used(free)
-            if used > self.limit and free >= self.floor and not self.sandbox.unseen_writes():
-                # Only labelled writes of this job since the last settlement: ask the engine.
-                own = self.own_bytes()
-                if own is not None:
-                    used = self.account.settle(free, own, charge_drop=False)
-            self.peak = max(self.peak, used)
-            if used > self.limit or free < self.floor:
-                self.sandbox.stop_everything(
-                    f"arrêté par le correcteur : la correction a écrit plus de {self.limit // 1024**2} Mo "
-                    f"sur le disque ({used // 1024**2} Mo). Un build ou un conteneur écrit-il des "
-                    "fichiers énormes ?")
-                return
-
-    def own_bytes(self) -> Optional[int]:
-        """What this job holds on the engine's disk, by its labels: its containers' writable
-        layers, their volumes and the job's volumes, the layers of its images that no other image
-        shares. ``None`` when the engine does not say."""
-        job = self.sandbox.job
-        try:
-            api = self.sandbox.client.api
-            containers = api.containers(all=True, size=True, filters={"label": f"{JOB_LABEL}={job}"})
-            usage = api.df()
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-            log.debug("disk usage of job %s unknown: %s", job, exc)
-            return None
-        mounted = {m.get("Name") for c in containers for m in c.get("Mounts") or [] if m.get("Type") == "volume"}
-
-        def ours(item: dict) -> bool:
-            return (item.get("Labels") or {}).get(JOB_LABEL) == job
-
-        total = sum(c.get("SizeRw") or 0 for c in containers)
-        total += sum(max(0, (v.get("UsageData") or {}).get("Size") or 0) for v in usage.get("Volumes") or []
-                     if v.get("Name") in mounted or ours(v))
-        total += sum(max(0, (i.get("Size") or 0) - max(0, i.get("SharedSize") or 0))
-                     for i in usage.get("Images") or [] if ours(i))
-        return total
-
-    def stop(self) -> None:
-        self.halt.set()
-        if self._probe is not None:
-            self._probe.close()
-
-
-class DiskAccount:
-    """What one job wrote to the engine's disk, from free-space readings and its labelled usage.
-
-    ``settle(free, own, charge_drop)`` closes a period at a reading: a period during which an
-    unlabelled step ran (``charge_drop``) is charged the whole drop of free space; another only
-    the growth of ``own`` (the job's labelled usage). :meth:`used` between settlements assumes
-    the worst (the whole drop since the last settlement), so it never undercounts."""
-
-    def __init__(self, free: int, own: int = 0):
-        self._lock = threading.Lock()
-        self.charged = 0
-        self.free_at, self.own_at = free, own
-
-    def used(self, free: int) -> int:
-        with self._lock:
-            return self.charged + (self.free_at - free)
-
-    def settle(self, free: int, own: int, charge_drop: bool) -> int:
-        with self._lock:
-            self.charged = max(0, self.charged + ((self.free_at - free) if charge_drop else (own - self.own_at)))
-            self.free_at, self.own_at = free, own
-            return self.charged
-
-
-REMOTE_INTERVAL_S = 2
-DISK_PROBE_IMAGE = "debian:trixie-slim"
-
-
-class _RemoteDisk:
-    """Free bytes of the daemon's disk, read through the engine: a labelled container of the job
-    prints ``df -Pk /`` every few seconds; its log stream is read in a thread."""
-
-    def __init__(self, sandbox: Sandbox):
-        self.latest: Optional[int] = None
-        self.changed = threading.Condition()
-        script = f"while :; do df -Pk / | tail -n 1; sleep {REMOTE_INTERVAL_S}; done"
-        self.container = sandbox.client.containers.run(
-            DISK_PROBE_IMAGE, ["sh", "-c", script], detach=True, name=sandbox.name("disque"),
-            labels=sandbox.labels, network_mode="none", read_only=True, cap_drop=["ALL"],
-            security_opt=["no-new-privileges"], user="65534:65534", mem_limit=32 * 1024**2, pids_limit=16,
-            log_config=docker.types.LogConfig(**LOG_CONFIG))
-        self.stream = self.container.logs(stream=True, follow=True)
-        threading.Thread(target=self._read, name=f"disk-probe-{sandbox.job}", daemon=True).start()
-
-    def _read(self) -> None:
-        pending = b""
-        try:
-            for chunk in self.stream:
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    fields = line.split()
-                    if len(fields) >= 4 and fields[3].isdigit():
-                        with self.changed:
-                            self.latest = int(fields[3]) * 1024
-                            self.changed.notify_all()
-        except Exception:  # noqa: BLE001 - the stream ends when the container goes
-            pass
-
-    def free(self, timeout: float) -> Optional[int]:
-        with self.changed:
-            if self.latest is None:
-                self.changed.wait_for(lambda: self.latest is not None, timeout)
-            return self.latest
-
-    def close(self) -> None:
-        _safe(lambda: self.stream.close(), default=None)
-        _safe(lambda: self.container.remove(force=True), default=None)
-
-
 @contextmanager
 def signals_deferred() -> Iterator[None]:
     """Hold SIGINT/SIGTERM while cleaning up; deliver them afterwards (main thread only)."""
@@ -804,152 +522,3 @@ def signals_deferred() -> Iterator[None]:
             signal.signal(s, handler)
         if received:
             raise KeyboardInterrupt
-
-
-def sweep(client: docker.DockerClient, job: Optional[str] = None,
-          keep: Union[set, frozenset] = frozenset()) -> dict[str, int]:
-    """Remove containers, networks, volumes and images carrying the job label.
-
-    With ``job=None`` everything any grading left behind is removed, except the objects of the
-    jobs in ``keep`` (gradings in flight: :func:`autograder.engine.lease.live_jobs`). Build cache
-    (untagged parent layers) is kept so the next grading rebuilds quickly.
-    """
-    flt = {"label": f"{JOB_LABEL}={job}" if job else JOB_LABEL}
-    removed = {"containers": 0, "networks": 0, "volumes": 0, "images": 0}
-
-    def mine(labels: Optional[dict]) -> bool:
-        return not keep or (labels or {}).get(JOB_LABEL) not in keep
-
-    for c in _safe(lambda: client.containers.list(all=True, filters=flt)):
-        if mine(c.labels) and _safe(lambda: c.remove(force=True, v=True), default=False) is not False:
-            removed["containers"] += 1
-    for n in _safe(lambda: client.networks.list(filters=flt)):
-        if mine(n.attrs.get("Labels")) and _safe(n.remove, default=False) is not False:
-            removed["networks"] += 1
-    for v in _safe(lambda: client.volumes.list(filters=flt)):
-        if mine(v.attrs.get("Labels")) and _safe(lambda: v.remove(force=True), default=False) is not False:
-            removed["volumes"] += 1
-    # Children first: the legacy builder applies build labels as one LABEL step per label, so a
-    # chain of intermediate images may carry the job label; a parent goes once its children have.
-    for _ in range(100):
-        images = _safe(lambda: client.images.list(all=True, filters=flt))
-        parents = {i.attrs.get("Parent") for i in images}
-        progress = False
-        for i in (i for i in images if i.id not in parents and mine(i.labels)):
-            if _safe(lambda: client.images.remove(i.id, force=True, noprune=True), default=False) is not False:
-                removed["images"] += 1
-                progress = True
-        if not progress:
-            break
-    return removed
-
-
-def labelled_jobs(client: docker.DockerClient) -> set[str]:
-    """The job of every object carrying the grader's label (the gradings that left something)."""
-    flt = {"label": JOB_LABEL}
-    found: set[str] = set()
-    for labels in ([c.labels for c in _safe(lambda: client.containers.list(all=True, filters=flt))]
-                   + [n.attrs.get("Labels") or {} for n in _safe(lambda: client.networks.list(filters=flt))]
-                   + [v.attrs.get("Labels") or {} for v in _safe(lambda: client.volumes.list(filters=flt))]
-                   + [i.labels for i in _safe(lambda: client.images.list(all=True, filters=flt))]):
-        if (labels or {}).get(JOB_LABEL):
-            found.add(labels[JOB_LABEL])
-    return found
-
-
-def leftovers(client: docker.DockerClient, job: Optional[str] = None) -> dict[str, list[str]]:
-    """Names of objects still carrying the grader's label (``job``'s only, when given)."""
-    flt = {"label": f"{JOB_LABEL}={job}" if job else JOB_LABEL}
-    return {
-        "containers": [c.name for c in client.containers.list(all=True, filters=flt)],
-        "networks": [n.name for n in client.networks.list(filters=flt)],
-        "volumes": [v.name for v in client.volumes.list(filters=flt)],
-        "images": [t for i in client.images.list(all=True, filters=flt) for t in (i.tags or [i.short_id])],
-    }
-
-
-def _api(timeout: float, version: str) -> docker.APIClient:
-    """A low-level client whose socket reads give up after ``timeout`` seconds (``version``
-    given, so that making it asks the daemon nothing)."""
-    return docker.APIClient(timeout=int(timeout), version=version, **docker.utils.kwargs_from_env())
-
-
-def _safe(fn, default=()):
-    try:
-        return fn()
-    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-        log.debug("cleanup step failed: %s", exc)
-        return default
-
-
-
-def run_cli(args: list[str], *, timeout: float, cwd: Optional[Path] = None,
-            env: Optional[dict[str, str]] = None, sandbox: Optional[Sandbox] = None) -> subprocess.CompletedProcess:
-    """Run a docker CLI command with a timeout; raise :class:`DockerStepError` on timeout.
-
-    The command sees a minimal environment (PATH, HOME, locale and the ``DOCKER_*``
-    connection settings): Compose interpolates ``${VAR}`` from it, so a submission
-    can never read the grader's own variables. Its output is cut at
-    :data:`OUTPUT_LIMIT` characters per stream. With ``sandbox``, the disk guard can
-    stop the command.
-    """
-    full_env = {k: v for k, v in os.environ.items()
-                if k in CLI_ENV_KEYS or k.startswith(("LC_", "DOCKER_", "XDG_"))}
-    full_env.update(env or {})
-    event = {"args": list(args), "cwd": str(cwd) if cwd else None, "env": dict(env or {}), "returncode": None}
-    for observer in CLI_OBSERVERS:
-        observer("start", event)
-    try:
-        proc = subprocess.Popen(args, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                stdin=subprocess.DEVNULL, text=True, errors="replace", start_new_session=True)
-    except FileNotFoundError as exc:
-        raise GraderUnavailable(
-            "La commande `docker` est introuvable : installez Docker Engine avec le plugin Compose v2.",
-            "The `docker` command was not found: install Docker Engine with the Compose v2 plugin.",
-        ) from exc
-    guard = sandbox.abortable(proc.kill) if sandbox is not None else _nothing()
-    unseen = sandbox.writing_unseen() if sandbox is not None and writes_unlabelled(args) else _nothing()
-    try:
-        with guard, unseen:
-            out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        _kill(proc)
-        out, err = proc.communicate()
-        raise DockerStepError(f"`{' '.join(args[:4])} …` trop long (> {int(timeout)} s)",
-                              _clip((out or "") + (err or "")), timed_out=True) from exc
-    except BaseException:
-        _kill(proc)  # Ctrl-C: no docker CLI outlives the grader
-        proc.communicate()
-        raise
-    event["returncode"] = proc.returncode
-    for observer in CLI_OBSERVERS:
-        observer("end", event)
-    if sandbox is not None:
-        sandbox.check_stopped()
-    return subprocess.CompletedProcess(args, proc.returncode, _clip(out), _clip(err))
-
-
-# Docker CLI words whose disk writes may carry no label of the job (build cache, pulled or loaded
-# layers): the disk guard charges the engine's whole disk drop to the job while they run.
-UNLABELLED_WRITERS = {"build", "up", "pull", "buildx", "bake", "load", "import", "commit", "create", "run"}
-
-
-def writes_unlabelled(args: list[str]) -> bool:
-    return any(a in UNLABELLED_WRITERS for a in args[1:])
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
-
-
-def _clip(text: Optional[str]) -> str:
-    text = text or ""
-    return text if len(text) <= OUTPUT_LIMIT else "…" + text[-OUTPUT_LIMIT:]
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield

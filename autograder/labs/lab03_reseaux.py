@@ -54,7 +54,7 @@ from autograder.probes.network import (container_networks, http_get_from, is_loo
 from autograder.probes.postgres import wait_pg_ready
 from autograder.probes.waits import Timeout, health_status, wait_until
 from autograder.engine.runner import Grading
-from autograder.engine.sandbox import DockerStepError
+from autograder.engine.docker_api import DockerStepError
 from autograder.readers.answers import (COMMANDE, INSPECT, LS_CONTAINERS, VALEUR, Faux, docker_command,
                                         question, spec, valeur)
 

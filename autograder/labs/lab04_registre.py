@@ -13,7 +13,7 @@ comes from the course's CLI image and ``DOCKER_HOST`` is :class:`~autograder.eng
 an allow-list of the Docker API (build, tag, push and pull to the grader's registry only); see
 :mod:`autograder.probes.scripts`. The daemon pushes to the registry as ``127.0.0.1:PORT`` (a registry
 the engine trusts over plain HTTP); the grader reads it where it reaches published ports
-(:func:`~autograder.engine.sandbox.engine_host`).
+(:func:`~autograder.engine.docker_api.engine_host`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from autograder.probes.http import wait_http_ok
 from autograder.probes.scripts import run_script
 from autograder.probes.registry_http import RegistryApi, RegistryError, parse_rfc3339, pull_plain_http, recent, wait_registry
 from autograder.engine.runner import Grading
-from autograder.engine.sandbox import DockerStepError, engine_host
+from autograder.engine.docker_api import DockerStepError, engine_host
 from autograder.readers.answers import CHOIX, VALEUR, Faux, choix, question, valeur
 
 LAB = Lab(

@@ -23,7 +23,7 @@ from autograder.probes.images import (MB, added_steps, build_tools_in_image, con
     install_steps, rebuild_after_touch)
 from autograder.probes.waits import Timeout, wait_until
 from autograder.engine.runner import Grading
-from autograder.engine.sandbox import DockerStepError
+from autograder.engine.docker_api import DockerStepError
 from autograder.readers.answers import CHOIX, COMMANDE, Faux, choix, mots, question
 
 LAB = Lab(

@@ -35,7 +35,7 @@ from autograder.probes.images import (image_attrs, image_healthcheck, image_hist
     saved_layers)
 from autograder.probes.waits import health_status
 from autograder.engine.runner import Grading
-from autograder.engine.sandbox import DockerStepError
+from autograder.engine.docker_api import DockerStepError
 from autograder.readers.answers import CHOIX, choix, question
 
 LAB = Lab(

@@ -28,7 +28,8 @@ from autograder.probes.images import find_files_in_image, install_steps, rebuild
 from autograder.probes.python_env import (LIST_SCRIPT, PACKAGING_TOOLS, StillRunning, parse_listing,
                                           pip_cache_files, run_to_end)
 from autograder.engine.runner import Grading
-from autograder.engine.sandbox import BuildResult, DockerStepError
+from autograder.engine.sandbox import BuildResult
+from autograder.engine.docker_api import DockerStepError
 from autograder.readers.answers import VALEUR, Faux, mots, question, valeur
 
 LAB = Lab(

@@ -37,7 +37,7 @@ from autograder.probes.containers import exec_ok, logs_tail
 from autograder.probes.postgres import (env_file_write, env_hygiene, grader_env, grader_password, pg_credentials,
     pg_service_ready, pg_table_checksums, psql)
 from autograder.engine.runner import Grading
-from autograder.engine.sandbox import DockerStepError
+from autograder.engine.docker_api import DockerStepError
 from autograder.readers.answers import VALEUR, Faux, docker_command, mots, question, spec, valeur
 
 LAB = Lab(

@@ -36,7 +36,7 @@ from autograder.probes.pg_rows import cell, find_relation, query_rows, rows_diff
 from autograder.probes.containers import host_port, logs_tail
 from autograder.probes.postgres import env_hygiene, grader_env, pg_service_ready, pg_table_checksums, psql
 from autograder.engine.runner import Grading
-from autograder.engine.sandbox import DockerStepError, engine_host
+from autograder.engine.docker_api import DockerStepError, engine_host
 from autograder.readers.answers import CHOIX, COMMANDE, Faux, choix, docker_command, mots, question, spec
 
 LAB = Lab(

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from autograder.core import Fail, Lab, NotYet, Skip, several
 from autograder.engine.runner import Grading
-from autograder.engine.sandbox import DockerStepError
+from autograder.engine.docker_api import DockerStepError
 from autograder.readers import gitlab_ci
 from autograder.readers.gitlab_ci import (commands, docker_ref_parts, docker_refs, expand, image_name, job_env,
                                           job_lines, latest_in, lines_of, needs_of, script_lines, stage_of,

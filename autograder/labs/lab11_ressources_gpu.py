@@ -41,7 +41,7 @@ from autograder.engine.policy import DEFAULT_CPUS, DEFAULT_MEMORY, DEFAULT_PIDS
 from autograder.probes.compose_oneoff import create, created, oneoff, run_fail
 from autograder.probes.compose_resources import declared_limits, device_requests, gpu_problem, shown_cpus, shown_memory
 from autograder.engine.runner import Grading
-from autograder.engine.sandbox import DockerStepError
+from autograder.engine.docker_api import DockerStepError
 from autograder.readers.answers import (COMMANDE, INSPECT, LS_CONTAINERS, VALEUR, Faux, docker_command,
                                         question, spec, valeur)
 

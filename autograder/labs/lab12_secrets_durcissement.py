@@ -48,7 +48,7 @@ from autograder.probes.postgres import env_file_read, grader_env
 from autograder.probes.proc_status import SECRETS_DIR, caps, proc_status as read_proc_status, secret_mounts
 from autograder.probes.waits import Timeout, wait_running, wait_until
 from autograder.engine.runner import Grading
-from autograder.engine.sandbox import DockerStepError, engine_host
+from autograder.engine.docker_api import DockerStepError, engine_host
 from autograder.readers.answers import CHOIX, VALEUR, Faux, choix, question, valeur
 
 LAB = Lab(

@@ -13,7 +13,7 @@ from pathlib import Path
 from autograder.core import Fail
 from autograder.engine.policy import inside
 from autograder.engine.runner import Grading
-from autograder.engine.sandbox import run_cli
+from autograder.engine.docker_cli import run_cli
 from autograder.probes.image_secrets import secret_name
 from autograder.readers.gitignore import normalise
 

@@ -12,7 +12,7 @@ import docker.errors
 
 from autograder.core import Fail
 from autograder.engine.runner import Grading
-from autograder.engine.sandbox import DockerStepError
+from autograder.engine.docker_api import DockerStepError
 from autograder.probes.containers import logs_tail
 from autograder.probes.waits import Timeout, wait_until
 

@@ -9,7 +9,8 @@ from typing import Optional
 import docker.errors
 
 from autograder.core import Fail
-from autograder.engine.sandbox import DockerStepError, Sandbox, engine_host
+from autograder.engine.docker_api import DockerStepError, engine_host
+from autograder.engine.sandbox import Sandbox
 
 
 def container_gone(container) -> Optional[str]:
@@ -34,7 +35,7 @@ def logs_tail(container, lines: int = 12) -> str:
 
 def host_port(container, port: int, host: Optional[str] = None) -> int:
     """The host port publishing ``port`` on ``host`` (default: where the grader reaches the
-    engine's published ports, :func:`~autograder.engine.sandbox.engine_host`)."""
+    engine's published ports, :func:`~autograder.engine.docker_api.engine_host`)."""
     container.reload()
     bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp") or []
     wanted = host or engine_host()

@@ -23,7 +23,8 @@ from typing import Optional
 import docker
 
 from autograder.readers.dockerfile import base_images, final_base, has_command
-from autograder.engine.sandbox import DockerStepError, Sandbox
+from autograder.engine.docker_api import DockerStepError
+from autograder.engine.sandbox import Sandbox
 
 LISTEN = "0A"  # TCP state LISTEN in /proc/net/tcp*
 SHELLS = {"sh", "bash", "dash", "ash", "busybox"}

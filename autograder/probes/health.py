@@ -17,7 +17,8 @@ import docker.errors
 
 from autograder.probes.containers import logs_tail
 from autograder.probes.waits import Timeout, wait_until
-from autograder.engine.sandbox import DockerStepError, Sandbox
+from autograder.engine.docker_api import DockerStepError
+from autograder.engine.sandbox import Sandbox
 
 NS = 1_000_000_000
 DEFAULT_TIMEOUT_S = 30  # Docker's default healthcheck timeout

@@ -8,7 +8,8 @@ from typing import Optional
 
 
 from autograder.core import Fail
-from autograder.engine.sandbox import Sandbox, engine_host
+from autograder.engine.sandbox import Sandbox
+from autograder.engine.docker_api import engine_host
 
 from autograder.probes.containers import host_port, logs_tail
 from autograder.probes.waits import HttpOk, Target, Timeout, wait_for

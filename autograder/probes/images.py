@@ -14,7 +14,8 @@ from typing import Callable, Optional, TYPE_CHECKING
 import docker.errors
 
 from autograder.core import Fail
-from autograder.engine.sandbox import DockerStepError, Sandbox
+from autograder.engine.docker_api import DockerStepError
+from autograder.engine.sandbox import Sandbox
 
 if TYPE_CHECKING:  # pragma: no cover
     from autograder.engine.runner import Grading

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from autograder.engine.sandbox import DockerStepError, Sandbox
+from autograder.engine.docker_api import DockerStepError
+from autograder.engine.sandbox import Sandbox
 
 # Names of the capabilities a container may hold (bit numbers of linux/capability.h).
 CAP_NAMES = {0: "CHOWN", 1: "DAC_OVERRIDE", 2: "DAC_READ_SEARCH", 3: "FOWNER", 4: "FSETID", 5: "KILL",

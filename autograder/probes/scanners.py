@@ -38,7 +38,7 @@ import docker.errors
 import docker.types
 import requests.exceptions
 
-from autograder.engine import sandbox as _sandbox
+from autograder.engine import docker_api as _docker
 from autograder.core import GraderUnavailable, Skip
 
 HADOLINT_TIMEOUT_S = 60
@@ -209,21 +209,21 @@ class TrivyRunner:
                 environment={"HOME": IN_SCAN, "TMPDIR": f"{IN_SCAN}/tmp", "TRIVY_DISABLE_VEX_NOTICE": "true",
                              "TRIVY_NO_PROGRESS": "true"},
                 network_mode="none", cap_drop=["ALL"], security_opt=["no-new-privileges"],
-                mem_limit=_sandbox.MEM_LIMIT, memswap_limit=_sandbox.MEM_LIMIT, nano_cpus=_sandbox.NANO_CPUS,
-                pids_limit=_sandbox.PIDS_LIMIT, log_config=docker.types.LogConfig(**_sandbox.LOG_CONFIG),
+                mem_limit=_docker.MEM_LIMIT, memswap_limit=_docker.MEM_LIMIT, nano_cpus=_docker.NANO_CPUS,
+                pids_limit=_docker.PIDS_LIMIT, log_config=docker.types.LogConfig(**_docker.LOG_CONFIG),
                 ulimits=[docker.types.Ulimit(name="core", soft=0, hard=0)])
             container.put_archive("/", _tar_stream(inputs))
             container.start()
             try:
                 code = container.wait(timeout=max(1, int(deadline - time.monotonic())))["StatusCode"]
-            except _sandbox.TIMEOUTS:
+            except _docker.TIMEOUTS:
                 raise ScannerError(f"`trivy` trop long (> {int(timeout)} s)") from None
             stderr = container.logs(stdout=False, stderr=True, tail=40).decode("utf-8", "replace")
             stdout = _read_file(container, report) if code == 0 else ""
             return subprocess.CompletedProcess(["trivy", *args], code, stdout, stderr)
         except docker.errors.DockerException as exc:
             raise ScannerError(f"trivy n'a pas pu tourner dans son conteneur ({self.image})",
-                               _sandbox._short(exc)) from None
+                               _docker._short(exc)) from None
         finally:
             if container is not None:
                 try:
@@ -285,7 +285,7 @@ def _image_ready(client, image: str) -> Optional[str]:
     except docker.errors.ImageNotFound:
         pass
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-        return f"Docker ne répond pas : {_sandbox._short(exc, 160)}"
+        return f"Docker ne répond pas : {_docker._short(exc, 160)}"
     if image not in _PULL_FAILED:
         why = _pull(client, image, TRIVY_PULL_TIMEOUT_S)
         if why is None:
@@ -300,15 +300,15 @@ def _pull(client, image: str, timeout: float) -> Optional[str]:
     try:
         for chunk in client.api.pull(repo, tag=tag, stream=True, decode=True):
             if "error" in chunk:
-                return _sandbox._short(Exception(chunk["error"]), 160)
+                return _docker._short(Exception(chunk["error"]), 160)
             if time.monotonic() > deadline:
                 return f"téléchargement trop long (> {int(timeout)} s)"
         client.images.get(image)
         return None
     except docker.errors.APIError as exc:  # the daemon's own words, without the request URL
-        return _sandbox._short(Exception(_sandbox._explain(exc)), 160)
+        return _docker._short(Exception(_docker._explain(exc)), 160)
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-        return _sandbox._short(exc, 160)
+        return _docker._short(exc, 160)
 
 
 def trivy_runner(sandbox=None) -> TrivyRunner:
@@ -323,10 +323,10 @@ def trivy_runner(sandbox=None) -> TrivyRunner:
         client, labels, name = sandbox.client, sandbox.labels, sandbox.name(f"trivy-{secrets.token_hex(3)}")
     else:
         try:
-            client = _sandbox.docker_client()
+            client = _docker.docker_client()
         except GraderUnavailable:
             client = None
-        labels, name = {_sandbox.JOB_LABEL: _sandbox.new_job_id()}, None
+        labels, name = {_docker.JOB_LABEL: _docker.new_job_id()}, None
     why = "aucun moteur Docker ne répond" if client is None else _image_ready(client, TRIVY_IMAGE)
     if why is None:
         return TrivyRunner(image=TRIVY_IMAGE, client=client, labels=labels, name=name)

@@ -60,7 +60,8 @@ from autograder.core import Fail, GraderUnavailable
 from autograder.engine.imagefacts import is_podman
 from autograder.engine.policy import NO_MASQUERADE
 from autograder.probes.waits import Timeout, wait_until
-from autograder.engine.sandbox import DockerStepError, Sandbox
+from autograder.engine.docker_api import DockerStepError
+from autograder.engine.sandbox import Sandbox
 
 if TYPE_CHECKING:  # pragma: no cover
     from autograder.engine.runner import Grading

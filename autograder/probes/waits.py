@@ -20,7 +20,7 @@ from testcontainers.core.wait_strategies import (ContainerStatusWaitStrategy, He
                                                   HttpWaitStrategy, WaitStrategy)
 
 from autograder.core import Fail
-from autograder.engine.sandbox import DockerStepError, engine_host
+from autograder.engine.docker_api import DockerStepError, engine_host
 
 from autograder.probes.containers import container_gone, host_port, inspect_field, logs_tail
 
@@ -51,7 +51,7 @@ class Target:
     """A docker SDK container as testcontainers' ``WaitStrategyTarget``.
 
     Published ports are read where the grader reaches them (:func:`host_port` on
-    :func:`~autograder.engine.sandbox.engine_host`, never testcontainers' guess); commands run
+    :func:`~autograder.engine.docker_api.engine_host`, never testcontainers' guess); commands run
     through :meth:`Sandbox.exec <autograder.engine.sandbox.Sandbox.exec>` (its timeout and output
     cap); :meth:`check` (the container gone, the sandbox stopped) runs before every poll."""
 

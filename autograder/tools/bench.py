@@ -56,7 +56,8 @@ from autograder import registry
 from autograder.core import GraderUnavailable
 from autograder.report.progress import Steps
 from autograder.engine.runner import grade
-from autograder.engine.sandbox import docker_client, run_cli
+from autograder.engine.docker_api import docker_client
+from autograder.engine.docker_cli import run_cli
 from autograder.tools.bench_floor import Replayer, derive_floor
 from autograder.tools.bench_record import Recorder
 

@@ -18,7 +18,8 @@ import docker.api.client
 
 from autograder.engine import sandbox as sandbox_mod
 from autograder.probes.waits import Timeout, wait_until
-from autograder.engine.sandbox import docker_client, run_cli, sweep
+from autograder.engine.docker_api import docker_client, sweep
+from autograder.engine.docker_cli import run_cli
 
 
 HEX_ID = re.compile(r"(?:sha256:)?\b([0-9a-f]{64}|[0-9a-f]{12})\b")

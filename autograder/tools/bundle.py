@@ -53,7 +53,8 @@ from typing import IO, Callable, Iterable, Optional
 from autograder.core import GraderUnavailable
 from autograder.engine.imagefacts import ChunkReader, ImageFactsError, SavedArchive, content_id_of, image_store, read_save
 from autograder.readers.images import STANDIN_LABEL, course_images
-from autograder.engine.sandbox import DockerStepError, run_cli
+from autograder.engine.docker_api import DockerStepError
+from autograder.engine.docker_cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = ROOT / "build" / "images"

@@ -20,7 +20,7 @@ from autograder.engine.imagefacts import ImageFactsError, engine_name, stored_si
 from autograder.readers.images import STANDIN_LABEL
 from autograder.registry import REPO_ROOT
 from autograder.engine.runner import CRLF_FIX, has_crlf, is_text_source
-from autograder.engine.sandbox import JOB_LABEL
+from autograder.engine.docker_api import JOB_LABEL
 from autograder.tools.doctor_base import (BUILDKIT_FIX, Check, Context, DockerDown, Finding, IMAGES_FIX, MAX_LISTED,
                                           MIN_API, MIN_ENGINE, PODMAN_FIX, SKIP_DIRS, Status, UPGRADE_FIX, _arch,
                                           _short)

@@ -14,7 +14,8 @@ from autograder.probes import scripts
 from autograder.engine.apiproxy_http import REFUSED_PREFIX
 from autograder.engine.apiproxy import ApiProxy
 from autograder.engine.apiproxy_policy import Policy
-from autograder.engine.sandbox import JOB_LABEL, Sandbox
+from autograder.engine.docker_api import JOB_LABEL
+from autograder.engine.sandbox import Sandbox
 
 pytestmark = pytest.mark.docker
 

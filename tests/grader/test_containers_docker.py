@@ -8,7 +8,9 @@ import time
 import pytest
 
 from autograder.core import Fail
-from autograder.engine.sandbox import JOB_LABEL, MEM_LIMIT, PIDS_LIMIT, Sandbox, engine_host, leftovers
+from autograder.engine.docker_api import JOB_LABEL, engine_host, leftovers
+from autograder.engine.docker_api import MEM_LIMIT, PIDS_LIMIT
+from autograder.engine.sandbox import Sandbox
 from autograder.probes.http import wait_http_ok
 from autograder.probes.waits import health_status, wait_running
 

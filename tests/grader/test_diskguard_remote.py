@@ -9,7 +9,8 @@ import socket
 import pytest
 
 from autograder.probes.waits import wait_until
-from autograder.engine.sandbox import JOB_LABEL, Sandbox
+from autograder.engine.docker_api import JOB_LABEL
+from autograder.engine.sandbox import Sandbox
 
 pytestmark = pytest.mark.docker
 

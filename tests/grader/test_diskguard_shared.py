@@ -9,7 +9,8 @@ import subprocess
 import pytest
 
 from autograder.probes.waits import wait_until
-from autograder.engine.sandbox import JOB_LABEL, Sandbox, leftovers
+from autograder.engine.docker_api import JOB_LABEL, leftovers
+from autograder.engine.sandbox import Sandbox
 
 pytestmark = pytest.mark.docker
 

@@ -19,7 +19,7 @@ import pytest
 from autograder.engine import lease
 from autograder.notebook import NAME_RE
 from autograder.probes.waits import wait_until
-from autograder.engine.sandbox import JOB_LABEL, leftovers
+from autograder.engine.docker_api import JOB_LABEL, leftovers
 from cases import ROOT, SANDBOX, SOLUTIONS, sandbox_cases
 
 pytestmark = pytest.mark.docker

@@ -16,7 +16,8 @@ import pytest
 from autograder.core import Status
 from autograder.registry import get_lab
 from autograder.engine.runner import grade
-from autograder.engine.sandbox import JOB_LABEL, Sandbox, leftovers
+from autograder.engine.docker_api import JOB_LABEL, leftovers
+from autograder.engine.sandbox import Sandbox
 from cases import ROOT, refused_cases, sandbox_cases
 
 pytestmark = pytest.mark.docker

@@ -30,7 +30,7 @@ from autograder.classroom.nbgrade import ANSWER_SUFFIX
 from autograder.classroom.quiz import questions, total
 from autograder.registry import get_lab
 from autograder.engine.runner import grade
-from autograder.engine.sandbox import leftovers
+from autograder.engine.docker_api import leftovers
 from cases import LABS, ROOT, SOLUTIONS, variants
 
 pytestmark = pytest.mark.docker

@@ -16,7 +16,7 @@ from autograder.tools.bench import (LabBench, ParallelBench, capacity, capacity_
     write_json)
 from autograder.tools.bench_record import Recorder
 from autograder.engine import sandbox as sandbox_mod
-from autograder.engine.sandbox import run_cli
+from autograder.engine.docker_cli import run_cli
 
 JOB = "ag-0123abcd"
 CID = "c" * 64  # a compose container, known from a list answer only

@@ -302,7 +302,7 @@ def test_dotenv_line_numbers_survive_the_graders_copy(tmp_path):
 
 def test_a_timed_out_compose_step_is_cleaned_too(tmp_path, monkeypatch):
     from autograder.engine import compose
-    from autograder.engine.sandbox import DockerStepError
+    from autograder.engine.docker_api import DockerStepError
     proj = project(tmp_path, HEAD)
 
     def too_long(args, **options):

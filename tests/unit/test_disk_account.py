@@ -1,6 +1,7 @@
 """The disk guard's account of what one job wrote on a shared engine disk (no Docker)."""
 
-from autograder.engine.sandbox import DiskAccount, writes_unlabelled
+from autograder.engine.diskguard import DiskAccount
+from autograder.engine.docker_cli import writes_unlabelled
 
 MB = 1024**2
 

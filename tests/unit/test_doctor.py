@@ -16,7 +16,7 @@ from autograder.tools import doctor
 from autograder.tools.doctor_base import Context, Settings, Status
 from autograder.engine.imagefacts import EngineFacts
 from autograder.engine.runner import is_text_source
-from autograder.engine.sandbox import JOB_LABEL
+from autograder.engine.docker_api import JOB_LABEL
 from cases import ROOT, free_port
 
 NO_DAEMON = "unix:///nonexistent/docker.sock"

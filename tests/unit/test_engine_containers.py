@@ -8,7 +8,8 @@ import pytest
 from testcontainers.core.config import testcontainers_config
 
 from autograder.engine.containers import SandboxContainer, ryuk_disabled
-from autograder.engine.sandbox import JOB_LABEL, MEM_LIMIT, Sandbox, engine_host
+from autograder.engine.docker_api import JOB_LABEL, MEM_LIMIT, engine_host
+from autograder.engine.sandbox import Sandbox
 
 
 class FakeContainer:
@@ -90,7 +91,7 @@ def test_ryuk_stays_off_while_nested_starts_run(monkeypatch):
 
 
 def test_api_errors_keep_their_translation(monkeypatch):
-    from autograder.engine.sandbox import DockerStepError
+    from autograder.engine.docker_api import DockerStepError
 
     class Refusing(FakeClient):
         def create(self, image, **kwargs):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from autograder.engine.policy import rewrite
 from autograder.probes.containers import host_port
-from autograder.engine.sandbox import engine_host, port_bindings
+from autograder.engine.docker_api import engine_host, port_bindings
 
 CONFIG = {"services": {"web": {"image": "x", "ports": [{"target": 8000, "published": "8000", "protocol": "tcp"}]}}}
 

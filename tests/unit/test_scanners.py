@@ -313,7 +313,7 @@ def test_no_docker_engine_either_is_not_judged_here(no_trivy_binary, monkeypatch
     def unreachable():
         raise GraderUnavailable("Docker ne répond pas", "Docker is not reachable")
 
-    monkeypatch.setattr(scanners._sandbox, "docker_client", unreachable)
+    monkeypatch.setattr(scanners._docker, "docker_client", unreachable)
     with pytest.raises(scanners.TrivyUnavailable, match="aucun moteur Docker ne répond"):
         scanners.trivy_runner()
 
@@ -371,7 +371,7 @@ def test_trivy_runs_in_a_container_of_the_engine(docker_client, no_trivy_binary,
     """The container branch for real: a stand-in for the pinned image holding this venv's trivy
     (no registry here), fed by put_archive, no network; nothing of the job is left behind."""
     import secrets as _secrets
-    from autograder.engine.sandbox import JOB_LABEL, leftovers
+    from autograder.engine.docker_api import JOB_LABEL, leftovers
     wheel_trivy = Path(REAL_PYTHON).parent / "trivy"
     if not wheel_trivy.is_file():
         pytest.skip("no trivy binary in this venv to put in a stand-in image")

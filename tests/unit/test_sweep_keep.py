@@ -10,7 +10,7 @@ from rich.console import Console
 from autograder import cli
 
 from autograder.engine import lease
-from autograder.engine.sandbox import JOB_LABEL, labelled_jobs, sweep
+from autograder.engine.docker_api import JOB_LABEL, labelled_jobs, sweep
 
 
 class Obj:
