@@ -129,4 +129,9 @@ def test_removing_labs_removes_exactly_those_labs(tmp_path):
                     "-q", *workers, *(f"--deselect={test}" for test in deselect), timeout=COPY_TIMEOUT_S)
     tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
     assert proc.returncode == 0, f"tests in the copy without {', '.join(REMOVED)}:\n{tail}"
+    # The copy's make targets ran with this venv: its own autograder must still be this repository's.
+    here = subprocess.run([sys.executable, "-c", "import autograder; print(autograder.__file__)"], cwd="/",
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, capture_output=True,
+                          text=True, timeout=60)
+    assert not here.stdout.strip().startswith(str(tmp_path)), "the copy reinstalled itself into this venv"
     print(f"removal of {', '.join(REMOVED)}: copy's tests green in {time.monotonic() - started:.0f} s")
