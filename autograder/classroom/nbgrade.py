@@ -46,6 +46,9 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from autograder.report import _fmt
+
+
 SECTION_TITLE = "## Notation automatique"
 SECTION_ID = "notation-automatique"
 CELL_MARK = "# Notation automatique"
@@ -135,11 +138,6 @@ def report_key(lab: str, folder: Path) -> str:
     """Name of a report graded ahead: the lab, the files' digest, the hidden checks' folder."""
     extra = hashlib.sha256(os.environ.get(HIDDEN_ENV, "").strip().encode()).hexdigest()[:12]
     return f"{lab[:2]}-{fingerprint(folder)[:40]}-{extra}"
-
-
-def _fmt(x: float) -> str:
-    """A number as French text writes it: 1,5 (decimal comma), 10."""
-    return f"{x:g}".replace(".", ",")
 
 
 def resultat(check_id: str, folder: Optional[Path] = None) -> tuple[bool, str]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from autograder.readers.answers import CHOIX, COMMANDE, POINTS, VALEUR, Faux, Question, texte
 from autograder.registry import all_questions
+from autograder.report import _fmt
 
 __all__ = ["CHOIX", "COMMANDE", "POINTS", "QUESTIONS", "VALEUR", "Faux", "Question", "corriger", "evaluer",
            "get", "questions", "total"]
@@ -51,11 +52,6 @@ def get(question_id: str) -> Question:
         if q.id == question_id:
             return q
     raise KeyError(question_id)
-
-
-def _fmt(x: float) -> str:
-    """A number as French text writes it: 1,5 (decimal comma), 10."""
-    return f"{x:g}".replace(".", ",")
 
 
 def evaluer(question_id: str, reponse) -> tuple[bool, str]:
