@@ -53,7 +53,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.network]
 
 LABS = ("01-images-conteneurs", "04-registre", "08-postgres-sql")
 # What `python -m autograder check` imports at run time, pinned in requirements.txt.
-GRADER_REQUIREMENTS = {"docker", "dockerfile-parse", "rich", "pyyaml", "psutil"}
+# testcontainers: the containers the grader starts and its readiness waits (autograder/engine/containers.py).
+GRADER_REQUIREMENTS = {"docker", "dockerfile-parse", "rich", "pyyaml", "psutil", "testcontainers"}
 WHEELHOUSE = ROOT / "build" / "topology"
 GRADE_TIMEOUT_S = 420
 
