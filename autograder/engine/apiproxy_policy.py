@@ -84,6 +84,16 @@ class Decision:
         return self.allowed
 
 
+def refused_path(req: Request) -> Optional[Decision]:
+    """A refusal for a path that is not plain (relative, encoded, backslashes, empty, . or ..
+    segments): both policies judge paths segment by segment."""
+    raw = req.raw_path
+    segments = raw.split("/")[1:]
+    if not raw.startswith("/") or "%" in raw or "\\" in raw or any(s in ("", ".", "..") for s in segments):
+        return Decision(False, f"chemin de requête refusé : {raw[:200]}")
+    return None
+
+
 # Query parameters of POST /build: value checks for the ones that could reach outside the job.
 BUILD_PARAMS = {
     "t", "dockerfile", "q", "nocache", "rm", "forcerm", "pull", "buildargs", "labels", "target",
@@ -165,10 +175,9 @@ class Policy:
 
     # -- decisions ----------------------------------------------------------------
     def decide(self, req: Request) -> Decision:
-        raw = req.raw_path
-        segments = raw.split("/")[1:]
-        if not raw.startswith("/") or "%" in raw or "\\" in raw or any(s in ("", ".", "..") for s in segments):
-            return Decision(False, f"chemin de requête refusé : {raw[:200]}")
+        refused = refused_path(req)
+        if refused is not None:
+            return refused
         keys = [k for k, _ in req.query]
         repeated = {k for k in keys if keys.count(k) > 1} - {"t"}
         if repeated:
@@ -341,10 +350,9 @@ class ExecPolicy:
         return bool(found) and self._container(str(found.get("ContainerID") or ""))
 
     def decide(self, req: Request) -> Decision:
-        raw = req.raw_path
-        segments = raw.split("/")[1:]
-        if not raw.startswith("/") or "%" in raw or "\\" in raw or any(s in ("", ".", "..") for s in segments):
-            return Decision(False, f"chemin de requête refusé : {raw[:200]}")
+        refused = refused_path(req)
+        if refused is not None:
+            return refused
         keys = [k for k, _ in req.query]
         if len(keys) != len(set(keys)):
             return Decision(False, "paramètre répété")
