@@ -111,6 +111,11 @@ class Lab:
     internet: bool = False
     checks: list[Check] = field(default_factory=list)
     prepare: Optional[Callable[[GradingT], None]] = None
+    # The engine the lab runs on: "docker", or "podman" (Kubernetes manifests through `kube play`).
+    engine: str = "docker"
+    # What the grader refuses to run in the submission, read before anything runs (a Fail, or
+    # None); Compose labs need none: their Compose file is reviewed by the runner.
+    review: Optional[Callable[[GradingT], Any]] = None
 
     def __post_init__(self) -> None:
         if not LAB_ID.match(self.id):

@@ -88,10 +88,11 @@ class DockerGone(Exception):
     """The Docker daemon stopped answering during a grading (not a slow step: a lost one)."""
 
 
-def daemon_alive(client: docker.DockerClient) -> bool:
-    """Does the daemon behind ``client`` answer a ping within a few seconds?"""
+def daemon_alive(client: docker.DockerClient, base_url: Optional[str] = None) -> bool:
+    """Does the daemon behind ``client`` (at ``base_url``, else where the environment points)
+    answer a ping within a few seconds?"""
     try:
-        api = _api(5, client.api.api_version)
+        api = _api(5, client.api.api_version, base_url)
         try:
             return bool(api.ping())
         finally:
@@ -171,10 +172,17 @@ def leftovers(client: docker.DockerClient, job: Optional[str] = None) -> dict[st
     }
 
 
-def _api(timeout: float, version: str) -> docker.APIClient:
+def _api(timeout: float, version: str, base_url: Optional[str] = None) -> docker.APIClient:
     """A low-level client whose socket reads give up after ``timeout`` seconds (``version``
-    given, so that making it asks the daemon nothing)."""
-    return docker.APIClient(timeout=int(timeout), version=version, **docker.utils.kwargs_from_env())
+    given, so that making it asks the daemon nothing), on the engine at ``base_url`` (else where
+    the environment points)."""
+    return docker.APIClient(timeout=int(timeout), version=version, **api_kwargs(base_url))
+
+
+def api_kwargs(base_url: Optional[str] = None) -> dict:
+    """Where a new low-level client connects: ``base_url`` when given (an engine other than the
+    environment's, e.g. Podman for lab 13), else ``DOCKER_HOST`` and its TLS settings."""
+    return {"base_url": base_url} if base_url else docker.utils.kwargs_from_env()
 
 
 def _safe(fn, default=()):

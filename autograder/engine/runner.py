@@ -16,6 +16,7 @@ from autograder.engine.compose import COMPOSE_FILES, ComposeProject, Refused
 from autograder.core import Check, CheckResult, Fail, GraderUnavailable, Lab, NotYet, Report, Skip, Status
 from autograder.readers.dockerfile import instructions
 from autograder.engine.policy import inside
+from autograder.engine import podman
 from autograder.engine.sandbox import BuildResult, Sandbox
 from autograder.engine.docker_api import DockerStepError
 
@@ -223,9 +224,12 @@ def budget_s(lab: Lab) -> float:
         return lab.budget_s
 
 
-def grade(lab: Lab, submission: Path, sandbox_factory: Callable[[], Sandbox] = Sandbox) -> Report:
-    """Grade ``submission`` (a folder) for ``lab``. Docker resources are always removed."""
+def grade(lab: Lab, submission: Path, sandbox_factory: Optional[Callable[[], Sandbox]] = None) -> Report:
+    """Grade ``submission`` (a folder) for ``lab``. Docker resources are always removed. The
+    sandbox is on the lab's engine: Docker, or Podman where one answers for a Podman lab."""
     submission = Path(submission)
+    if sandbox_factory is None:
+        sandbox_factory = podman.sandbox_factory(podman.find_podman()) if lab.engine == "podman" else Sandbox
     if not submission.is_dir():
         raise GraderUnavailable(f"Dossier introuvable ou illisible : {submission}",
                                 f"Folder not found or unreadable: {submission}")
@@ -266,7 +270,10 @@ def grade(lab: Lab, submission: Path, sandbox_factory: Callable[[], Sandbox] = S
 
 
 def review(g: Grading) -> Optional[Fail]:
-    """Read the Compose file before anything runs; what it asks for that the grader refuses."""
+    """Read the Compose file (or the lab's own reviewer) before anything runs; what it asks for that
+    the grader refuses."""
+    if g.lab.review is not None:
+        return g.lab.review(g)
     if not uses_compose(g.lab):
         return None
     try:

@@ -35,9 +35,9 @@ from autograder.engine.imagefacts import ChunkReader
 from autograder.core import GraderUnavailable
 from autograder.engine.policy import NO_MASQUERADE
 from autograder.engine.diskguard import DiskGuard
-from autograder.engine.docker_api import (JOB_LABEL, LOG_CONFIG, MEM_LIMIT, NANO_CPUS, OUTPUT_LIMIT, PIDS_LIMIT, TIMEOUTS,
-                                          DockerGone, DockerStepError, _api, _explain, _safe, daemon_alive,
-                                          docker_client, engine_host, new_job_id, port_bindings, sweep)
+from autograder.engine.docker_api import (JOB_LABEL, LOG_CONFIG, MEM_LIMIT, NANO_CPUS, OUTPUT_LIMIT, PIDS_LIMIT,
+                                          TIMEOUTS, DockerGone, DockerStepError, _api, _explain, _safe, api_kwargs,
+                                          daemon_alive, docker_client, engine_host, new_job_id, port_bindings, sweep)
 from autograder.engine.docker_cli import CLI_OBSERVERS
 
 
@@ -141,6 +141,8 @@ class Sandbox:
     job: str = field(default_factory=new_job_id)
     client: docker.DockerClient = field(default=None)  # type: ignore[assignment]
     internet: bool = False  # containers reach outside the host only when the lab needs it
+    # The engine's API address when it is not the environment's (DOCKER_HOST): Podman for lab 13.
+    base_url: Optional[str] = None
     compose_projects: list = field(default_factory=list)
     # Anonymous volumes (an image's VOLUME) carry no label: remembered before every teardown
     # or re-creation, since Compose forgets them after a re-creation or a plain `down`.
@@ -183,7 +185,7 @@ class Sandbox:
         return f"{self.job}-{suffix}".lower()
 
     def alive(self) -> bool:
-        return daemon_alive(self.client)
+        return daemon_alive(self.client, self.base_url)
 
     def raise_if_gone(self, exc: BaseException) -> None:
         """A lost connection is :class:`DockerGone` when the daemon no longer answers at all."""
@@ -310,7 +312,7 @@ class Sandbox:
         """The classic builder through the docker SDK (its log says « Using cache »)."""
         tag = f"{self.job}-{tag_suffix}:grading"
         api = _BuildClient(timeout=int(timeout), version=self.client.api.api_version,
-                           **docker.utils.kwargs_from_env())
+                           **api_kwargs(self.base_url))
         where: dict = {"path": str(context), "dockerfile": dockerfile}
         if secrets:
             where, api.extra_params = _context_with_secrets(context, dockerfile, secrets)
@@ -434,7 +436,7 @@ class Sandbox:
         deadline: a command that floods or never ends cannot hold the grader.
         """
         self.check_stopped()
-        api = _api(timeout + 5, self.client.api.api_version)
+        api = _api(timeout + 5, self.client.api.api_version, self.base_url)
         deadline = time.monotonic() + timeout
         try:
             exec_id = api.exec_create(container.id, cmd, user=user, workdir=workdir)["Id"]
