@@ -70,6 +70,8 @@ class Grading:
     refused: Optional[Fail] = None
     # The Docker daemon stopped answering: later checks are not attempted.
     daemon_lost: bool = False
+    # Checks this host cannot judge (skipped « ici »): what depends on them cannot be judged either.
+    not_here: set = field(default_factory=set)
     _memo: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -260,6 +262,8 @@ def grade(lab: Lab, submission: Path, sandbox_factory: Optional[Callable[[], San
         for check in lab.checks:
             result = run_check(check, g, status_by_id)
             status_by_id[check.id] = result.status
+            if result.skipped_here:
+                g.not_here.add(check.id)
             results.append(result)
     if g.daemon_lost:
         notes.append("Docker a cessé de répondre pendant la correction : elle est incomplète. Une fois "
@@ -308,6 +312,11 @@ def run_check(check: Check, g: Grading, status_by_id: dict[str, Status]) -> Chec
     if g.daemon_lost and not check.static:
         return result(Status.ERROR, "Non évalué : Docker ne répond plus.", t0)
     blocked = [r for r in check.requires if status_by_id.get(r) is not Status.PASSED]
+    if blocked and all(r in g.not_here for r in blocked):
+        skipped = result(Status.SKIPPED, "Non évalué ici : dépend de " + ", ".join(blocked) +
+                         ", qui ne peut pas être évalué sur cette machine (voir son message).", t0)
+        skipped.skipped_here = True
+        return skipped
     if blocked:
         return result(Status.SKIPPED, "Non évalué : dépend de " + ", ".join(blocked) +
                       " qui n'a pas réussi. Corrigez d'abord ce point.", t0)
