@@ -378,7 +378,7 @@ def data_survives(g: Grading):
     rows = psql(sandbox, db, f"SELECT count(*) FROM correcteur WHERE jeton = '{token}'")
     if rows.strip() != "1":
         raise Fail("la ligne écrite avant `kube down` est encore là après `kube play`",
-                   f"{rows.strip() or 0} ligne(s)",
+                   "aucune ligne avec ce jeton" if rows.strip() in ("", "0") else f"{rows.strip()} lignes",
                    "montez le PersistentVolumeClaim db-data sur /var/lib/postgresql/data (là où PostgreSQL "
                    "écrit) : un `emptyDir` disparaît avec le pod.")
     return "ligne relue après kube down + kube play"

@@ -51,12 +51,13 @@ MUTANTS = {
     "10-ci-cd": "tests-assert-nothing",
     "11-ressources-gpu": "pids-missing",
     "12-secrets-durcissement": "runs-as-root",
+    "13-kubernetes-podman": "replicas-one",
 }
 LABS_E2E = tuple(MUTANTS)
 STUDENTS = ("solution", "starter", "partiel")
 # Labs with checks that some hosts cannot judge (skipped there, earning nothing): lab 07's conda
-# image without conda-forge, lab 11's GPU run without an NVIDIA runtime.
-HOST_DEPENDENT = ("07-dependances-python", "11-ressources-gpu")
+# image without conda-forge, lab 11's GPU run without an NVIDIA runtime, lab 13's pods without Podman.
+HOST_DEPENDENT = ("07-dependances-python", "11-ressources-gpu", "13-kubernetes-podman")
 # The instructor's hidden checks: one static check on lab 01, worth 0.5, that the solution and the
 # mutant pass and the starter fails.
 HIDDEN = Path(__file__).resolve().parent / "hidden"
