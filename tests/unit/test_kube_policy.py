@@ -1,0 +1,279 @@
+"""Lab 13's manifest policy (autograder/engine/kube_policy.py): what the grader refuses to play,
+and the job-scoped manifests it really plays. Pure data: no engine."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from autograder.engine.kube_policy import KubeRefused, review, rewrite
+from autograder.engine.policy import DEFAULT_CPUS, DEFAULT_MEMORY, MAX_CPUS, MAX_MEMORY
+from autograder.readers.kube import Doc, load
+
+SOLUTION = Path(__file__).resolve().parents[2] / "solutions" / "13-kubernetes-podman"
+JOB = "ag-test0001"
+LABELS = {"org.4data.autograder.job": JOB}
+
+
+def deployment(name: str = "db", **pod: object) -> dict:
+    spec = {"containers": [{"name": name, "image": "postgres:17"}], **pod}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}}, "spec": spec}}}
+
+
+def docs_of(*objs: dict) -> list[Doc]:
+    return [Doc("k8s/db.yaml", i, o) for i, o in enumerate(objs, 1)]
+
+
+def container_ctx(**ctx: object) -> dict:
+    obj = deployment()
+    obj["spec"]["template"]["spec"]["containers"][0]["securityContext"] = ctx
+    return obj
+
+
+# -- review: refusals -----------------------------------------------------------------------------------
+def _pvc(annotations: dict) -> dict:
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "db-data", "annotations": annotations},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
+
+
+def _with_metadata_annotation(key: str, value: str, template: bool) -> dict:
+    obj = deployment()
+    meta = obj["spec"]["template"]["metadata"] if template else obj["metadata"]
+    meta["annotations"] = {key: value}
+    return obj
+
+
+def _device() -> dict:
+    obj = deployment()
+    obj["spec"]["template"]["spec"]["containers"][0]["volumeDevices"] = [{"name": "d", "devicePath": "/dev/xvda"}]
+    return obj
+
+
+REFUSED = {
+    "hostPath": (deployment(volumes=[{"name": "root", "hostPath": {"path": "/"}}]), "volume root (hostPath)"),
+    "privileged": (container_ctx(privileged=True), "conteneur db.securityContext.privileged"),
+    "hostNetwork": (deployment(hostNetwork=True), "hostNetwork"),
+    "hostPID": (deployment(hostPID=True), "hostPID"),
+    "hostIPC": (deployment(hostIPC=True), "hostIPC"),
+    "SYS_ADMIN": (container_ctx(capabilities={"add": ["SYS_ADMIN"]}), "capabilities.add"),
+    "CAP_SYS_ADMIN": (container_ctx(capabilities={"add": ["CAP_SYS_ADMIN"]}), "capabilities.add"),
+    "volumeDevices": (_device(), "conteneur db.volumeDevices"),
+    # The pod-level refusal names the pod's own securityContext.
+    "seccomp pod": (deployment(securityContext={"seccompProfile": {"type": "Unconfined"}}),
+                    "(document 1, Deployment db).securityContext.seccompProfile"),
+    "seccomp container": (container_ctx(seccompProfile={"type": "Unconfined"}),
+                          "conteneur db.securityContext.seccompProfile"),
+    "apparmor container": (container_ctx(appArmorProfile={"type": "Unconfined"}),
+                           "conteneur db.securityContext.appArmorProfile"),
+    "procMount": (container_ctx(procMount="Unmasked"), "conteneur db.securityContext.procMount"),
+    "podman privileged": (_with_metadata_annotation("io.podman.annotations.privileged", "true", False),
+                          "io.podman.annotations.privileged"),
+    "podman privileged (template)": (_with_metadata_annotation("io.podman.annotations.privileged", "true", True),
+                                     "io.podman.annotations.privileged"),
+    "seccomp annotation": (_with_metadata_annotation("seccomp.security.alpha.kubernetes.io/pod", "unconfined", True),
+                           "seccomp.security.alpha.kubernetes.io/pod"),
+    "PVC device": (_pvc({"volume.podman.io/device": "/dev/sda1"}), "volume.podman.io/device"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_review_refuses(case):
+    obj, where = REFUSED[case]
+    refusals = review(docs_of(obj))
+    assert len(refusals) == 1, refusals
+    assert where in refusals[0].where and refusals[0].where.startswith("k8s/db.yaml (document 1,")
+    assert refusals[0].reason  # a French reason for the student
+
+
+def test_every_refusal_is_listed_and_raised_with_its_rules():
+    obj = deployment(hostNetwork=True, volumes=[{"name": "root", "hostPath": {"path": "/"}}])
+    obj["spec"]["template"]["spec"]["containers"][0]["securityContext"] = {"privileged": True}
+    refusals = review(docs_of(obj))
+    assert len(refusals) == 3
+    err = KubeRefused(refusals)
+    assert err.rule == "CIS 5.10, CIS 5.5, CL-0002"
+    message = err.message()
+    assert message.count("\n- ") == 3 and "rien n'a été démarré" in message
+
+
+@pytest.mark.parametrize("obj", [
+    container_ctx(capabilities={"add": ["CHOWN", "net_bind_service"], "drop": ["ALL"]}),
+    container_ctx(privileged=False, allowPrivilegeEscalation=False, procMount="Default",
+                  seccompProfile={"type": "RuntimeDefault"}),
+    deployment(hostNetwork=False, securityContext={"runAsUser": 999, "seccompProfile": {"type": "RuntimeDefault"}}),
+    _pvc({"volume.podman.io/uid": "999", "volume.podman.io/gid": "999"}),
+    _with_metadata_annotation("io.podman.annotations.autoremove", "true", True),
+    _with_metadata_annotation("seccomp.security.alpha.kubernetes.io/pod", "runtime/default", True),
+], ids=["default caps", "safe ctx", "safe pod", "PVC uid/gid", "podman autoremove", "seccomp default"])
+def test_review_accepts(obj):
+    assert review(docs_of(obj)) == []
+
+
+def test_review_accepts_the_solution():
+    docs = load(SOLUTION)
+    assert len(docs) >= 6
+    assert review(docs) == []
+
+
+# -- rewrite ---------------------------------------------------------------------------------------------
+SECRET = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db-credentials"},
+          "stringData": {"password": "s3cret"}}
+
+
+def manifests() -> list[Doc]:
+    pvc = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "db-data"},
+           "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "db-config", "labels": {"app": "db"}},
+              "data": {"POSTGRES_DB": "boutique"}}
+    db = deployment(volumes=[
+        {"name": "data", "persistentVolumeClaim": {"claimName": "db-data"}},
+        {"name": "credentials", "secret": {"secretName": "db-credentials"}},
+        {"name": "conf", "configMap": {"name": "db-config"}},
+        {"name": "outside", "configMap": {"name": "not-in-manifests"}},
+        {"name": "scratch", "emptyDir": {}},
+    ])
+    db["metadata"]["labels"] = {"app": "db"}
+    db["spec"]["template"]["spec"]["containers"][0].update({
+        "env": [
+            {"name": "POSTGRES_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db-credentials", "key": "password"}}},
+            {"name": "POSTGRES_DB", "valueFrom": {"configMapKeyRef": {"name": "db-config", "key": "POSTGRES_DB"}}},
+            {"name": "OTHER", "valueFrom": {"configMapKeyRef": {"name": "not-in-manifests", "key": "x"}}},
+            {"name": "PLAIN", "value": "1"},
+        ],
+        "envFrom": [{"configMapRef": {"name": "db-config"}}, {"secretRef": {"name": "db-credentials"}},
+                    {"secretRef": {"name": "unknown-secret"}}],
+        "ports": [{"containerPort": 5432}],
+        "resources": {"limits": {"memory": "512Mi", "cpu": "500m"}},
+    })
+    api = deployment("api")
+    api["spec"]["template"]["spec"]["containers"][0].update({
+        "image": "tp13-api:1.0",
+        "ports": [{"containerPort": 8000, "hostPort": 8080, "hostIP": "127.0.0.1"},
+                  {"containerPort": 9000, "hostIP": "127.0.0.1"}],
+    })
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "solo"},
+           "spec": {"hostname": "mine", "containers": [{"name": "s", "image": "debian:trixie-slim",
+                                                         "resources": {"limits": {"memory": "8Gi", "cpu": "4"}}}]}}
+    return docs_of(pvc, config, db, api, pod)
+
+
+@pytest.fixture
+def played():
+    docs = manifests()
+    before = copy.deepcopy([d.obj for d in docs])
+    text, ports, notes = rewrite(docs, JOB, LABELS, {"tp13-api:1.0": f"tp13-api:{JOB}"}, extra=[SECRET])
+    assert [d.obj for d in docs] == before, "rewrite must not change the student's manifests"
+    objs = list(yaml.safe_load_all(text))
+    return {(o["kind"], o["metadata"]["name"]): o for o in objs}, [o["kind"] for o in objs], ports, notes
+
+
+def pod_of(objs: dict, kind: str, name: str) -> dict:
+    obj = objs[(kind, f"{JOB}-{name}")]
+    return obj["spec"] if kind == "Pod" else obj["spec"]["template"]["spec"]
+
+
+def test_every_name_gets_the_job_prefix_and_the_extra_secret_comes_first(played):
+    objs, kinds, _, _ = played
+    assert kinds[0] == "Secret"
+    assert list(objs)[0] == ("Secret", f"{JOB}-db-credentials")
+    assert set(objs) == {("Secret", f"{JOB}-db-credentials"), ("PersistentVolumeClaim", f"{JOB}-db-data"),
+                         ("ConfigMap", f"{JOB}-db-config"), ("Deployment", f"{JOB}-db"),
+                         ("Deployment", f"{JOB}-api"), ("Pod", f"{JOB}-solo")}
+
+
+def test_references_follow_the_prefixed_names_and_outside_ones_stay(played):
+    objs, _, _, _ = played
+    spec = pod_of(objs, "Deployment", "db")
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["data"]["persistentVolumeClaim"]["claimName"] == f"{JOB}-db-data"
+    assert volumes["credentials"]["secret"]["secretName"] == f"{JOB}-db-credentials"
+    assert volumes["conf"]["configMap"]["name"] == f"{JOB}-db-config"
+    assert volumes["outside"]["configMap"]["name"] == "not-in-manifests"
+    assert volumes["scratch"] == {"name": "scratch", "emptyDir": {}}
+    c = spec["containers"][0]
+    env = {e["name"]: e for e in c["env"]}
+    assert env["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": f"{JOB}-db-credentials", "key": "password"}
+    assert env["POSTGRES_DB"]["valueFrom"]["configMapKeyRef"]["name"] == f"{JOB}-db-config"
+    assert env["OTHER"]["valueFrom"]["configMapKeyRef"]["name"] == "not-in-manifests"
+    assert env["PLAIN"] == {"name": "PLAIN", "value": "1"}
+    assert c["envFrom"] == [{"configMapRef": {"name": f"{JOB}-db-config"}},
+                            {"secretRef": {"name": f"{JOB}-db-credentials"}},
+                            {"secretRef": {"name": "unknown-secret"}}]
+
+
+def test_a_name_is_scoped_only_for_its_own_kind():
+    # A Secret named like the ConfigMap: the configMap volume keeps a name no ConfigMap has.
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "shared"}}
+    db = deployment(volumes=[{"name": "c", "configMap": {"name": "shared"}},
+                             {"name": "s", "secret": {"secretName": "shared"}}])
+    text, _, _ = rewrite(docs_of(secret, db), JOB, LABELS, {})
+    spec = list(yaml.safe_load_all(text))[1]["spec"]["template"]["spec"]
+    assert spec["volumes"] == [{"name": "c", "configMap": {"name": "shared"}},
+                               {"name": "s", "secret": {"secretName": f"{JOB}-shared"}}]
+
+
+def test_the_job_label_is_on_every_object_and_pod_template(played):
+    objs, _, _, _ = played
+    for obj in objs.values():
+        assert obj["metadata"]["labels"].items() >= LABELS.items(), obj["kind"]
+    assert objs[("ConfigMap", f"{JOB}-db-config")]["metadata"]["labels"]["app"] == "db"  # kept
+    for name in ("db", "api"):
+        template = objs[("Deployment", f"{JOB}-{name}")]["spec"]["template"]["metadata"]["labels"]
+        assert template == {"app": name, **LABELS}
+    # The selector is left alone: it still matches the template's labels.
+    assert objs[("Deployment", f"{JOB}-db")]["spec"]["selector"] == {"matchLabels": {"app": "db"}}
+
+
+def test_the_pod_hostname_is_the_original_pod_name_unless_set(played):
+    objs, _, _, _ = played
+    assert pod_of(objs, "Deployment", "db")["hostname"] == "db-pod"
+    assert pod_of(objs, "Deployment", "api")["hostname"] == "api-pod"
+    assert pod_of(objs, "Pod", "solo")["hostname"] == "mine"
+    assert "hostname" not in objs[("ConfigMap", f"{JOB}-db-config")]
+
+
+def test_host_ports_are_removed_and_their_container_ports_returned(played):
+    objs, _, ports, _ = played
+    assert ports == [8000]  # only the port that had a hostPort is published by the grader
+    assert pod_of(objs, "Deployment", "api")["containers"][0]["ports"] == [{"containerPort": 8000},
+                                                                          {"containerPort": 9000}]
+    assert pod_of(objs, "Deployment", "db")["containers"][0]["ports"] == [{"containerPort": 5432}]
+
+
+def test_built_images_are_mapped_and_never_pulled(played):
+    objs, _, _, _ = played
+    api = pod_of(objs, "Deployment", "api")["containers"][0]
+    assert (api["image"], api["imagePullPolicy"]) == (f"tp13-api:{JOB}", "Never")
+    db = pod_of(objs, "Deployment", "db")["containers"][0]
+    assert (db["image"], db["imagePullPolicy"]) == ("postgres:17", "IfNotPresent")
+
+
+def test_limits_default_capped_or_kept(played):
+    objs, _, _, notes = played
+    kept = pod_of(objs, "Deployment", "db")["containers"][0]["resources"]["limits"]
+    assert kept == {"memory": "512Mi", "cpu": "500m"}
+    default = pod_of(objs, "Deployment", "api")["containers"][0]["resources"]["limits"]
+    assert default == {"memory": str(DEFAULT_MEMORY), "cpu": str(DEFAULT_CPUS)}
+    capped = pod_of(objs, "Pod", "solo")["containers"][0]["resources"]["limits"]
+    assert capped == {"memory": str(MAX_MEMORY), "cpu": str(MAX_CPUS)}
+    assert len(notes) == 2
+    assert notes[0] == f"conteneur s : limite de mémoire ramenée à {MAX_MEMORY // 2**20} Mio"
+    assert notes[1].startswith("conteneur s : limite de CPU ramenée à ")
+
+
+def test_the_solution_rewritten_plays_the_same_objects_job_scoped():
+    docs = load(SOLUTION)
+    text, ports, notes = rewrite(docs, JOB, LABELS, {"tp13-api:1.0": f"tp13-api:{JOB}"}, extra=[SECRET])
+    objs = list(yaml.safe_load_all(text))
+    assert [o["metadata"]["name"] for o in objs] == [f"{JOB}-db-credentials"] + [f"{JOB}-{d.name}" for d in docs]
+    assert ports == [8000] and notes == []
+    db = next(o for o in objs if o["kind"] == "Deployment" and o["metadata"]["name"] == f"{JOB}-db")
+    volumes = {v["name"]: v for v in db["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["credentials"]["secret"]["secretName"] == f"{JOB}-db-credentials"
+    assert volumes["data"]["persistentVolumeClaim"]["claimName"] == f"{JOB}-db-data"
