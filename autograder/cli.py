@@ -23,6 +23,7 @@ from autograder.core import GraderUnavailable
 from autograder.report.progress import Steps
 from autograder.engine.runner import grade
 from autograder.engine.lease import live_jobs
+from autograder.engine import podman
 from autograder.engine.docker_api import docker_client, labelled_jobs, sweep
 
 
@@ -231,6 +232,14 @@ def clean(everything: bool, err: Console) -> int:
     live = set() if everything else live_jobs() & labelled_jobs(client)
     removed = sweep(client, keep=frozenset(live))
     err.print("Supprimé : " + ", ".join(f"{n} {k}" for k, n in removed.items()))
+    engine = podman.find_podman()
+    if engine is not None:  # lab 13's pods, secrets and volumes, then Podman's labelled objects
+        pclient = podman.podman_client(engine)
+        in_flight = frozenset() if everything else frozenset(live_jobs())
+        kube = podman.remove_kube_objects(pclient, keep=in_flight)
+        removed = sweep(pclient, keep=in_flight)
+        err.print(f"Podman ({engine.found}) : supprimé " +
+                  ", ".join(f"{n} {k}" for k, n in {**kube, **removed}.items()))
     if live:
         n = len(live)
         err.print(f"{n} correction{'s' if n > 1 else ''} en cours laissée{'s' if n > 1 else ''} "

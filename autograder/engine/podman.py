@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from autograder.engine.docker_api import JOB_LABEL, TIMEOUTS, DockerStepError, _safe
+from autograder.engine.docker_api import JOB_LABEL, TIMEOUTS, DockerStepError
 from autograder.engine.sandbox import BuildResult, Sandbox
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ class PodmanSandbox(Sandbox):
         if self.engine is not None:
             self.base_url = self.engine.url
             if self.client is None:
-                self.client = docker.DockerClient(base_url=self.engine.url, version="auto", timeout=60)
+                self.client = podman_client(self.engine)
         super().__post_init__()
 
     def build(self, context: Path, tag_suffix: str, dockerfile="Dockerfile", timeout: float = 600,
@@ -195,30 +196,61 @@ class PodmanSandbox(Sandbox):
         return response.json() or [] if response.ok else []
 
     def close(self) -> None:
-        """Pods first (their infra containers carry no label), then the secrets and volumes kube
-        play made (named with the job's prefix, see :func:`autograder.engine.kube_policy.rewrite`:
-        a secret's volume carries no label), then the sandbox's own sweep. Never raises."""
-        def quietly(method: str, path: str, **params):
-            try:
-                response = self._libpod(method, path, 60, params=params)
-                return response.json() if method == "GET" and response.ok else None
-            except (DockerStepError, docker.errors.DockerException, requests.exceptions.RequestException,
-                    ValueError) as exc:
-                log.debug("podman cleanup %s %s: %s", method, path, exc)
-                return None
-
+        """Pods, secrets and volumes of kube play first (:func:`remove_kube_objects`), then the
+        sandbox's own sweep. Never raises."""
         stopped, self.stopped = self.stopped, None  # a disk-guard stop must not block the cleanup
-        mine = f"{self.job}-"
-        for pod in _safe(self.pods, default=[]):
-            quietly("DELETE", f"/pods/{pod['Id']}", force="true", timeout="0")
-        for secret in quietly("GET", "/secrets/json") or []:
-            if str((secret.get("Spec") or {}).get("Name") or "").startswith(mine):
-                quietly("DELETE", f"/secrets/{secret.get('ID')}")
-        for volume in quietly("GET", "/volumes/json") or []:
-            if str(volume.get("Name") or "").startswith(mine):
-                quietly("DELETE", f"/volumes/{volume['Name']}", force="true")
+        remove_kube_objects(self.client, self.job)
         self.stopped = stopped
         super().close()
+
+
+# A job's prefix in the names kube play gives (autograder.engine.kube_policy.rewrite).
+JOB_PREFIX = re.compile(r"^(ag-[0-9a-f]{8})-")
+
+
+def _call(client: docker.DockerClient, method: str, path: str, wait: float = 60, **params):
+    """A libpod call for the cleanup: the JSON of a GET, True when a change succeeded, None on error."""
+    api = client.api
+    try:
+        response = api.request(method, api.base_url + LIBPOD + path, timeout=wait, params=params)
+        if not response.ok:
+            return None
+        return response.json() if method == "GET" else True
+    except (requests.exceptions.RequestException, ValueError, *TIMEOUTS) as exc:
+        log.debug("podman cleanup %s %s: %s", method, path, exc)
+        return None
+
+
+def remove_kube_objects(client: docker.DockerClient, job: Optional[str] = None,
+                        keep: frozenset = frozenset()) -> dict[str, int]:
+    """Remove what kube play made for ``job`` (or for every grading but those in ``keep``): pods
+    carrying the job label (their infra containers carry none), then the secrets and volumes named
+    with a job's prefix (a secret's volume carries no label). Never raises; counts by kind."""
+    def wanted(owner: Optional[str]) -> bool:
+        return owner == job if job else bool(owner) and owner not in keep
+
+    def prefix(name: str) -> Optional[str]:
+        m = JOB_PREFIX.match(name)
+        return m.group(1) if m else None
+
+    removed = {"pods": 0, "secrets": 0, "volumes": 0}
+    for pod in _call(client, "GET", "/pods/json", filters=json.dumps({"label": [JOB_LABEL]})) or []:
+        if wanted((pod.get("Labels") or {}).get(JOB_LABEL)) and \
+                _call(client, "DELETE", f"/pods/{pod['Id']}", force="true", timeout="0"):
+            removed["pods"] += 1
+    for secret in _call(client, "GET", "/secrets/json") or []:
+        if wanted(prefix(str((secret.get("Spec") or {}).get("Name") or ""))) and \
+                _call(client, "DELETE", f"/secrets/{secret.get('ID')}"):
+            removed["secrets"] += 1
+    for volume in _call(client, "GET", "/volumes/json") or []:
+        if wanted(prefix(str(volume.get("Name") or ""))) and \
+                _call(client, "DELETE", f"/volumes/{volume['Name']}", force="true"):
+            removed["volumes"] += 1
+    return removed
+
+
+def podman_client(engine: PodmanEngine) -> docker.DockerClient:
+    return docker.DockerClient(base_url=engine.url, version="auto", timeout=60)
 
 
 def sandbox_factory(engine: Optional[PodmanEngine]):

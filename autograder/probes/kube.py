@@ -8,6 +8,7 @@ One play per grading (:func:`played`), reused by every check; :func:`replay` tea
 
 from __future__ import annotations
 
+import re
 import shlex
 import time
 from dataclasses import dataclass
@@ -27,10 +28,22 @@ NO_PODMAN = ("aucun Podman joignable par le correcteur : les manifestes n'ont pa
              "le correcteur la trouve seul, ou par la variable PODMAN_HOST.")
 
 
+# Secrets played from YAML, `secret` volumes and a pod-level securityContext: Podman 4.3 (Debian 12)
+# has none of them; 4.9 is the oldest a current distribution ships (Ubuntu 24.04); tested with 5.8.
+MIN_PODMAN = (4, 9)
+
+
 def podman(g) -> PodmanSandbox:
-    """The grading's Podman sandbox; :class:`Skip` when no Podman answered."""
+    """The grading's Podman sandbox; :class:`Skip` when no Podman answered, or one too old."""
     if not isinstance(g.sandbox, PodmanSandbox):
         raise Skip(NO_PODMAN)
+    version = g.sandbox.engine.version if g.sandbox.engine else ""
+    numbers = tuple(int(n) for n in re.findall(r"\d+", version)[:2])
+    if numbers and numbers < MIN_PODMAN:
+        raise Skip(f"Podman {version} ({g.sandbox.engine.found}) est trop ancien pour ce TP : il faut Podman "
+                   f"≥ {'.'.join(map(str, MIN_PODMAN))} (Secret dans les manifestes, volumes `secret:`, "
+                   "securityContext de pod). Mettez Podman à jour (Podman Desktop, ou le paquet de votre "
+                   "distribution) ; aucun point attribué ni retiré ici.")
     return g.sandbox
 
 
