@@ -41,7 +41,7 @@ from autograder.tools.doctor_base import (Check, Context, DockerDown, Finding, H
                                           Settings, Status, _short)
 from autograder.tools.doctor_checks import (check_arch, check_builder, check_cgroup, check_compose, check_crlf,
                                             check_disk, check_engine, check_engine_version, check_hub,
-                                            check_image_store, check_nvidia, image_check, port_check)
+                                            check_image_store, check_nvidia, check_podman, image_check, port_check)
 
 
 # -- Registry, profiles, running -----------------------------------------------------------------
@@ -60,6 +60,7 @@ def checks(settings: Settings) -> list[Check]:
         *(image_check(tag) for tag in settings.images),
         Check("crlf", "Fins de ligne des scripts, Dockerfiles et YAML", check_crlf),
         Check("nvidia", "Runtime NVIDIA (GPU, TP 11)", check_nvidia),
+        Check("podman", "Podman (manifestes Kubernetes, TP 13)", check_podman),
         Check("docker-hub", "Docker Hub joignable", check_hub),
     ]
 

@@ -328,6 +328,25 @@ def check_nvidia(ctx: Context) -> Finding:
                    "et redémarrez Docker.")
 
 
+def check_podman(ctx: Context) -> Finding:
+    """Lab 13 runs Kubernetes manifests with Podman: is one reachable, and recent enough?"""
+    from autograder.engine.podman import find_podman  # noqa: PLC0415 - asks the podman command, if any
+    from autograder.probes.kube import MIN_PODMAN  # noqa: PLC0415
+
+    engine = find_podman()
+    least = ".".join(map(str, MIN_PODMAN))
+    if engine is None:
+        return Finding(Status.INFO, "aucun Podman joignable : les pods du TP 13 seront « non évaluables ici » ; "
+                                    "aucun autre TP n'en a besoin",
+                       f"pour le TP 13 : Podman ≥ {least} (Podman Desktop, ou le paquet `podman`), puis "
+                       "`podman machine start` (macOS, Windows) ou `systemctl --user start podman.socket` (Linux).")
+    numbers = tuple(int(n) for n in re.findall(r"\d+", engine.version)[:2])
+    if numbers and numbers < MIN_PODMAN:
+        return Finding(Status.WARN, f"Podman {engine.version} ({engine.found}) : trop ancien pour le TP 13",
+                       f"mettez Podman à jour (≥ {least}).")
+    return Finding(Status.OK, f"Podman {engine.version} ({engine.found}) : le TP 13 est évaluable ici")
+
+
 def _network_error(exc: requests.RequestException, timeout: float) -> str:
     """The cause of a failed request in a few French words, not urllib3's whole chain."""
     text = str(exc)
