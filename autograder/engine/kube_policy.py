@@ -77,7 +77,8 @@ def _annotations(where: str, annotations: Any) -> list[Refusal]:
             out.append(Refusal(f"{where} : {key}", "annotation propre à Podman qui change l'isolation du conteneur"))
         elif (key.startswith(("seccomp.security.alpha.kubernetes.io/", "container.apparmor.security.beta"))
               and "unconfined" in str(value).lower()):
-            out.append(Refusal(f"{where} : {key}", "retire le filtre seccomp ou AppArmor du conteneur", "CIS 5.1, 5.21"))
+            out.append(Refusal(f"{where} : {key}", "retire le filtre seccomp ou AppArmor du conteneur",
+                               "CIS 5.1, 5.21"))
     return out
 
 

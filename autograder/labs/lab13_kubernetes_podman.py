@@ -136,7 +136,8 @@ def no_password(g: Grading):
         for key in (d.obj.get("data") or {}):
             if PASSWORDISH.search(str(key)):
                 problems.append(Fail("aucun mot de passe dans un ConfigMap (il est lisible par tous)",
-                                     f"{d.where} : clé {key}", "un mot de passe va dans un Secret, pas dans un ConfigMap."))
+                                     f"{d.where} : clé {key}",
+                                     "un mot de passe va dans un Secret, pas dans un ConfigMap."))
     for d in find(found, "Deployment") + find(found, "Pod"):
         for c in containers(pod_spec(d.obj)):
             for item in c.get("env") or []:
@@ -165,7 +166,8 @@ def deployment_spec(g: Grading):
     api, db = deployment(g, "api"), deployment(g, "db")
     replicas = (api.obj.get("spec") or {}).get("replicas")
     if not isinstance(replicas, int) or replicas < 2:
-        problems.append(Fail("`replicas: 2` (au moins) pour api", f"replicas = {replicas if replicas is not None else 'absent (1)'}",
+        shown = replicas if replicas is not None else "absent (1)"
+        problems.append(Fail("`replicas: 2` (au moins) pour api", f"replicas = {shown}",
                              "ajoutez `replicas: 2` sous `spec:` du Deployment api."))
     for d in (db, api):
         selector = ((d.obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
@@ -308,8 +310,9 @@ def limits_applied(g: Grading):
     return "; ".join(seen)
 
 
-@LAB.check("13-secret-file", "Le mot de passe arrive en fichier (Secret monté), absent de l'environnement et d'inspect",
-           1, requires=["13-pods-ready"])
+@LAB.check("13-secret-file",
+           "Le mot de passe arrive en fichier (Secret monté), absent de l'environnement et d'inspect", 1,
+           requires=["13-pods-ready"])
 def secret_file(g: Grading):
     password = g.once("password", lambda: "")
     sandbox = podman(g)
