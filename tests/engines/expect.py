@@ -33,7 +33,7 @@ KNOWN: dict[tuple[str, str], str] = {
 }
 
 
-def triage(entry: dict, known: dict = KNOWN) -> tuple[bool, list[str], list[str]]:
+def triage(entry: dict, known: dict = KNOWN, engine_bound: bool = False) -> tuple[bool, list[str], list[str]]:
     """``(bad, excused, stale)`` for one case entry of matrix.json (``lanes`` and ``differences``
     filled in): bad when a problem or a difference remains once the lanes with a known reason are
     set aside; ``excused`` the reasons used; ``stale`` the known lanes where the case now behaves."""
@@ -44,7 +44,7 @@ def triage(entry: dict, known: dict = KNOWN) -> tuple[bool, list[str], list[str]
                          for d in entry.get("differences", []))]
     excused_lanes = flagged - set(stale)
     rest = {lane: v for lane, v in lanes.items() if lane not in excused_lanes}
-    bad = any(v["problems"] for v in rest.values()) or bool(differences(rest))
+    bad = any(v["problems"] for v in rest.values()) or bool(differences(rest, engine_bound))
     return bad, [f"{lane}: {known[(lane, entry['id'])]}" for lane in sorted(excused_lanes)], stale
 
 
@@ -92,16 +92,19 @@ def statuses(result: Optional[dict]) -> dict[str, str]:
     return {c["id"]: c["status"] + ("/here" if c["skipped_here"] else "") for c in result.get("checks", [])}
 
 
-def differences(per_lane: dict[str, dict]) -> list[dict]:
+def differences(per_lane: dict[str, dict], engine_bound: bool = False) -> list[dict]:
     """Checks whose status differs between lanes: ``[{"check", "lanes": {lane: {status, message}}}]``.
     ``per_lane`` maps a lane to its entry (``statuses`` and ``messages``). A lane without a result
-    differs on every check."""
+    differs on every check. For a lab bound to one engine (``engine_bound``: lab 13 needs Podman),
+    a check the other engines cannot judge (``…/here``) is compared only between the lanes that judge it."""
     if len(per_lane) < 2:
         return []
     ids = sorted({cid for entry in per_lane.values() for cid in entry.get("statuses", {})})
     out = []
     for cid in ids:
         seen = {lane: entry.get("statuses", {}).get(cid, "absent") for lane, entry in per_lane.items()}
+        if engine_bound:
+            seen = {lane: status for lane, status in seen.items() if not status.endswith("/here")}
         if len(set(seen.values())) > 1:
             out.append({"check": cid, "lanes": {lane: {"status": status,
                                                         "message": per_lane[lane].get("messages", {}).get(cid, "")}

@@ -186,8 +186,9 @@ def merge(lane_info: dict, ordered: list[dict], files: list[Path]) -> list[dict]
 def report(lane_info: dict, ordered: list[dict], out: Path) -> int:
     """Compare, write ``out``, print the table and every problem or difference; the exit status."""
     lane_names = list(lane_info)
+    bound = {e["lab"] for e in ordered if get_lab(e["lab"]).engine != "docker"}
     for entry in ordered:
-        entry["differences"] = differences(entry["lanes"])
+        entry["differences"] = differences(entry["lanes"], entry["lab"] in bound)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "lanes": lane_info,
                                "cases": ordered}, ensure_ascii=False, indent=1))
@@ -195,7 +196,7 @@ def report(lane_info: dict, ordered: list[dict], out: Path) -> int:
     print(table(ordered, lane_names, lane_info))
     bad, shown = [], 0
     for e in ordered:
-        is_bad, excused, stale = triage(e)
+        is_bad, excused, stale = triage(e, engine_bound=e["lab"] in bound)
         bad += [e] if is_bad else []
         if not (e["differences"] or any(v["problems"] for v in e["lanes"].values()) or stale):
             continue

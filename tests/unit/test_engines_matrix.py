@@ -122,6 +122,18 @@ def test_skipped_here_differs_from_a_plain_skip_and_a_missing_result_differs_eve
     assert missing[0]["lanes"]["sid"]["status"] == "absent"
 
 
+def test_an_engine_bound_lab_compares_a_check_only_between_the_lanes_that_judge_it():
+    podman = result([check("pods", "passed"), check("data", "failed", message="perdu")], 30.0)
+    docker = result([check("pods", "skipped", True, "aucun Podman"), check("data", "skipped", True, "aucun Podman")], 1.0)
+    sid = result([check("pods", "skipped", True, "aucun Podman"), check("data", "skipped", True, "aucun Podman")], 1.0)
+    lanes = {"host": entry(docker), "sid": entry(sid), "podman": entry(podman)}
+    assert [d["check"] for d in differences(lanes)] == ["data", "pods"]   # a Docker lab: they differ
+    assert differences(lanes, engine_bound=True) == []
+    # two lanes that both judge the check still must agree
+    other = result([check("pods", "passed"), check("data", "passed")], 30.0)
+    assert [d["check"] for d in differences({**lanes, "podman2": entry(other)}, engine_bound=True)] == ["data"]
+
+
 def test_a_known_engine_difference_is_excused_only_on_its_lane_and_reported_once_gone():
     cid = "04-registre/alternative/x"
     good = {"statuses": {"a": "passed"}, "messages": {}, "problems": []}
