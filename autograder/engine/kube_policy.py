@@ -3,8 +3,9 @@
 The same ideas as for Compose (:mod:`autograder.engine.policy`), read in Kubernetes' terms before
 anything runs: no ``hostPath`` volume, no privileged container, no host namespace
 (``hostNetwork``/``hostPID``/``hostIPC``), no capability beyond the engine's defaults, no device,
-no unconfined seccomp or AppArmor, and none of Podman's annotations that reach the host (a volume
-driver's ``device``/``type``/``mount-options``, the ``io.podman.annotations.*`` switches).
+no unconfined seccomp or AppArmor, none of Podman's annotations that reach the host (a volume
+driver's ``device``/``type``/``mount-options``, the ``io.podman.annotations.*`` switches), and
+no more than :data:`MAX_WORKLOADS` pods.
 
 The played manifests (:func:`rewrite`) are job-scoped: every object's name gets the job's prefix
 (and every reference to it follows), each pod keeps its original name as its hostname (Podman's
@@ -31,6 +32,7 @@ PVC_HOST_ANNOTATIONS = ("volume.podman.io/driver", "volume.podman.io/device", "v
                         "volume.podman.io/mount-options", "volume.podman.io/import-source",
                         "volume.podman.io/image")
 PODMAN_ANNOTATIONS_ALLOWED = ("io.podman.annotations.init.container.type", "io.podman.annotations.autoremove")
+MAX_WORKLOADS = 8   # pods kube play would start (one per Pod or workload: Podman ignores replicas)
 
 
 def refusal_message(refusals: Iterable[Refusal]) -> tuple[str, str, str]:
@@ -62,6 +64,10 @@ def review(docs: list[Doc]) -> list[Refusal]:
                 if key in PVC_HOST_ANNOTATIONS:
                     out.append(Refusal(f"{doc.where} : {key}", "cette annotation fait monter par Podman un "
                                        "périphérique ou un dossier de la machine hôte", "CIS 5.5"))
+    many = list(workloads(docs))
+    if len(many) > MAX_WORKLOADS:
+        out.append(Refusal(f"{len(many)} pods ou workloads", f"plus de {MAX_WORKLOADS} pods à lancer : le TP "
+                           "en demande deux"))
     for doc in workloads(docs):
         spec = pod_spec(doc.obj)
         template_meta = ((doc.obj.get("spec") or {}).get("template") or {}).get("metadata") or {}
@@ -75,7 +81,8 @@ def _annotations(where: str, annotations: Any) -> list[Refusal]:
     for key, value in (annotations.items() if isinstance(annotations, dict) else ()):
         if key.startswith("io.podman.annotations.") and key not in PODMAN_ANNOTATIONS_ALLOWED:
             out.append(Refusal(f"{where} : {key}", "annotation propre à Podman qui change l'isolation du conteneur"))
-        elif (key.startswith(("seccomp.security.alpha.kubernetes.io/", "container.apparmor.security.beta"))
+        elif (key.startswith(("seccomp.security.alpha.kubernetes.io/", "container.seccomp.security.alpha.kubernetes.io/",
+                              "container.apparmor.security.beta"))
               and "unconfined" in str(value).lower()):
             out.append(Refusal(f"{where} : {key}", "retire le filtre seccomp ou AppArmor du conteneur",
                                "CIS 5.1, 5.21"))
