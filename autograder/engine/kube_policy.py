@@ -81,8 +81,8 @@ def _annotations(where: str, annotations: Any) -> list[Refusal]:
     for key, value in (annotations.items() if isinstance(annotations, dict) else ()):
         if key.startswith("io.podman.annotations.") and key not in PODMAN_ANNOTATIONS_ALLOWED:
             out.append(Refusal(f"{where} : {key}", "annotation propre à Podman qui change l'isolation du conteneur"))
-        elif (key.startswith(("seccomp.security.alpha.kubernetes.io/", "container.seccomp.security.alpha.kubernetes.io/",
-                              "container.apparmor.security.beta"))
+        elif (key.startswith(("seccomp.security.alpha.kubernetes.io/",
+                              "container.seccomp.security.alpha.kubernetes.io/", "container.apparmor.security.beta"))
               and "unconfined" in str(value).lower()):
             out.append(Refusal(f"{where} : {key}", "retire le filtre seccomp ou AppArmor du conteneur",
                                "CIS 5.1, 5.21"))

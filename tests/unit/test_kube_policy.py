@@ -78,6 +78,10 @@ REFUSED = {
                                      "io.podman.annotations.privileged"),
     "seccomp annotation": (_with_metadata_annotation("seccomp.security.alpha.kubernetes.io/pod", "unconfined", True),
                            "seccomp.security.alpha.kubernetes.io/pod"),
+    # Podman reads it (Seccomp: 0 in the container, measured with Podman 5.8.6).
+    "container seccomp annotation": (
+        _with_metadata_annotation("container.seccomp.security.alpha.kubernetes.io/db", "unconfined", False),
+        "container.seccomp.security.alpha.kubernetes.io/db"),
     "PVC device": (_pvc({"volume.podman.io/device": "/dev/sda1"}), "volume.podman.io/device"),
 }
 
