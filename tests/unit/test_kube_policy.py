@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autograder.engine.kube_policy import KubeRefused, review, rewrite
+from autograder.engine.kube_policy import MAX_WORKLOADS, KubeRefused, review, rewrite
 from autograder.engine.policy import DEFAULT_CPUS, DEFAULT_MEMORY, MAX_CPUS, MAX_MEMORY
 from autograder.readers.kube import Doc, load, memory_bytes
 
@@ -117,6 +117,14 @@ def test_every_refusal_is_listed_and_raised_with_its_rules():
 ], ids=["default caps", "safe ctx", "safe pod", "PVC uid/gid", "podman autoremove", "seccomp default"])
 def test_review_accepts(obj):
     assert review(docs_of(obj)) == []
+
+
+def test_review_refuses_more_pods_than_the_maximum():
+    assert review(docs_of(*(deployment(f"d{i}") for i in range(MAX_WORKLOADS)))) == []
+    refusals = review(docs_of(*(deployment(f"d{i}") for i in range(MAX_WORKLOADS)),
+                              {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "one-more"},
+                               "spec": {"containers": [{"name": "c", "image": "debian:trixie-slim"}]}}))
+    assert [r.where for r in refusals] == [f"{MAX_WORKLOADS + 1} pods ou workloads"]
 
 
 def test_review_accepts_the_solution():
