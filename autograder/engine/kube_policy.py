@@ -90,11 +90,23 @@ def _annotations(where: str, annotations: Any) -> list[Refusal]:
 
 
 def _unconfined(where: str, ctx: dict) -> list[Refusal]:
+    """A security context that loosens the container's confinement (pod or container level)."""
     out = []
     for key in ("seccompProfile", "appArmorProfile"):
-        if str((ctx.get(key) or {}).get("type") or "").lower() == "unconfined":
+        kind = str((ctx.get(key) or {}).get("type") or "").lower()
+        if kind == "unconfined":
             out.append(Refusal(f"{where}.securityContext.{key}", "profil Unconfined : le conteneur perd son "
                                "filtre d'appels système", "CIS 5.1, 5.21"))
+        elif kind == "localhost":
+            out.append(Refusal(f"{where}.securityContext.{key}", "profil Localhost : un fichier de profil de la "
+                               "machine hôte ; gardez celui du moteur (RuntimeDefault)", "CIS 5.1, 5.21"))
+    selinux = str((ctx.get("seLinuxOptions") or {}).get("type") or "")
+    if selinux in ("spc_t", "unconfined_t") or selinux.endswith(":spc_t"):
+        out.append(Refusal(f"{where}.securityContext.seLinuxOptions", f"le type SELinux {selinux} lève le "
+                           "confinement SELinux du conteneur", "CIS 5.2"))
+    if ctx.get("sysctls"):
+        out.append(Refusal(f"{where}.securityContext.sysctls", "modifie des paramètres du noyau (sysctls) : "
+                           "aucun TP n'en a besoin", "CIS 5.3"))
     return out
 
 
@@ -148,7 +160,7 @@ def rewrite(docs: list[Doc], job: str, labels: dict[str, str], images: dict[str,
     notes: list[str] = []
     ports: list[int] = []
     for obj in objs:
-        meta = obj.setdefault("metadata", {})
+        meta = obj["metadata"] = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
         original = Doc("", 0, {"kind": obj.get("kind"), "metadata": dict(meta)})
         meta["name"] = f"{job}-{meta.get('name')}"
         meta["labels"] = {**(meta.get("labels") or {}), **labels}
@@ -157,7 +169,7 @@ def rewrite(docs: list[Doc], job: str, labels: dict[str, str], images: dict[str,
             continue
         if obj.get("kind") != "Pod":
             template = obj["spec"]["template"]
-            template.setdefault("metadata", {})
+            template["metadata"] = template.get("metadata") if isinstance(template.get("metadata"), dict) else {}
             template["metadata"]["labels"] = {**(template["metadata"].get("labels") or {}), **labels}
         spec.setdefault("hostname", pod_name(original))   # the pod's DNS name on the job's network
         for vol in spec.get("volumes") or []:
@@ -188,7 +200,8 @@ def _rewrite_container(c: dict, scoped, images: dict[str, str], ports: list[int]
             ports.append(int(port.get("containerPort") or 0))
         if isinstance(port, dict):
             port.pop("hostIP", None)
-    limits = c.setdefault("resources", {}).setdefault("limits", {})
+    resources = c["resources"] = c.get("resources") if isinstance(c.get("resources"), dict) else {}
+    limits = resources["limits"] = resources.get("limits") if isinstance(resources.get("limits"), dict) else {}
     memory, cpus = memory_bytes(limits.get("memory")), nano_cpus(limits.get("cpu"))
     if not memory or memory > MAX_MEMORY:
         limits["memory"] = str(MAX_MEMORY if memory else DEFAULT_MEMORY)
@@ -197,4 +210,12 @@ def _rewrite_container(c: dict, scoped, images: dict[str, str], ports: list[int]
     if not cpus or cpus > MAX_CPUS * 1e9:
         limits["cpu"] = str(MAX_CPUS if cpus else DEFAULT_CPUS)
         if cpus:
-            notes.append(f"conteneur {c.get('name')} : limite de CPU ramenée à {MAX_CPUS}")
+            notes.append(f"conteneur {c.get('name')} : limite de CPU ramenée à {MAX_CPUS:g}")
+    # A request above the limit it now has: Podman refuses the pod (« minimum memory limit cannot be
+    # less than memory reservation limit »); a cluster would too. Lowered to the limit.
+    requests = resources.get("requests") if isinstance(resources.get("requests"), dict) else {}
+    for key, read in (("memory", memory_bytes), ("cpu", nano_cpus)):
+        asked, cap = read(requests.get(key)), read(limits[key])
+        if asked and cap and asked > cap:
+            requests[key] = limits[key]
+            notes.append(f"conteneur {c.get('name')} : requests.{key} ramené à sa limite ({limits[key]})")

@@ -172,13 +172,14 @@ def env_value(container: dict, spec_docs: list[Doc], name: str) -> Optional[str]
 
 
 # -- quantities -----------------------------------------------------------------------------------
-BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
-DECIMAL = {"k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "m": Decimal("0.001"), "": 1}
+BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+DECIMAL = {"k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18, "m": Decimal("0.001"),
+           "": 1}
 
 
 def quantity(value: Any) -> Optional[Decimal]:
-    """A Kubernetes quantity (``512Mi``, ``0.5``, ``250m``, ``1G``) as a number; None if unreadable."""
-    m = re.fullmatch(r"\s*([0-9.]+)\s*(Ki|Mi|Gi|Ti|k|M|G|T|m)?\s*", str(value))
+    """A Kubernetes quantity (``512Mi``, ``0.5``, ``250m``, ``1G``, ``1e9``) as a number; None if unreadable."""
+    m = re.fullmatch(r"\s*([0-9.]+(?:[eE][+-]?[0-9]+)?)\s*(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|m)?\s*", str(value))
     if not m:
         return None
     try:

@@ -216,7 +216,8 @@ def test_env_value_from_env_from_and_env_wins():
 # -- quantities -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("value, number", [
     ("512Mi", Decimal(512 * 2**20)), ("0.5", Decimal("0.5")), ("250m", Decimal("0.25")),
-    ("1G", Decimal(10**9)), ("536870912", Decimal(536870912)), (2, Decimal(2)), ("1Gi", Decimal(2**30)),
+    ("1G", Decimal(10**9)), ("536870912", Decimal(536870912)), ("1e9", Decimal(10**9)), ("2Pi", Decimal(2 * 2**50)),
+    ("1E", Decimal(10**18)), (2, Decimal(2)), ("1Gi", Decimal(2**30)),
     (" 2k ", Decimal(2000)),
 ])
 def test_quantity(value, number):

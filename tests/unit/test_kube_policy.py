@@ -83,6 +83,13 @@ REFUSED = {
         _with_metadata_annotation("container.seccomp.security.alpha.kubernetes.io/db", "unconfined", False),
         "container.seccomp.security.alpha.kubernetes.io/db"),
     "PVC device": (_pvc({"volume.podman.io/device": "/dev/sda1"}), "volume.podman.io/device"),
+    "seccomp Localhost": (container_ctx(seccompProfile={"type": "Localhost", "localhostProfile": "x.json"}),
+                          "conteneur db.securityContext.seccompProfile"),
+    "apparmor Localhost (pod)": (deployment(securityContext={"appArmorProfile": {"type": "Localhost"}}),
+                                 "(document 1, Deployment db).securityContext.appArmorProfile"),
+    "SELinux spc_t": (container_ctx(seLinuxOptions={"type": "spc_t"}), "conteneur db.securityContext.seLinuxOptions"),
+    "sysctls": (deployment(securityContext={"sysctls": [{"name": "net.ipv4.ip_forward", "value": "1"}]}),
+                "(document 1, Deployment db).securityContext.sysctls"),
 }
 
 
@@ -114,7 +121,9 @@ def test_every_refusal_is_listed_and_raised_with_its_rules():
     _pvc({"volume.podman.io/uid": "999", "volume.podman.io/gid": "999"}),
     _with_metadata_annotation("io.podman.annotations.autoremove", "true", True),
     _with_metadata_annotation("seccomp.security.alpha.kubernetes.io/pod", "runtime/default", True),
-], ids=["default caps", "safe ctx", "safe pod", "PVC uid/gid", "podman autoremove", "seccomp default"])
+    container_ctx(seLinuxOptions={"type": "container_t", "level": "s0:c1,c2"}),
+], ids=["default caps", "safe ctx", "safe pod", "PVC uid/gid", "podman autoremove", "seccomp default",
+        "SELinux container_t"])
 def test_review_accepts(obj):
     assert review(docs_of(obj)) == []
 
@@ -300,8 +309,6 @@ def _one_container(resources: object, template_metadata: object = "keep") -> lis
     return docs_of(obj)
 
 
-@pytest.mark.xfail(strict=True, reason="kube_policy.rewrite: `resources:`/`limits:`/template `metadata:` left "
-                                       "empty (null, which the 1.34 schemas accept) raise AttributeError")
 @pytest.mark.parametrize("resources, template_metadata", [
     (None, "keep"), ({"limits": None}, "keep"), ({}, None),
 ], ids=["resources null", "limits null", "template metadata null"])
@@ -313,9 +320,6 @@ def test_empty_sections_get_the_defaults_instead_of_a_crash(resources, template_
                                                                         "cpu": str(DEFAULT_CPUS)}
 
 
-@pytest.mark.xfail(strict=True, reason="kube_policy.rewrite lowers limits.memory (default or cap) below "
-                                       "requests.memory: Podman then refuses the play (`minimum memory limit "
-                                       "cannot be less than memory reservation limit`)")
 @pytest.mark.parametrize("resources", [
     {"requests": {"memory": "3Gi"}},                                  # valid in Kubernetes: no limit at all
     {"requests": {"memory": "3Gi"}, "limits": {"memory": "4Gi"}},     # valid: the cap lowers the limit
