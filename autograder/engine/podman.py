@@ -30,6 +30,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from autograder.core import GraderUnavailable
 from autograder.engine.docker_api import JOB_LABEL, TIMEOUTS, DockerStepError
 from autograder.engine.sandbox import BuildResult, Sandbox
 
@@ -255,7 +256,18 @@ def podman_client(engine: PodmanEngine) -> docker.DockerClient:
 
 def sandbox_factory(engine: Optional[PodmanEngine]):
     """What the runner uses to make a lab's sandbox: on Podman when one was found, else the usual
-    one (the lab's runtime checks then say they cannot run here)."""
-    if engine is None:
-        return Sandbox
-    return lambda: PodmanSandbox(engine=engine)
+    one (the lab's runtime checks then say they cannot run here). With neither, the grader cannot
+    run: the message names both."""
+    if engine is not None:
+        return lambda: PodmanSandbox(engine=engine)
+
+    def docker_instead() -> Sandbox:
+        try:
+            return Sandbox()
+        except GraderUnavailable as exc:
+            raise GraderUnavailable(
+                "Ni Podman ni Docker ne répondent. Ce TP se lance avec Podman : démarrez-le (`podman machine "
+                "start`, ou `systemctl --user start podman.socket` sous Linux) ou indiquez son API dans "
+                f"PODMAN_HOST, puis relancez. Détail Docker : {exc.fr}",
+                f"Neither Podman nor Docker is reachable (set PODMAN_HOST or start Podman). {exc.en}") from None
+    return docker_instead

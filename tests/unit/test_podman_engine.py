@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from autograder.core import Fail, Lab, Skip, Status
+from autograder.core import Fail, GraderUnavailable, Lab, Skip, Status
 from autograder.engine import podman
 from autograder.engine.runner import grade
 from autograder.engine.sandbox import Sandbox
@@ -226,8 +226,17 @@ def test_libpod_error_says_podmans_words():
     assert podman.libpod_error(response(503, b"")) == "HTTP 503"
 
 
-def test_sandbox_factory_without_podman_is_the_plain_sandbox():
-    assert podman.sandbox_factory(None) is Sandbox
+def test_sandbox_factory_without_podman_is_the_plain_sandbox(monkeypatch):
+    made = object()
+    monkeypatch.setattr(podman, "Sandbox", lambda: made)
+    assert podman.sandbox_factory(None)() is made
+
+    def no_docker():
+        raise GraderUnavailable("Docker ne répond pas : démarrez Docker", "Docker is not reachable")
+    monkeypatch.setattr(podman, "Sandbox", no_docker)
+    with pytest.raises(GraderUnavailable) as err:
+        podman.sandbox_factory(None)()
+    assert "Ni Podman ni Docker" in err.value.fr and "PODMAN_HOST" in err.value.fr and "Docker ne répond" in err.value.fr
     factory = podman.sandbox_factory(podman.PodmanEngine("unix:///x.sock", "5.8.6", "test"))
     assert factory is not Sandbox and callable(factory)
 
