@@ -282,7 +282,11 @@ def api_published(g: Grading):
         raise Fail("GET /db répond par le port publié", f"{url} : {exc}",
                    "vérifiez que l'api écoute sur 8000 (`podman logs`).") from None
     if not body.get("reachable"):
+        declared = env_value(c, docs(g), "DB_HOST")
+        local = declared in ("localhost", "127.0.0.1", "::1")
         raise Fail("l'api joint PostgreSQL (`GET /db` : reachable true)", json.dumps(body, ensure_ascii=False),
+                   (f"DB_HOST vaut `{declared}` : dans un conteneur, c'est le conteneur lui-même (le pod de "
+                    "l'api), pas la base. " if local else "") +
                    "Podman ne crée pas de Service : son DNS répond au nom des pods, de leur hostname et de "
                    "leurs conteneurs. Nommez le conteneur de la base `db` et mettez `DB_HOST: db` dans le "
                    "ConfigMap de l'api (le même nom que le Service db dans un cluster).")

@@ -136,14 +136,6 @@ def test_missing_api_version_or_kind_is_reported_before_validation():
     assert errors == ["k8s/api.yaml (document 1, Pod p) : `apiVersion` et `kind` sont obligatoires"]
 
 
-def test_the_solution_manifests_are_valid():
-    root = Path(__file__).resolve().parents[2] / "solutions" / "13-kubernetes-podman"
-    docs = kube.load(root)
-    assert {(d.kind, d.name) for d in docs} >= {("Deployment", "db"), ("Deployment", "api"),
-                                                ("PersistentVolumeClaim", "db-data")}
-    assert [e for d in docs for e in kube.schema_errors(d)] == []
-
-
 # -- what the manifests declare ---------------------------------------------------------------------
 def test_pod_spec_of_a_pod_a_workload_and_other_kinds():
     pod = {"kind": "Pod", "spec": {"containers": [{"name": "c"}]}}

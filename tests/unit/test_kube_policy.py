@@ -4,16 +4,14 @@ and the job-scoped manifests it really plays. Pure data: no engine."""
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import pytest
 import yaml
 
 from autograder.engine.kube_policy import MAX_WORKLOADS, KubeRefused, review, rewrite
 from autograder.engine.policy import DEFAULT_CPUS, DEFAULT_MEMORY, MAX_CPUS, MAX_MEMORY
-from autograder.readers.kube import Doc, load, memory_bytes
+from autograder.readers.kube import Doc, memory_bytes
 
-SOLUTION = Path(__file__).resolve().parents[2] / "solutions" / "13-kubernetes-podman"
 JOB = "ag-test0001"
 LABELS = {"org.4data.autograder.job": JOB}
 
@@ -134,12 +132,6 @@ def test_review_refuses_more_pods_than_the_maximum():
                               {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "one-more"},
                                "spec": {"containers": [{"name": "c", "image": "debian:trixie-slim"}]}}))
     assert [r.where for r in refusals] == [f"{MAX_WORKLOADS + 1} pods ou workloads"]
-
-
-def test_review_accepts_the_solution():
-    docs = load(SOLUTION)
-    assert len(docs) >= 6
-    assert review(docs) == []
 
 
 # -- rewrite ---------------------------------------------------------------------------------------------
@@ -286,18 +278,6 @@ def test_limits_default_capped_or_kept(played):
     assert len(notes) == 2
     assert notes[0] == f"conteneur s : limite de mémoire ramenée à {MAX_MEMORY // 2**20} Mio"
     assert notes[1].startswith("conteneur s : limite de CPU ramenée à ")
-
-
-def test_the_solution_rewritten_plays_the_same_objects_job_scoped():
-    docs = load(SOLUTION)
-    text, ports, notes = rewrite(docs, JOB, LABELS, {"tp13-api:1.0": f"tp13-api:{JOB}"}, extra=[SECRET])
-    objs = list(yaml.safe_load_all(text))
-    assert [o["metadata"]["name"] for o in objs] == [f"{JOB}-db-credentials"] + [f"{JOB}-{d.name}" for d in docs]
-    assert ports == [8000] and notes == []
-    db = next(o for o in objs if o["kind"] == "Deployment" and o["metadata"]["name"] == f"{JOB}-db")
-    volumes = {v["name"]: v for v in db["spec"]["template"]["spec"]["volumes"]}
-    assert volumes["credentials"]["secret"]["secretName"] == f"{JOB}-db-credentials"
-    assert volumes["data"]["persistentVolumeClaim"]["claimName"] == f"{JOB}-db-data"
 
 
 # -- known defects (reported to the lead; strict: they turn red once fixed, then drop the marker) ------------
