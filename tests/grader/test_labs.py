@@ -68,6 +68,8 @@ def test_mutant_fails_exactly_what_it_names(variant, tmp_path, python_latest_ali
             assert "Attendu" in r.message and "À faire" in r.message, r.message
     messages = {r.id: r.message for r in report.results}
     for check, words in variant.says:  # the feedback names the real cause (every problem of it)
+        if check not in can_fail_here:  # not judged on this machine (lab 13 without Podman)
+            continue
         missing = [w for w in words if w.lower() not in messages[check].lower()]
         assert not missing, f"{check} should name {missing}:\n{messages[check]}"
 
