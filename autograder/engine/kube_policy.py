@@ -207,6 +207,8 @@ def _rewrite_container(c: dict, scoped, images: dict[str, str], ports: list[int]
         limits["memory"] = str(MAX_MEMORY if memory else DEFAULT_MEMORY)
         if memory:
             notes.append(f"conteneur {c.get('name')} : limite de mémoire ramenée à {MAX_MEMORY // 2**20} Mio")
+    else:
+        limits["memory"] = str(memory)  # plain bytes: Podman 5.8 reads `0.125Gi` as 0.125e9 Gi
     if not cpus or cpus > MAX_CPUS * 1e9:
         limits["cpu"] = str(MAX_CPUS if cpus else DEFAULT_CPUS)
         if cpus:
@@ -219,3 +221,5 @@ def _rewrite_container(c: dict, scoped, images: dict[str, str], ports: list[int]
         if asked and cap and asked > cap:
             requests[key] = limits[key]
             notes.append(f"conteneur {c.get('name')} : requests.{key} ramené à sa limite ({limits[key]})")
+        elif key == "memory" and asked:
+            requests[key] = str(asked)  # plain bytes, as the limit

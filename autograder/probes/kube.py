@@ -101,7 +101,7 @@ def probe_command(probe: dict, container: dict) -> Optional[list[list[str]]]:
         if kind == "tcpSocket":
             code = f"import socket; socket.create_connection(('127.0.0.1', {int(port)}), 3).close()"
             return [["python3", "-c", code], ["python", "-c", code],
-                    ["sh", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{int(port)}"]]
+                    ["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{int(port)}"]]   # dash has no /dev/tcp
         scheme = str(spec.get("scheme") or "HTTP").lower()
         url = f"{scheme}://127.0.0.1:{int(port)}{spec.get('path') or '/'}"
         code = f"import urllib.request; urllib.request.urlopen({url!r}, timeout=3)"
@@ -115,12 +115,13 @@ def run_probe(sandbox, container, probe: dict, spec: dict) -> tuple[bool, str]:
     commands = probe_command(probe, spec)
     if not commands:
         return True, "sonde non exécutée par le correcteur (gRPC)"
-    code, out = 127, ""
+    code, out, ran = 127, "", commands[0]
     for cmd in commands:
         code, out = sandbox.exec(container, cmd, timeout=float(probe.get("timeoutSeconds") or 5) + 5)
+        ran = cmd
         if code not in (126, 127) and "executable file not found" not in out:
             break
-    shown = shlex.join(commands[0])
+    shown = shlex.join(ran)
     return code == 0, f"`{shown}` → code {code} {out.strip()[-300:]}".strip()
 
 
