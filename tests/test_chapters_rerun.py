@@ -179,7 +179,7 @@ def renamed_copy(root: Path):
 
 
 def owned_now(client, mentions: set[str]) -> list[str]:
-    names = [c.name for c in client.containers.list(all=True)]
+    names = [c.name for c in client.containers.list(all=True, ignore_removed=True)]
     names += [n.name for n in client.networks.list()] + [v.name for v in client.volumes.list()]
     names += [image_repository(t) for i in client.api.images() for t in (i.get("RepoTags") or ())]
     return sorted(n for n in names if (NAME_RE.match(n) or IMAGE_RE.search(n)) and Course._owned(n, mentions))

@@ -77,8 +77,10 @@ def test_interrupted_grader_removes_everything(signum, docker_client):
 
 def unused_new_volumes(client, before: set) -> set:
     def in_use() -> set:
-        return {m.get("Name") for c in client.containers.list(all=True) for m in c.attrs.get("Mounts", [])
-                if m.get("Type") == "volume"}
+        # ignore_removed: a container removed between the listing and its inspect (a notebook's
+        # `docker run --rm` beside this test) is skipped, not a 404.
+        return {m.get("Name") for c in client.containers.list(all=True, ignore_removed=True)
+                for m in c.attrs.get("Mounts", []) if m.get("Type") == "volume"}
     used = in_use()
     new = {v.name for v in client.volumes.list() if not NAME_RE.match(v.name)} - before
     still = {v.name for v in client.volumes.list()}
